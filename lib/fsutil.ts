@@ -21,7 +21,12 @@ export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void): voi
   const tmp = `${abs}.tmp-${process.pid}-${Date.now()}`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
-  fill(tmp);
+  try {
+    fill(tmp);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true }); // the old directory stays as it was
+    throw e;
+  }
   const old = `${abs}.old-${process.pid}-${Date.now()}`;
   if (fs.existsSync(abs)) fs.renameSync(abs, old);
   fs.renameSync(tmp, abs);
