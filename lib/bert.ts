@@ -1,0 +1,364 @@
+// BERT and DistilBERT encoders with question-answering and classification heads, in TensorFlow.js, bottom-up:
+// embeddings → self-attention → feed-forward → block → encoder → heads → losses. Follows HF modeling_bert.py and
+// modeling_distilbert.py; the fixtures in test/fixtures hold that reference's outputs and gradients.
+//
+// Weight layout, stated once: parameters keep their Hugging Face names, but dense (Linear) weights are stored in
+// tfjs' [in, out] layout so every dense layer is a plain x · W. PyTorch checkpoints hold them as [out, in]; weights.ts
+// transposes exactly those tensors (spec.kind === "dense") when loading and saving, and nowhere else. Why not keep
+// [out, in] and multiply with transposeB: the wasm backend only takes its fast (XNNPACK) path for untransposed
+// single-batch matMuls, and is ~10× slower otherwise (measured: 0.5 vs 6-9 GFLOP/s for 384×768 · 768×3072).
+import * as tf from "@tensorflow/tfjs";
+import type { BertConfig } from "./config";
+import { userError } from "./errors";
+
+export type Task = "qa" | "cls";
+export interface BertModel {
+  config: BertConfig;
+  task: Task;
+  params: Record<string, tf.Variable>; // keys = HF checkpoint names, verbatim
+}
+export interface Batch {
+  inputIds: tf.Tensor2D; // int32 [B, T]
+  attentionMask: tf.Tensor2D; // [B, T], 1 = real token, 0 = padding
+  tokenTypeIds?: tf.Tensor2D; // int32 [B, T]; zeros when absent; ignored by DistilBERT
+}
+export interface ForwardOptions {
+  training?: boolean; // dropout on (seeded by `seed`) only when true
+  seed?: number; // makes dropout reproducible: use a different seed per training step
+}
+export interface ForwardOutput {
+  lastHiddenState: tf.Tensor3D; // [B, T, H]
+  startLogits?: tf.Tensor2D; // qa: [B, T]
+  endLogits?: tf.Tensor2D;
+  logits?: tf.Tensor2D; // cls: [B, num_labels]
+}
+
+// transformers masks padding by adding the most negative float32 to the scores (torch.finfo(float32).min).
+const FLOAT32_MIN = -3.4028234663852886e38;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parameter table: the one list of names and shapes that init, load, save and summary all walk.
+
+/** Base names (without .weight/.bias) of one encoder layer's sub-modules, for both model types. */
+export interface LayerKeys { query: string; key: string; value: string; attnOut: string; attnNorm: string; ffnIn: string; ffnOut: string; ffnNorm: string }
+
+export function modelPrefix(c: BertConfig): "bert" | "distilbert" {
+  return c.model_type === "distilbert" ? "distilbert" : "bert";
+}
+
+export function layerKeys(c: BertConfig, i: number): LayerKeys {
+  if (c.model_type === "distilbert") {
+    const p = `distilbert.transformer.layer.${i}`;
+    return { query: `${p}.attention.q_lin`, key: `${p}.attention.k_lin`, value: `${p}.attention.v_lin`, attnOut: `${p}.attention.out_lin`,
+      attnNorm: `${p}.sa_layer_norm`, ffnIn: `${p}.ffn.lin1`, ffnOut: `${p}.ffn.lin2`, ffnNorm: `${p}.output_layer_norm` };
+  }
+  const p = `bert.encoder.layer.${i}`;
+  return { query: `${p}.attention.self.query`, key: `${p}.attention.self.key`, value: `${p}.attention.self.value`,
+    attnOut: `${p}.attention.output.dense`, attnNorm: `${p}.attention.output.LayerNorm`, ffnIn: `${p}.intermediate.dense`,
+    ffnOut: `${p}.output.dense`, ffnNorm: `${p}.output.LayerNorm` };
+}
+
+export type ParamKind = "embedding" | "dense" | "bias" | "norm_weight" | "norm_bias";
+/** shape is the tfjs shape ([in, out] for dense weights); hfShape the checkpoint's ([out, in]). */
+export interface ParamSpec { name: string; shape: number[]; hfShape: number[]; kind: ParamKind; head: boolean }
+
+/** Every parameter of the model for `task`, in checkpoint order; `head` marks what a base checkpoint lacks. */
+export function paramSpecs(c: BertConfig, task: Task): ParamSpec[] {
+  const H = c.hidden_size, I = c.intermediate_size;
+  const specs: ParamSpec[] = [];
+  const add = (name: string, shape: number[], kind: ParamKind, head = false) => {
+    specs.push({ name, shape, hfShape: kind === "dense" ? [shape[1], shape[0]] : shape, kind, head });
+  };
+  const dense = (name: string, inp: number, out: number, head = false) => {
+    add(`${name}.weight`, [inp, out], "dense", head);
+    add(`${name}.bias`, [out], "bias", head);
+  };
+  const norm = (name: string) => {
+    add(`${name}.weight`, [H], "norm_weight");
+    add(`${name}.bias`, [H], "norm_bias");
+  };
+  const emb = `${modelPrefix(c)}.embeddings`;
+  add(`${emb}.word_embeddings.weight`, [c.vocab_size, H], "embedding");
+  add(`${emb}.position_embeddings.weight`, [c.max_position_embeddings, H], "embedding");
+  if (c.model_type === "bert") add(`${emb}.token_type_embeddings.weight`, [c.type_vocab_size, H], "embedding");
+  norm(`${emb}.LayerNorm`);
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const k = layerKeys(c, i);
+    dense(k.query, H, H); dense(k.key, H, H); dense(k.value, H, H); dense(k.attnOut, H, H); norm(k.attnNorm);
+    dense(k.ffnIn, H, I); dense(k.ffnOut, I, H); norm(k.ffnNorm);
+  }
+  if (task === "qa") {
+    dense("qa_outputs", H, 2, true); // HF BertForQuestionAnswering has no pooler (add_pooling_layer=False)
+  } else {
+    if (c.model_type === "bert") dense("bert.pooler.dense", H, H, true);
+    else dense("pre_classifier", H, H, true);
+    dense("classifier", H, numLabels(c), true);
+  }
+  return specs;
+}
+
+export function numLabels(c: BertConfig): number {
+  return c.num_labels ?? 2; // transformers' PretrainedConfig default
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Initialisation (HF _init_weights: normal(0, initializer_range) for dense and embeddings, padding row zero,
+// LayerNorm weight 1 and bias 0, dense bias 0).
+
+/** A freshly initialised model; `seed` makes it reproducible. */
+export function initModel(config: BertConfig, task: Task, seed = 0): BertModel {
+  if (task !== "qa" && task !== "cls") throw userError("initModel", `unknown task '${task}'`, "use 'qa' or 'cls'");
+  const params: Record<string, tf.Variable> = {};
+  paramSpecs(config, task).forEach((spec, i) => {
+    params[spec.name] = tf.variable(initTensor(config, spec, seed * 1000 + i), !isFrozen(config, spec.name));
+  });
+  return { config, task, params };
+}
+
+/** One parameter's initial value (also used by weights.ts for heads a checkpoint lacks). */
+export function initTensor(c: BertConfig, spec: ParamSpec, seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    if (spec.kind === "bias" || spec.kind === "norm_bias") return tf.zeros(spec.shape);
+    if (spec.kind === "norm_weight") return tf.ones(spec.shape);
+    if (spec.kind === "embedding" && c.sinusoidal_pos_embds === true && spec.name.endsWith("position_embeddings.weight")) {
+      return sinusoidalTable(spec.shape[0], spec.shape[1]);
+    }
+    const w = tf.randomNormal(spec.shape, 0, c.initializer_range, "float32", seed);
+    if (spec.kind === "embedding" && spec.name.endsWith("word_embeddings.weight") && c.pad_token_id < spec.shape[0]) {
+      const keep = tf.oneHot([c.pad_token_id], spec.shape[0]).sum(0).equal(0).expandDims(1); // zero the padding row
+      return w.mul(keep.cast("float32"));
+    }
+    return w;
+  });
+}
+
+/** DistilBERT's fixed sin/cos positions (create_sinusoidal_embeddings); they are not trained. */
+function sinusoidalTable(n: number, dim: number): tf.Tensor {
+  const out = new Float32Array(n * dim);
+  for (let pos = 0; pos < n; pos++) {
+    for (let j = 0; j < dim; j++) {
+      const angle = pos / Math.pow(10000, (2 * Math.floor(j / 2)) / dim);
+      out[pos * dim + j] = j % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
+    }
+  }
+  return tf.tensor2d(out, [n, dim]);
+}
+
+export function isFrozen(c: BertConfig, name: string): boolean {
+  return c.sinusoidal_pos_embds === true && name.endsWith("position_embeddings.weight");
+}
+
+export function disposeModel(model: BertModel): void {
+  for (const v of Object.values(model.params)) v.dispose();
+}
+
+export function countParams(model: BertModel): number {
+  return Object.values(model.params).reduce((n, v) => n + v.size, 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Building blocks. Activations inside the encoder stay 2-D, [N = B*T, H], so every dense layer is one matMul.
+
+type Dropout = (x: tf.Tensor, rate: number) => tf.Tensor;
+
+function makeDropout(opts: ForwardOptions): Dropout {
+  let site = 0;
+  return (x, rate) => {
+    site++;
+    if (opts.training !== true || rate <= 0) return x;
+    // A distinct, reproducible stream per dropout site and step (the same seed everywhere would repeat masks).
+    return tf.dropout(x, rate, undefined, opts.seed === undefined ? undefined : opts.seed * 7919 + site);
+  };
+}
+
+/** x · W + b (W is [in, out]). The gradient is written out with explicit transposes because tfjs' own matMul
+ * gradient uses transposeA/transposeB, which misses the wasm backend's fast path (see the layout note above). */
+const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, b] = args as tf.Tensor2D[];
+  const save = args[3] as tf.GradSaveFunc;
+  save([x, w]);
+  return {
+    value: tf.fused.matMul({ a: x, b: w, bias: b }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), dy.sum(0)];
+    },
+  };
+});
+
+function dense(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return linear(x, w, b) as tf.Tensor2D;
+}
+
+function layerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return x.sub(mean).mul(variance.add(eps).rsqrt()).mul(w).add(b);
+}
+
+function activation(x: tf.Tensor2D, name: string): tf.Tensor2D {
+  if (name === "relu") return tf.relu(x);
+  if (name === "gelu") return x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5); // exact: 0.5·x·(1 + erf(x/√2))
+  // gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+  const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+  return x.mul(tf.tanh(inner).add(1)).mul(0.5);
+}
+
+/** Row lookup whose gradient is one scatter-add: tfjs' own gather gradient (unsortedSegmentSum) loops over every
+ * vocabulary row on the cpu backend, which makes a 30k-word embedding untrainable. Like PyTorch's
+ * nn.Embedding(padding_idx), the row `paddingIdx` gets no gradient. */
+function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D, paddingIdx?: number): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const t = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
+    save([ids]);
+    return {
+      value: tf.gather(t, ids),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const idx = saved[0];
+        const g = paddingIdx === undefined ? dy : dy.mul(idx.notEqual(paddingIdx).cast("float32").expandDims(1));
+        return tf.scatterND(idx.expandDims(1), g, t.shape);
+      },
+    };
+  });
+  return f(table) as tf.Tensor2D;
+}
+
+function embeddings(model: BertModel, batch: Batch, drop: Dropout): tf.Tensor2D {
+  const c = model.config, p = model.params, emb = `${modelPrefix(c)}.embeddings`;
+  const [B, T] = batch.inputIds.shape;
+  const H = c.hidden_size;
+  const words = embeddingLookup(p[`${emb}.word_embeddings.weight`] as tf.Tensor2D, batch.inputIds.reshape([B * T]), c.pad_token_id);
+  const positions = p[`${emb}.position_embeddings.weight`].slice([0, 0], [T, H]); // [T, H], positions 0..T-1
+  let x = words.reshape([B, T, H]).add(positions);
+  if (c.model_type === "bert") {
+    const types = batch.tokenTypeIds ?? tf.zeros([B, T], "int32");
+    x = x.add(embeddingLookup(p[`${emb}.token_type_embeddings.weight`] as tf.Tensor2D, types.reshape([B * T])).reshape([B, T, H]));
+  }
+  const normed = layerNorm(x.reshape([B * T, H]), p[`${emb}.LayerNorm.weight`], p[`${emb}.LayerNorm.bias`], c.layer_norm_eps);
+  return drop(normed, c.hidden_dropout_prob) as tf.Tensor2D;
+}
+
+/** Multi-head self-attention for all heads at once: batched matMuls over [B*heads, T, d]. Q, K and V are three dense
+ * layers rather than one fused [H, 3H] matMul: splitting the fused result is a slice, which on wasm copies the whole
+ * input per piece, and the three matMuls run at the same XNNPACK speed. */
+function selfAttention(model: BertModel, k: LayerKeys, x: tf.Tensor2D, mask: tf.Tensor, B: number, T: number, drop: Dropout): tf.Tensor2D {
+  const c = model.config, p = model.params;
+  const H = c.hidden_size, nh = c.num_attention_heads, d = H / nh;
+  const scale = 1 / Math.sqrt(d); // folded into the query weights: scales H·H numbers instead of B·nh·T·T scores
+  const project = (key: string, s = 1) => dense(x, s === 1 ? p[`${key}.weight`] : p[`${key}.weight`].mul(s), s === 1 ? p[`${key}.bias`] : p[`${key}.bias`].mul(s)).reshape([B, T, nh, d]);
+  const q = project(k.query, scale).transpose([0, 2, 1, 3]).reshape([B * nh, T, d]) as tf.Tensor3D; // [B*nh, T, d]
+  const kT = project(k.key).transpose([0, 2, 3, 1]).reshape([B * nh, d, T]) as tf.Tensor3D; // [B*nh, d, T]: pre-transposed keys
+  const v = project(k.value).transpose([0, 2, 1, 3]).reshape([B * nh, T, d]) as tf.Tensor3D; // [B*nh, T, d]
+  const scores = tf.matMul(q, kT).reshape([B, nh, T, T]).add(mask); // [B, nh, T, T]
+  const probs = drop(tf.softmax(scores), c.attention_probs_dropout_prob).reshape([B * nh, T, T]);
+  const ctx = tf.matMul(probs as tf.Tensor3D, v).reshape([B, nh, T, d]).transpose([0, 2, 1, 3]).reshape([B * T, H]); // heads side by side
+  return dense(ctx as tf.Tensor2D, p[`${k.attnOut}.weight`], p[`${k.attnOut}.bias`]);
+}
+
+/** One post-LayerNorm transformer block: x = LN(x + attn(x)); x = LN(x + ffn(x)). */
+function block(model: BertModel, i: number, x: tf.Tensor2D, mask: tf.Tensor, B: number, T: number, drop: Dropout): tf.Tensor2D {
+  const c = model.config, p = model.params, k = layerKeys(c, i);
+  let attn = selfAttention(model, k, x, mask, B, T, drop);
+  if (c.model_type === "bert") attn = drop(attn, c.hidden_dropout_prob) as tf.Tensor2D; // DistilBERT has no dropout here
+  const h = layerNorm(attn.add(x), p[`${k.attnNorm}.weight`], p[`${k.attnNorm}.bias`], c.layer_norm_eps);
+  const inner = activation(dense(h, p[`${k.ffnIn}.weight`], p[`${k.ffnIn}.bias`]), c.hidden_act);
+  const ffn = drop(dense(inner, p[`${k.ffnOut}.weight`], p[`${k.ffnOut}.bias`]), c.hidden_dropout_prob);
+  return layerNorm(ffn.add(h), p[`${k.ffnNorm}.weight`], p[`${k.ffnNorm}.bias`], c.layer_norm_eps);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The model.
+
+/** Run the encoder and the task head. Tensors created inside are freed; the caller disposes the outputs. */
+export function forward(model: BertModel, batch: Batch, opts: ForwardOptions = {}): ForwardOutput {
+  checkBatch(model.config, batch);
+  return tf.tidy(() => {
+    const c = model.config, p = model.params;
+    const [B, T] = batch.inputIds.shape;
+    const H = c.hidden_size;
+    const drop = makeDropout(opts);
+    // [B, 1, 1, T]: 0 where attended, float32 min where padded (broadcast over heads and query positions)
+    const mask = tf.sub(1, batch.attentionMask.cast("float32")).mul(FLOAT32_MIN).reshape([B, 1, 1, T]);
+    let h = embeddings(model, batch, drop);
+    for (let i = 0; i < c.num_hidden_layers; i++) h = block(model, i, h, mask, B, T, drop);
+    const out: ForwardOutput = { lastHiddenState: h.reshape([B, T, H]) };
+    if (model.task === "qa") {
+      const hq = c.model_type === "distilbert" ? (drop(h, c.qa_dropout ?? 0.1) as tf.Tensor2D) : h;
+      const logits = dense(hq, p["qa_outputs.weight"], p["qa_outputs.bias"]).reshape([B, T, 2]);
+      const [start, end] = tf.unstack(logits, 2) as tf.Tensor2D[];
+      out.startLogits = start;
+      out.endLogits = end;
+    } else {
+      const first = h.reshape([B, T, H]).slice([0, 0, 0], [B, 1, H]).reshape([B, H]) as tf.Tensor2D; // [CLS]
+      let pooled: tf.Tensor2D;
+      if (c.model_type === "bert") {
+        pooled = tf.tanh(dense(first, p["bert.pooler.dense.weight"], p["bert.pooler.dense.bias"]));
+        pooled = drop(pooled, c.classifier_dropout ?? c.hidden_dropout_prob) as tf.Tensor2D;
+      } else {
+        pooled = tf.relu(dense(first, p["pre_classifier.weight"], p["pre_classifier.bias"]));
+        pooled = drop(pooled, c.seq_classif_dropout ?? 0.2) as tf.Tensor2D;
+      }
+      out.logits = dense(pooled, p["classifier.weight"], p["classifier.bias"]);
+    }
+    return out as unknown as tf.TensorContainer;
+  }) as unknown as ForwardOutput;
+}
+
+/** Shapes, and ids checked on the host: an out-of-range id would otherwise read garbage (wasm) or fail deep inside. */
+export function checkBatch(c: BertConfig, batch: Batch): void {
+  const shape = batch.inputIds.shape;
+  if (shape.length !== 2) throw userError("input_ids", `expected shape [batch, seq_len], got [${shape}]`);
+  const [, T] = shape;
+  if (T > c.max_position_embeddings) {
+    throw userError("input_ids", `sequence length ${T} is longer than the model's max_position_embeddings ${c.max_position_embeddings}`, `truncate inputs to ${c.max_position_embeddings} tokens (e.g. --max-length)`);
+  }
+  if (batch.attentionMask.shape.join() !== shape.join()) {
+    throw userError("attention_mask", `shape [${batch.attentionMask.shape}] differs from input_ids [${shape}]`);
+  }
+  checkIds("input_ids", batch.inputIds, c.vocab_size, "vocab_size", "use the tokenizer that belongs to this model");
+  if (batch.tokenTypeIds !== undefined && c.model_type === "bert") {
+    if (batch.tokenTypeIds.shape.join() !== shape.join()) throw userError("token_type_ids", `shape [${batch.tokenTypeIds.shape}] differs from input_ids [${shape}]`);
+    checkIds("token_type_ids", batch.tokenTypeIds, c.type_vocab_size, "type_vocab_size", "segment ids are 0 (question) and 1 (context)");
+  }
+}
+
+function checkIds(what: string, t: tf.Tensor2D, limit: number, field: string, fix: string): void {
+  const data = t.dataSync();
+  const T = t.shape[1];
+  for (let i = 0; i < data.length; i++) {
+    const id = data[i];
+    if (!(id >= 0 && id < limit) || !Number.isInteger(id)) {
+      throw userError(what, `row ${Math.floor(i / T)}, position ${i % T} holds ${id}, outside [0, ${limit}) of the model's ${field}`, fix);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Losses, as in the reference.
+
+/** Mean cross-entropy over rows whose label is in [0, C); rows labelled C (ignore index) do not count. */
+function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const C = logits.shape[1];
+  const onehot = tf.oneHot(labels.cast("int32"), C); // an index of C gives an all-zero row: ignored
+  const nll = tf.logSoftmax(logits).mul(onehot).sum().neg();
+  const count = onehot.sum();
+  return nll.div(tf.maximum(count, 1)) as tf.Scalar; // all rows ignored → 0 (PyTorch would give NaN)
+}
+
+/** QA loss = (CE(start) + CE(end)) / 2, mean over the batch. Like BertForQuestionAnswering, positions are clamped to
+ * [0, T] and T is the ignore index: a position past the sequence is ignored, a negative one counts as [CLS] (0). */
+export function qaLoss(start: tf.Tensor2D, end: tf.Tensor2D, startPositions: tf.Tensor1D, endPositions: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const T = start.shape[1];
+    const clamp = (p: tf.Tensor1D) => tf.clipByValue(p.cast("int32"), 0, T) as tf.Tensor1D;
+    return crossEntropy(start, clamp(startPositions)).add(crossEntropy(end, clamp(endPositions))).div(2) as tf.Scalar;
+  });
+}
+
+/** Classification loss: mean cross-entropy over the batch (labels in [0, num_labels), checked on the host). */
+export function clsLoss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const C = logits.shape[1];
+  labels.dataSync().forEach((l, i) => {
+    if (!(Number.isInteger(l) && l >= 0 && l < C)) throw userError("labels", `row ${i} has label ${l}, outside [0, ${C}) of the model's num_labels`, "map label names to ids 0..num_labels-1");
+  });
+  return tf.tidy(() => crossEntropy(logits, labels));
+}

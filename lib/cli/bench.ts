@@ -1,0 +1,97 @@
+// `bertqa bench`: time full training steps — forward, QA loss, backward, gradient clipping and AdamW — of a preset
+// BERT on random tokens, after warm-up steps, and print ONE JSON line (compare with test/bench/torch_bench.py).
+import * as tf from "@tensorflow/tfjs";
+import { userError } from "../errors";
+import { initModel, forward, qaLoss, disposeModel } from "../bert";
+import { presetConfig, PRESETS, type PresetName } from "../config";
+import { adamwStep, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, type Grads } from "../optim";
+import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
+import { parseFlags, type FlagSpecs } from "./args";
+
+export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
+
+const BACKENDS = ["auto", ...BACKEND_NAMES];
+const BERT_VOCAB = 30522; // bert-base-uncased's vocabulary, so the embedding gradient is realistic
+
+export const flags = {
+  config: { type: "string", help: `model preset: ${Object.keys(PRESETS).join(", ")}`, default: "mini" },
+  "batch-size": { type: "int", help: "sequences per step", default: 16 },
+  "seq-len": { type: "int", help: "tokens per sequence", default: 128 },
+  steps: { type: "int", help: "timed steps", default: 5 },
+  warmup: { type: "int", help: "untimed steps first (kernel setup, allocation)", default: 2 },
+  "vocab-size": { type: "int", help: "vocabulary size", default: BERT_VOCAB },
+  backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
+  seed: { type: "int", help: "seed for weights and tokens", default: 0 },
+} satisfies FlagSpecs;
+
+export async function run(argv: string[]): Promise<void> {
+  const f = parseFlags("bench", argv, flags) as { config: string; "batch-size": number; "seq-len": number; steps: number; warmup: number; "vocab-size": number; backend: string; seed: number }; // all have defaults
+  if (!Object.prototype.hasOwnProperty.call(PRESETS, f.config)) throw userError("--config", `unknown preset '${f.config}'`, `use one of ${Object.keys(PRESETS).join(", ")}`);
+  if (!BACKENDS.includes(f.backend as string)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
+  for (const k of ["batch-size", "seq-len", "steps", "vocab-size"] as const) if (!((f[k] as number) > 0)) throw userError(`--${k}`, `must be positive, got ${f[k]}`);
+  if (f["seq-len"] > 512) throw userError("--seq-len", `${f["seq-len"]} is more than BERT's 512 positions`);
+  const backend = await useBackend(f.backend as BackendName | "auto");
+  const r = await benchTraining({ preset: f.config as PresetName, batchSize: f["batch-size"], seqLen: f["seq-len"], steps: f.steps, warmup: f.warmup, vocabSize: f["vocab-size"], seed: f.seed });
+  console.log(JSON.stringify({ backend: backend.name, backend_detail: backend.detail, ...r }));
+}
+
+export interface BenchResult {
+  config: string; params: number; batch_size: number; seq_len: number; steps: number;
+  step_ms: number; step_ms_min: number; examples_per_s: number; tokens_per_s: number;
+  peak_rss_mb: number; peak_tensor_mb: number; live_tensors_after: number;
+}
+
+/** Median time of `steps` full training steps (same work as one step of trainQA with clipping). */
+export async function benchTraining(o: { preset: PresetName; batchSize: number; seqLen: number; steps: number; warmup: number; vocabSize: number; seed: number }): Promise<BenchResult> {
+  const config = presetConfig(o.preset, { vocabSize: o.vocabSize, maxPositions: Math.max(512, o.seqLen) });
+  const model = initModel(config, "qa", o.seed);
+  const params = Object.fromEntries(Object.entries(model.params).filter(([, v]) => v.trainable));
+  const byVar = new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
+  const opt = createAdamW(params, { lr: 1e-4 });
+  const [B, T] = [o.batchSize, o.seqLen];
+  const inputIds = tf.randomUniform([B, T], 1, o.vocabSize, "int32", o.seed) as tf.Tensor2D;
+  const attentionMask = tf.ones([B, T], "int32") as tf.Tensor2D;
+  const tokenTypeIds = tf.tensor2d(Array.from({ length: B }, () => Array.from({ length: T }, (_, t) => (t < T / 4 ? 0 : 1))), [B, T], "int32");
+  const starts = tf.tensor1d(Array.from({ length: B }, (_, i) => (i * 7) % T), "int32");
+  const ends = tf.tensor1d(Array.from({ length: B }, (_, i) => Math.min(T - 1, ((i * 7) % T) + 3)), "int32");
+  let peakRss = 0, peakBytes = 0;
+  const step = (i: number) => {
+    const vars = Object.values(params);
+    const { value, grads } = tf.variableGrads(() => {
+      const out = forward(model, { inputIds, attentionMask, tokenTypeIds }, { training: true, seed: i });
+      return qaLoss(out.startLogits!, out.endLogits!, starts, ends);
+    }, vars);
+    value.dataSync(); // the loss on the host, as the trainer reads it every step
+    value.dispose();
+    const named: Grads = {};
+    for (const [vn, g] of Object.entries(grads)) named[byVar.get(vn)!] = g;
+    const { grads: clipped } = clipGradNorm(named, 1);
+    disposeGrads(named);
+    adamwStep(opt, params, clipped, 1e-4);
+    disposeGrads(clipped);
+    peakBytes = Math.max(peakBytes, tf.memory().numBytes);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  };
+  for (let i = 0; i < o.warmup; i++) step(i);
+  // Peak tensor memory inside a step (activations kept for backward): tf.profile tracks it.
+  const prof = await tf.profile(() => step(-1));
+  peakBytes = Math.max(peakBytes, prof.peakBytes);
+  const times: number[] = [];
+  for (let i = 0; i < o.steps; i++) {
+    const t0 = performance.now();
+    step(o.warmup + i);
+    await opt.m[Object.keys(params)[0]].data(); // the update has landed
+    times.push(performance.now() - t0);
+  }
+  const sorted = times.slice().sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  const nParams = Object.values(model.params).reduce((n, v) => n + v.size, 0);
+  disposeAdamW(opt);
+  disposeModel(model);
+  tf.dispose([inputIds, attentionMask, tokenTypeIds, starts, ends]);
+  return {
+    config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps,
+    step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
+    peak_rss_mb: Math.round(peakRss / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: tf.memory().numTensors,
+  };
+}

@@ -1,0 +1,140 @@
+// `bertqa train`: fine-tune (or train from scratch) a BERT for question answering (SQuAD/CMRC JSON) or classification
+// (text,label CSV). Writes a Hugging Face model directory plus metrics.jsonl, eval.json, loss.svg and a resumable
+// checkpoint/; Ctrl-C saves a checkpoint and stops. Prints one JSON summary line.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { userError } from "../errors";
+import { initModel, disposeModel, type BertModel, type Task } from "../bert";
+import { presetConfig, PRESETS, type PresetName } from "../config";
+import { loadModel } from "../weights";
+import { loadSquad, readClassificationCsv } from "../squad";
+import { loadTokenizer, type BertTokenizer } from "../tokenizer";
+import { trainQA, trainClassifier, type TrainResult, type TrainSettings } from "../train";
+import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
+import { parseFlags, type FlagSpecs, type Flags } from "./args";
+
+export const summary = "fine-tune a BERT for question answering (or classification) and save it in Hugging Face format";
+
+const BACKENDS = ["auto", ...BACKEND_NAMES];
+// Positions for models trained from scratch: BERT's 512, so any --max-length up to 512 works later.
+const SCRATCH_MAX_POSITIONS = 512;
+
+export const flags = {
+  model: { type: "string", help: `model directory, Hub id, or a preset to train from scratch (${Object.keys(PRESETS).join(", ")})`, required: true },
+  train: { type: "string", help: "training data: SQuAD v1.1/v2.0 or CMRC2018 JSON (qa), text,label CSV (cls)", required: true },
+  eval: { type: "string", help: "evaluation data in the same format (EM/F1, or accuracy/F1 for cls)" },
+  out: { type: "string", help: "output directory: model files, metrics.jsonl, eval.json, loss.svg, checkpoint/", required: true },
+  tokenizer: { type: "string", help: "tokenizer directory or file (default: the model directory; required for presets)" },
+  task: { type: "string", help: "qa | cls", default: "qa" },
+  epochs: { type: "int", help: "passes over the training data", default: 2 },
+  "batch-size": { type: "int", help: "features per micro-batch (padded to the batch's longest)", default: 16 },
+  lr: { type: "number", help: "peak learning rate (3e-5 pretrained; ~1e-3 tiny from scratch)", default: 5e-5 },
+  "warmup-ratio": { type: "number", help: "fraction of steps with linear warm-up", default: 0.1 },
+  "weight-decay": { type: "number", help: "AdamW decoupled weight decay (not on biases/LayerNorm)", default: 0.01 },
+  "max-length": { type: "int", help: "tokens per window incl. special tokens (default 384 qa / 128 cls, capped by the model)" },
+  "doc-stride": { type: "int", help: "tokens shared by neighbouring windows (default min(128, max-length/2))" },
+  "grad-accum": { type: "int", help: "micro-batches per optimizer step", default: 1 },
+  "max-grad-norm": { type: "number", help: "clip the global gradient norm (0: off)", default: 1 },
+  seed: { type: "int", help: "seed for initialisation, data order and dropout", default: 42 },
+  "eval-steps": { type: "int", help: "evaluate (and checkpoint) every N steps; 0: at epoch ends only", default: 0 },
+  "save-steps": { type: "int", help: "checkpoint every N steps (default: whenever evaluating)" },
+  "log-steps": { type: "int", help: "a metrics.jsonl line every N steps", default: 10 },
+  "max-steps": { type: "int", help: "stop after N optimizer steps (overrides --epochs)" },
+  version2: { type: "boolean", help: "SQuAD 2.0: allow no-answer predictions (default: on for v2 data)" },
+  backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
+  resume: { type: "string", help: "continue from a checkpoint (an earlier --out directory or its checkpoint/)" },
+  quiet: { type: "boolean", help: "no progress bar" },
+} satisfies FlagSpecs;
+
+type TrainFlags = Flags<typeof flags>;
+
+export async function run(argv: string[]): Promise<void> {
+  const f = parseFlags("train", argv, flags);
+  const task = f.task as string;
+  if (task !== "qa" && task !== "cls") throw userError("--task", `unknown task '${task}'`, "use qa or cls");
+  if (!BACKENDS.includes(f.backend as string)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
+  for (const file of [f.train, f.eval]) if (file !== undefined && !fs.existsSync(file)) throw userError(file, "file not found");
+  const backend = await useBackend(f.backend as BackendName | "auto");
+  const stop = installStopHandler();
+  const settings = trainSettings(f, stop.requested);
+  let result: TrainResult;
+  let model: BertModel | undefined;
+  try {
+    if (task === "qa") {
+      const trainSet = loadSquad(f.train);
+      const evalSet = f.eval !== undefined ? loadSquad(f.eval) : undefined;
+      const { model: m, tok, tokenizerDir } = await buildModel(f, "qa");
+      model = m;
+      const version2 = f.version2 ?? (evalSet ?? trainSet).version.startsWith("v2");
+      result = await trainQA({ ...settings, model, tokenizer: tok, tokenizerDir, train: trainSet.examples, trainFile: f.train, eval: evalSet?.examples, evalFile: f.eval, outDir: f.out, maxLength: f["max-length"], docStride: f["doc-stride"], version2 });
+    } else {
+      const rows = readClassificationCsv(f.train);
+      const evalRows = f.eval !== undefined ? readClassificationCsv(f.eval) : undefined;
+      const labels = [...new Set(rows.map((r) => r.label))].sort();
+      const { model: m, tok, tokenizerDir } = await buildModel(f, "cls", labels);
+      model = m;
+      result = await trainClassifier({ ...settings, model, tokenizer: tok, tokenizerDir, train: rows, trainFile: f.train, eval: evalRows, outDir: f.out, maxLength: f["max-length"] });
+    }
+  } finally {
+    stop.remove();
+    if (model !== undefined) disposeModel(model);
+  }
+  console.log(JSON.stringify({
+    out: path.resolve(f.out), task, backend: backend.name, steps: result.steps, epoch: result.epoch, stopped: result.stopped,
+    loss: result.loss, seconds: +result.seconds.toFixed(1), ...(result.eval ?? {}), checkpoint: result.checkpoint,
+  }));
+  if (result.stopped === "interrupted") process.exitCode = 130; // 128 + SIGINT, as shells report an interrupted command
+}
+
+function trainSettings(f: TrainFlags, shouldStop: () => boolean): TrainSettings {
+  return {
+    epochs: f.epochs, batchSize: f["batch-size"], lr: f.lr, warmupRatio: f["warmup-ratio"], weightDecay: f["weight-decay"],
+    gradAccum: f["grad-accum"], maxGradNorm: f["max-grad-norm"], seed: f.seed, evalSteps: f["eval-steps"], saveSteps: f["save-steps"],
+    logSteps: f["log-steps"], maxSteps: f["max-steps"], resume: f.resume, shouldStop, quiet: f.quiet,
+  };
+}
+
+/** A preset builds a fresh model sized to the tokenizer; anything else loads a checkpoint (missing heads initialised). */
+async function buildModel(f: TrainFlags, task: Task, labels?: string[]): Promise<{ model: BertModel; tok: BertTokenizer; tokenizerDir: string }> {
+  const isPreset = Object.prototype.hasOwnProperty.call(PRESETS, f.model) && !fs.existsSync(f.model);
+  if (isPreset) {
+    if (f.tokenizer === undefined) throw userError("--tokenizer", `is required to train preset '${f.model}' from scratch`, "pass a tokenizer directory, e.g. --tokenizer data/tokenizer");
+    const tok = loadTokenizer(f.tokenizer);
+    const config = presetConfig(f.model as PresetName, { vocabSize: tok.idToToken.length, maxPositions: SCRATCH_MAX_POSITIONS, numLabels: labels?.length });
+    config.pad_token_id = tok.padId;
+    if (labels !== undefined) setLabels(config, labels);
+    return { model: initModel(config, task, f.seed), tok, tokenizerDir: f.tokenizer };
+  }
+  const loaded = await loadModel(f.model, task, { seed: f.seed, ...(labels !== undefined ? { labels } : {}) });
+  if (loaded.missing.length > 0 || loaded.unexpected.length > 0) process.stderr.write(loaded.report + "\n");
+  const tokenizerDir = f.tokenizer ?? loaded.dir;
+  const tok = loadTokenizer(tokenizerDir);
+  if (tok.idToToken.length > loaded.model.config.vocab_size) {
+    throw userError(tokenizerDir, `has ${tok.idToToken.length} tokens but the model's vocab_size is ${loaded.model.config.vocab_size}`, "use the tokenizer that belongs to the model");
+  }
+  if (labels !== undefined) {
+    const known = loaded.model.config.label2id;
+    if (known !== undefined && labels.some((l) => known[l] === undefined) && loaded.missing.length === 0) {
+      throw userError(f.train, `has labels ${labels.join(", ")} but the model was trained for ${Object.keys(known).join(", ")}`, "train from a base model (its classifier is initialised for your labels)");
+    }
+  }
+  return { model: loaded.model, tok, tokenizerDir };
+}
+
+function setLabels(config: { id2label?: Record<string, string>; label2id?: Record<string, number>; num_labels?: number }, labels: string[]): void {
+  config.num_labels = labels.length;
+  config.id2label = Object.fromEntries(labels.map((l, i) => [String(i), l]));
+  config.label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
+}
+
+/** First Ctrl-C: finish the step, save a checkpoint, stop. Second Ctrl-C: quit at once. */
+function installStopHandler(): { requested: () => boolean; remove: () => void } {
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    process.stderr.write("\ntrain: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n");
+  };
+  process.on("SIGINT", onSigint);
+  return { requested: () => stop, remove: () => process.removeListener("SIGINT", onSigint) };
+}

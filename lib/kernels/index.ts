@@ -1,0 +1,9 @@
+// Kernels the library adds to TensorFlow.js backends so the model trains fast on them (see each file for why).
+import { installWasmExtraKernels } from "./wasm-extra";
+import { installWasmMatMul } from "./wasm-matmul";
+
+/** Install our wasm kernels (idempotent). Call after `require("@tensorflow/tfjs-backend-wasm")`. */
+export function installWasmKernels(): void {
+  installWasmMatMul();
+  installWasmExtraKernels();
+}

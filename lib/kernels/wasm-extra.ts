@@ -1,0 +1,159 @@
+// Kernels the wasm backend lacks or runs badly for training, written in TypeScript on the wasm heap:
+// - UnsortedSegmentSum: absent from tfjs-backend-wasm 4.22, and it is the gradient of tf.gather (embedding lookups).
+// - Transpose of rank ≥ 5: the C++ kernel has fast paths up to rank 4 only; BERT's fused QKV split transposes a
+//   [B, T, 3, heads, d] tensor, which took ~450× longer than the same bytes at rank 4.
+// - Slice (and so SplitV): the library's JS kernel first copies the WHOLE input out of the heap (readSync) for every
+//   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
+import * as tf from "@tensorflow/tfjs";
+import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
+
+const BACKEND = "wasm";
+let installed = false;
+
+type Args = { inputs: Record<string, Info>; backend: WasmBackend; attrs: Record<string, unknown> };
+
+/** Register UnsortedSegmentSum and the rank ≥ 5 Transpose for wasm (idempotent). */
+export function installWasmExtraKernels(): void {
+  if (installed) return;
+  if (tf.getKernel("UnsortedSegmentSum", BACKEND) === undefined) {
+    tf.registerKernel({ kernelName: "UnsortedSegmentSum", backendName: BACKEND, kernelFunc: unsortedSegmentSum as never });
+  }
+  const slice = tf.getKernel("Slice", BACKEND);
+  if (slice !== undefined) {
+    const wasmSlice = slice.kernelFunc as unknown as (args: Args) => Info;
+    tf.unregisterKernel("Slice", BACKEND);
+    tf.registerKernel({ ...slice, kernelFunc: ((args: Args) => (args.inputs.x.dtype === "string" ? wasmSlice(args) : heapSlice(args))) as never });
+  }
+  const split = tf.getKernel("SplitV", BACKEND);
+  if (split !== undefined) {
+    tf.unregisterKernel("SplitV", BACKEND);
+    tf.registerKernel({ ...split, kernelFunc: splitV as never }); // the library's calls its own Slice, not the registry's
+  }
+  const transpose = tf.getKernel("Transpose", BACKEND);
+  if (transpose === undefined) throw new Error("tfjs-backend-wasm must be loaded before installWasmExtraKernels()");
+  const wasmTranspose = transpose.kernelFunc as unknown as (args: Args) => Info;
+  tf.unregisterKernel("Transpose", BACKEND);
+  tf.registerKernel({
+    ...transpose,
+    kernelFunc: ((args: Args) => {
+      const { shape, perm } = simplifyPermutation(args.inputs.x.shape, args.attrs.perm as number[]);
+      if (perm.length <= 4) return wasmTranspose(args);
+      const x = args.inputs.x, outShape = (args.attrs.perm as number[]).map((a) => x.shape[a]);
+      return heapTranspose(args.backend, x, outShape, shape, perm);
+    }) as never,
+  });
+  installed = true;
+}
+
+/** out[s] = Σ x[i] over i with segmentIds[i] = s (ids outside [0, numSegments) are dropped, as in TensorFlow). */
+function unsortedSegmentSum({ inputs, backend, attrs }: Args): Info {
+  const { x, segmentIds } = inputs;
+  const numSegments = attrs.numSegments as number;
+  const inner = sizeOf(x.shape.slice(segmentIds.shape.length));
+  const out = backend.makeOutput([numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+  const xs = backend.typedArrayFromHeap(x), ids = backend.typedArrayFromHeap(segmentIds), o = backend.typedArrayFromHeap(out);
+  o.fill(0);
+  for (let i = 0; i < ids.length; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner, dst = s * inner;
+    for (let j = 0; j < inner; j++) o[dst + j] += xs[src + j];
+  }
+  return out;
+}
+
+/** SplitV as consecutive heap slices along `axis`. */
+function splitV({ inputs, backend, attrs }: Args): Info[] {
+  const x = inputs.x;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, attrs.numOrSizeSplits as number[] | number, axis);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  return sizes.map((s) => {
+    const size = x.shape.slice();
+    size[axis] = s;
+    const part = heapSlice({ inputs: { x }, backend, attrs: { begin: begin.slice(), size } });
+    begin[axis] += s;
+    return part;
+  });
+}
+
+/** Slice on heap views: walk the output's rows and copy each contiguous run once. */
+function heapSlice({ inputs, backend, attrs }: Args): Info {
+  const x = inputs.x;
+  const [begin, size] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, attrs.begin as number[], attrs.size as number[]);
+  const out = backend.makeOutput(size, x.dtype);
+  if (sizeOf(size) === 0) return out;
+  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out); // views made after the allocation
+  const rank = x.shape.length;
+  if (rank === 0) { dst[0] = src[0]; return out; }
+  const strides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) { strides[i] = s; s *= x.shape[i]; }
+  // Merge trailing axes that are taken whole into one contiguous run.
+  let last = rank - 1;
+  let run = size[last];
+  while (last > 0 && size[last] === x.shape[last] && begin[last] === 0) { last--; run *= size[last]; }
+  let base = 0;
+  for (let i = 0; i < rank; i++) base += begin[i] * strides[i];
+  const rows = sizeOf(size.slice(0, last));
+  const idx = new Array<number>(last).fill(0);
+  for (let r = 0, o = 0; r < rows; r++, o += run) {
+    dst.set(src.subarray(base, base + run), o);
+    for (let k = last - 1; k >= 0; k--) {
+      idx[k]++;
+      base += strides[k];
+      if (idx[k] < size[k]) break;
+      base -= strides[k] * size[k];
+      idx[k] = 0;
+    }
+  }
+  return out;
+}
+
+/** Drop size-1 axes and merge axes that stay neighbours, so [B,T,3,h,d]→perm[2,0,3,1,4] stays rank 5 but e.g. a
+ * transpose that only moves whole blocks shrinks. Returns the equivalent (shape, perm). */
+export function simplifyPermutation(shape: number[], perm: number[]): { shape: number[]; perm: number[] } {
+  const keep = shape.map((d, i) => (d !== 1 ? i : -1)).filter((i) => i >= 0);
+  let p = perm.filter((a) => shape[a] !== 1).map((a) => keep.indexOf(a));
+  let s = keep.map((i) => shape[i]);
+  // merge input axes a, a+1 when the output also has them adjacent in that order
+  for (let j = 0; j + 1 < p.length; ) {
+    if (p[j + 1] === p[j] + 1) {
+      const a = p[j];
+      s = [...s.slice(0, a), s[a] * s[a + 1], ...s.slice(a + 2)];
+      p = p.filter((_, k) => k !== j + 1).map((v) => (v > a ? v - 1 : v));
+    } else j++;
+  }
+  return { shape: s, perm: p };
+}
+
+/** Transpose on heap views, walking the simplified (shape, perm); copies whole rows when the last axis stays last. */
+function heapTranspose(backend: WasmBackend, x: Info, reportedShape: number[], shape: number[], perm: number[]): Info {
+  const rank = shape.length;
+  const inStrides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) { inStrides[i] = s; s *= shape[i]; }
+  const outShape = perm.map((a) => shape[a]);
+  const strideOf = perm.map((a) => inStrides[a]); // input stride for each output axis
+  const out = backend.makeOutput(reportedShape, x.dtype);
+  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out);
+  const last = rank - 1, rowLen = outShape[last], rowStride = strideOf[last];
+  const idx = new Array<number>(rank - 1).fill(0);
+  let o = 0, base = 0;
+  const rows = sizeOf(outShape.slice(0, last));
+  for (let r = 0; r < rows; r++) {
+    if (rowStride === 1) {
+      dst.set(src.subarray(base, base + rowLen), o);
+    } else {
+      for (let j = 0, s = base; j < rowLen; j++, s += rowStride) dst[o + j] = src[s];
+    }
+    o += rowLen;
+    // odometer over the output's leading axes
+    for (let k = last - 1; k >= 0; k--) {
+      idx[k]++;
+      base += strideOf[k];
+      if (idx[k] < outShape[k]) break;
+      base -= strideOf[k] * outShape[k];
+      idx[k] = 0;
+    }
+  }
+  return out;
+}

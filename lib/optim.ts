@@ -1,0 +1,174 @@
+// The optimiser of BERT fine-tuning, written to match PyTorch step for step: AdamW with decoupled weight decay
+// (torch.optim.AdamW), the linear warm-up/decay schedule (transformers.get_linear_schedule_with_warmup), clipping by
+// global norm (torch.nn.utils.clip_grad_norm_) and gradient accumulation. State is plain data so checkpoints can hold it.
+import * as tf from "@tensorflow/tfjs";
+import type { HostTensor, TensorMap } from "./safetensors";
+import { userError } from "./errors";
+
+export type Params = Record<string, tf.Variable>;
+export type Grads = Record<string, tf.Tensor>;
+
+export interface AdamWOptions {
+  lr: number;
+  betas?: [number, number]; // torch default (0.9, 0.999)
+  eps?: number; // torch default 1e-8
+  weightDecay?: number; // torch default 0.01; BERT fine-tuning recipes use 0.01 too
+  /** Parameters that get no weight decay; default: names with `bias` or `LayerNorm`/`layer_norm` (HF Trainer's rule). */
+  noDecay?: (name: string) => boolean;
+}
+
+export interface AdamW {
+  lr: number; // base learning rate; the schedule scales it per step
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  noDecay: (name: string) => boolean;
+  step: number; // updates done so far (torch's state['step'])
+  m: Record<string, tf.Variable>; // exp_avg
+  v: Record<string, tf.Variable>; // exp_avg_sq
+}
+
+/** HF Trainer's default: no decay for biases and LayerNorm weights. */
+export function isNoDecay(name: string): boolean {
+  return name.includes("bias") || name.includes("LayerNorm") || name.includes("layer_norm");
+}
+
+/** Fresh AdamW state (zero moments) for `params`; `adamwStep` updates it in place. */
+export function createAdamW(params: Params, opts: AdamWOptions): AdamW {
+  const [beta1, beta2] = opts.betas ?? [0.9, 0.999];
+  const m: Record<string, tf.Variable> = {};
+  const v: Record<string, tf.Variable> = {};
+  for (const [name, p] of Object.entries(params)) {
+    m[name] = tf.tidy(() => tf.variable(tf.zerosLike(p), false)); // tidy frees the zeros the variable copied
+    v[name] = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+  }
+  return { lr: opts.lr, beta1, beta2, eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0.01, noDecay: opts.noDecay ?? isNoDecay, step: 0, m, v };
+}
+
+/**
+ * One AdamW update at learning rate `lr` (the scheduled value), exactly torch's single-tensor algorithm:
+ * p *= 1 - lr*wd; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g²; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
+ * Parameters without a gradient (not in `grads`) are left alone, like torch's `p.grad is None`.
+ */
+export function adamwStep(opt: AdamW, params: Params, grads: Grads, lr = opt.lr): void {
+  opt.step += 1;
+  const t = opt.step;
+  const stepSize = lr / (1 - Math.pow(opt.beta1, t)); // bias corrections in float64 as torch does on the host
+  const bc2Sqrt = Math.sqrt(1 - Math.pow(opt.beta2, t));
+  for (const [name, p] of Object.entries(params)) {
+    const g = grads[name];
+    if (g === undefined) continue;
+    const m = opt.m[name], v = opt.v[name];
+    if (m === undefined || v === undefined) throw userError("optimiser state", `no moments for parameter '${name}'`, "the checkpoint's optimiser does not belong to this model");
+    const decay = opt.noDecay(name) ? 0 : opt.weightDecay;
+    tf.tidy(() => {
+      const m1 = tf.add(tf.mul(m, opt.beta1), tf.mul(g, 1 - opt.beta1));
+      const v1 = tf.add(tf.mul(v, opt.beta2), tf.mul(tf.square(g), 1 - opt.beta2));
+      const decayed = decay !== 0 ? tf.mul(p, 1 - lr * decay) : p;
+      const denom = tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), opt.eps);
+      const p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize));
+      m.assign(m1);
+      v.assign(v1);
+      p.assign(p1);
+    });
+  }
+}
+
+export function disposeAdamW(opt: AdamW): void {
+  for (const t of [...Object.values(opt.m), ...Object.values(opt.v)]) t.dispose();
+}
+
+/**
+ * transformers.get_linear_schedule_with_warmup's multiplier for update number `step` (0-based: the first update uses
+ * step 0, because the trainer calls scheduler.step() after optimizer.step()).
+ */
+export function linearWarmupFactor(step: number, warmupSteps: number, totalSteps: number): number {
+  if (step < warmupSteps) return step / Math.max(1, warmupSteps);
+  return Math.max(0, (totalSteps - step) / Math.max(1, totalSteps - warmupSteps));
+}
+
+/** Learning rate for 0-based update `step`: `baseLr * linearWarmupFactor(...)`. */
+export function scheduledLr(baseLr: number, step: number, warmupSteps: number, totalSteps: number): number {
+  return baseLr * linearWarmupFactor(step, warmupSteps, totalSteps);
+}
+
+/**
+ * torch.nn.utils.clip_grad_norm_: total = ‖(‖g_i‖₂)_i‖₂; every gradient is scaled by min(1, maxNorm / (total + 1e-6)).
+ * Returns new gradient tensors (the caller disposes the old ones) and the norm before clipping.
+ */
+export function clipGradNorm(grads: Grads, maxNorm: number): { grads: Grads; totalNorm: number } {
+  const names = Object.keys(grads);
+  const total = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
+  const totalNorm = total.dataSync()[0];
+  total.dispose();
+  const coef = Math.min(1, maxNorm / (totalNorm + 1e-6)); // 1e-6: torch's guard against division by zero
+  const out: Grads = {};
+  for (const n of names) out[n] = tf.mul(grads[n], coef);
+  return { grads: out, totalNorm };
+}
+
+/**
+ * Gradient accumulation: `acc + scale * grads` as new tensors (disposes the old `acc`, keeps `grads`). Start with
+ * `acc = undefined`; use scale = 1/accumSteps so the sum equals the gradient of the mean loss, as HF Trainer does.
+ */
+export function accumulateGrads(acc: Grads | undefined, grads: Grads, scale = 1): Grads {
+  const out: Grads = {};
+  for (const [n, g] of Object.entries(grads)) {
+    const prev = acc?.[n];
+    out[n] = tf.tidy(() => {
+      const s = scale === 1 ? g.clone() : tf.mul(g, scale);
+      return prev !== undefined ? tf.add(prev, s) : s;
+    });
+  }
+  if (acc !== undefined) disposeGrads(acc);
+  return out;
+}
+
+export function disposeGrads(grads: Grads): void {
+  for (const g of Object.values(grads)) g.dispose();
+}
+
+/** True when every gradient is finite (a NaN/Inf loss or gradient must stop training, not corrupt the weights). */
+export function gradsFinite(grads: Grads): boolean {
+  const bad = tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.logicalNot(tf.isFinite(g)).toFloat()))));
+  const n = bad.dataSync()[0];
+  bad.dispose();
+  return n === 0;
+}
+
+// --- serialisation: moments as tensors `m/<name>`, `v/<name>`; scalars in the metadata ---
+
+export interface AdamWStateFile {
+  tensors: TensorMap;
+  metadata: Record<string, string>;
+}
+
+/** Host copy of the optimiser state, for a safetensors file beside the model. */
+export function adamwStateToHost(opt: AdamW): AdamWStateFile {
+  const tensors: TensorMap = new Map();
+  for (const [prefix, moments] of [["m", opt.m], ["v", opt.v]] as const) {
+    for (const [name, t] of Object.entries(moments)) {
+      tensors.set(`${prefix}/${name}`, { dtype: "float32", shape: t.shape.slice(), data: Float32Array.from(t.dataSync() as Float32Array) });
+    }
+  }
+  const metadata = { format: "bertqa-adamw", step: String(opt.step), lr: String(opt.lr), betas: JSON.stringify([opt.beta1, opt.beta2]), eps: String(opt.eps), weight_decay: String(opt.weightDecay) };
+  return { tensors, metadata };
+}
+
+/** Restore moments and step from `adamwStateToHost`'s output into `opt` (created for the same params). */
+export function loadAdamWState(opt: AdamW, state: AdamWStateFile, file = "optimizer.safetensors"): void {
+  const step = Number(state.metadata.step);
+  if (!Number.isInteger(step) || step < 0) throw userError(file, `metadata 'step' is '${state.metadata.step}', not a step count`, "the checkpoint is damaged; resume from another one");
+  for (const [prefix, moments] of [["m", opt.m], ["v", opt.v]] as const) {
+    for (const [name, t] of Object.entries(moments)) {
+      const host: HostTensor | undefined = state.tensors.get(`${prefix}/${name}`);
+      if (host === undefined) throw userError(file, `no tensor '${prefix}/${name}'`, "the optimiser state belongs to another model; resume from a checkpoint of this model");
+      if (host.shape.join(",") !== t.shape.join(",")) {
+        throw userError(file, `tensor '${prefix}/${name}' has shape [${host.shape}] but the parameter has [${t.shape}]`, "the optimiser state belongs to another model");
+      }
+      tf.tidy(() => t.assign(tf.tensor(host.data, host.shape, "float32")));
+    }
+  }
+  opt.step = step;
+}

@@ -1,0 +1,152 @@
+// Questions in, answers out: features (sliding windows) → batched forward pass in inference mode → logits to the host
+// one batch at a time → postprocessQA. Also the one-question helper behind `bertqa ask` and the checks that a
+// checkpoint really has a question-answering head.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import type { QAExample } from "./squad";
+import type { BertTokenizer } from "./tokenizer";
+import { loadTokenizer } from "./tokenizer";
+import { disposeModel, forward, type BertModel } from "./bert";
+import { loadModel } from "./weights";
+import { padBatch, prepareFeatures, type QAFeature } from "./features";
+import { postprocessQA, type NBest, type PostprocessOptions, type PostprocessResult } from "./postprocess";
+import { progress as makeProgress } from "./progress";
+import { userError } from "./errors";
+
+export interface PredictOptions extends PostprocessOptions {
+  maxLength?: number; // tokens per window, special tokens included
+  docStride?: number; // tokens shared by neighbouring windows
+  batchSize?: number;
+  progress?: boolean; // default: on when there are more than PROGRESS_MIN_FEATURES features
+  file?: string; // named in error messages
+}
+
+export interface PredictResult extends PostprocessResult {
+  stats: { examples: number; features: number; batches: number; seconds: number };
+}
+
+export const DEFAULT_MAX_LENGTH = 384; // BERT paper's SQuAD setup; run_qa.py default
+export const DEFAULT_DOC_STRIDE = 128; // run_qa.py default
+export const DEFAULT_BATCH_SIZE = 16;
+const PROGRESS_MIN_FEATURES = 64;
+
+/**
+ * Start and end logits of `features`, one host row per feature (padded to its batch's length). Batches are formed
+ * from features of similar length, so short windows are not padded to the longest one in the set.
+ */
+export async function featureLogits(model: BertModel, features: QAFeature[], padId: number, batchSize: number,
+  onBatch?: (done: number) => void): Promise<{ start: Float32Array[]; end: Float32Array[]; batches: number }> {
+  const start: Float32Array[] = new Array(features.length), end: Float32Array[] = new Array(features.length);
+  const order = features.map((_, i) => i).sort((a, b) => features[a].inputIds.length - features[b].inputIds.length);
+  let batches = 0;
+  for (let b = 0; b < order.length; b += batchSize) {
+    const idx = order.slice(b, b + batchSize);
+    const padded = padBatch(idx.map((i) => features[i]), padId);
+    const [s, e] = tf.tidy(() => {
+      const out = forward(model, {
+        inputIds: tf.tensor2d(padded.inputIds, undefined, "int32"),
+        attentionMask: tf.tensor2d(padded.attentionMask, undefined, "int32"),
+        tokenTypeIds: tf.tensor2d(padded.tokenTypeIds, undefined, "int32"),
+      }, { training: false });
+      if (out.startLogits === undefined || out.endLogits === undefined) throw new Error("featureLogits: the model has no QA head (task must be 'qa')");
+      return [out.startLogits, out.endLogits];
+    });
+    const T = s.shape[1];
+    const [sd, ed] = await Promise.all([s.data() as Promise<Float32Array>, e.data() as Promise<Float32Array>]);
+    s.dispose();
+    e.dispose();
+    idx.forEach((fi, i) => {
+      start[fi] = sd.subarray(i * T, (i + 1) * T);
+      end[fi] = ed.subarray(i * T, (i + 1) * T);
+    });
+    batches++;
+    onBatch?.(Math.min(b + batchSize, order.length));
+  }
+  return { start, end, batches };
+}
+
+/**
+ * Predict answers for `examples` with a QA model: the official predictions map plus n-best lists and null odds.
+ * `const r = await predictQA(model, tok, dev.examples, { version2: true }); squadEvaluate(dev.examples, r.predictions)`
+ */
+export async function predictQA(model: BertModel, tok: BertTokenizer, examples: QAExample[], opts: PredictOptions = {}): Promise<PredictResult> {
+  if (model.task !== "qa") throw userError("model", `is a '${model.task}' model, not question answering`, "load it with task 'qa'");
+  const t0 = Date.now();
+  const maxLength = opts.maxLength ?? DEFAULT_MAX_LENGTH;
+  const docStride = opts.docStride ?? DEFAULT_DOC_STRIDE;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw userError("batch size", `must be a positive integer, got ${batchSize}`);
+  if (maxLength > model.config.max_position_embeddings) {
+    throw userError("max length", `${maxLength} is more than the model's ${model.config.max_position_embeddings} positions`, `use --max-length ${model.config.max_position_embeddings} or less`);
+  }
+  const { features } = prepareFeatures(examples, tok, { maxLength, docStride, file: opts.file });
+  const bar = (opts.progress ?? features.length > PROGRESS_MIN_FEATURES) ? makeProgress("predict", features.length) : undefined;
+  const logits = await featureLogits(model, features, tok.padId, batchSize, (done) => bar?.update(done));
+  bar?.finish();
+  const post = postprocessQA(examples, features, logits.start, logits.end, opts);
+  return { ...post, stats: { examples: examples.length, features: features.length, batches: logits.batches, seconds: (Date.now() - t0) / 1000 } };
+}
+
+/**
+ * Window sizes for the CLI: run_qa.py's 384/128 unless the model is shorter; the stride is capped at half the window
+ * as transformers' QuestionAnsweringPipeline does (min(max_seq_len // 2, 128)).
+ */
+export function windowOptions(config: { max_position_embeddings: number }, maxLength?: number, docStride?: number): { maxLength: number; docStride: number } {
+  const len = maxLength ?? Math.min(DEFAULT_MAX_LENGTH, config.max_position_embeddings);
+  return { maxLength: len, docStride: docStride ?? Math.min(DEFAULT_DOC_STRIDE, Math.floor(len / 2)) };
+}
+
+export interface Answer {
+  answer: string; // "" = no answer (version2 only)
+  score: number; // probability of the answer within the n-best list
+  start: number; // UTF-16 [start, end) in the context
+  end: number;
+  null_odds?: number; // version2: null score - best span score
+  alternatives: { text: string; score: number; start: number; end: number }[];
+}
+
+/** One question about one context (for `bertqa ask`): the answer and its top alternatives. */
+export async function answerQuestion(model: BertModel, tok: BertTokenizer, context: string, question: string,
+  opts: PredictOptions & { alternatives?: number } = {}): Promise<Answer> {
+  const ex: QAExample = { id: "question", title: "", context, question, answers: [], is_impossible: false };
+  const r = await predictQA(model, tok, [ex], { ...opts, progress: false });
+  const list: NBest[] = r.nbest[ex.id];
+  const text = r.predictions[ex.id];
+  const best = list.find((n) => n.text === text) ?? list[0];
+  const out: Answer = {
+    answer: text, score: best.probability, start: text === "" ? 0 : best.start, end: text === "" ? 0 : best.end,
+    alternatives: list.filter((n) => n !== best).slice(0, opts.alternatives ?? 4)
+      .map((n) => ({ text: n.text, score: n.probability, start: n.start, end: n.end })),
+  };
+  if (opts.version2) out.null_odds = r.nullOdds[ex.id];
+  return out;
+}
+
+/** Architectures that carry a span head (qa_outputs) in transformers. */
+const QA_ARCHITECTURE = /ForQuestionAnswering$/;
+
+/**
+ * Load a fine-tuned QA model and its tokenizer. A checkpoint without a trained QA head (a classifier, a bare
+ * pretrained encoder) would answer at random, so it is refused with the reason.
+ */
+export async function loadQAModel(modelPathOrId: string, tokenizerPath?: string): Promise<{ model: BertModel; tok: BertTokenizer }> {
+  const loaded = await loadModel(modelPathOrId, "qa");
+  const refuse = (what: string) => {
+    disposeModel(loaded.model);
+    return userError(modelPathOrId, what, "fine-tune it for QA first with 'bertqa train', or pass a *ForQuestionAnswering model");
+  };
+  const arch = loaded.model.config.architectures;
+  if (arch !== undefined && arch.length > 0 && !arch.some((a) => QA_ARCHITECTURE.test(a))) {
+    throw refuse(`is a ${arch.join("/")} checkpoint, not a question-answering model (no qa_outputs head)`);
+  }
+  if (loaded.missing.some((k) => k.startsWith("qa_outputs."))) {
+    throw refuse("checkpoint has no qa_outputs tensors, so it has no trained question-answering head");
+  }
+  const hasTok = tokenizerPath !== undefined || ["tokenizer.json", "vocab.txt"].some((f) => fs.existsSync(path.join(loaded.dir, f)));
+  if (!hasTok) {
+    disposeModel(loaded.model);
+    throw userError(modelPathOrId, "has no tokenizer.json or vocab.txt", "pass --tokenizer DIR (the tokenizer the model was trained with)");
+  }
+  return { model: loaded.model, tok: loadTokenizer(tokenizerPath ?? loaded.dir) };
+}

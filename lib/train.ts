@@ -1,0 +1,543 @@
+// Fine-tuning loops: question answering (trainQA) and sequence classification (trainClassifier), as the Hugging Face
+// Trainer does it — seeded shuffling and dropout, AdamW with linear warm-up/decay, clipping, gradient accumulation,
+// evaluation every N steps and at each epoch end — plus what a long run on a laptop needs: atomic checkpoints that
+// resume bit-for-bit, a stop flag checked every step, a NaN guard, progress, metrics.jsonl and a loss curve.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import * as tf from "@tensorflow/tfjs";
+import { forward, qaLoss, clsLoss, type BertModel } from "./bert";
+import { configToJson } from "./config";
+import { prepareFeatures, padBatch, type QAFeature } from "./features";
+import type { QAExample } from "./squad";
+import type { BertTokenizer } from "./tokenizer";
+import { predictQA } from "./predict";
+import { squadEvaluate, cmrcEvaluate, detectMetric } from "./metrics";
+import { saveModel, loadModelDir } from "./weights";
+import { readSafetensors, writeSafetensors } from "./safetensors";
+import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "./fsutil";
+import { progress as makeProgress, type ProgressSink } from "./progress";
+import { userError, UserError } from "./errors";
+import {
+  adamwStep, adamwStateToHost, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, loadAdamWState, scheduledLr,
+  accumulateGrads, type AdamW, type Grads,
+} from "./optim";
+
+/** Settings shared by both tasks; defaults follow HF run_qa.py / Trainer unless noted. */
+export interface TrainSettings {
+  epochs?: number; // 2 (run_qa.py README); ignored when maxSteps is set
+  batchSize?: number; // 12 in the BERT SQuAD recipe; 16 here
+  lr?: number; // 3e-5 for pretrained BERT; ~1e-3 for a tiny model from scratch
+  warmupRatio?: number; // 0.1 (fraction of optimizer steps with linearly rising lr)
+  weightDecay?: number; // 0.01
+  gradAccum?: number; // micro-batches per optimizer step
+  maxGradNorm?: number; // 1.0 (Trainer default); 0 disables clipping
+  seed?: number; // 42 (Trainer default)
+  evalSteps?: number; // evaluate every N optimizer steps (0: only at epoch ends)
+  saveSteps?: number; // checkpoint every N steps (default: whenever evaluating)
+  maxSteps?: number; // stop after this many optimizer steps
+  logSteps?: number; // a metrics.jsonl line every N steps (10)
+  evalBatchSize?: number;
+  resume?: string; // a checkpoint directory, or an output directory holding one
+  shouldStop?: () => boolean; // checked every step (notebooks: a flag a button sets)
+  signal?: AbortSignal;
+  progress?: ProgressSink; // default: terminal bar on stderr (or the notebook sink set globally)
+  lrSchedule?: (step: number, total: number) => number; // overrides the linear schedule (0-based update index)
+  quiet?: boolean; // no progress output
+}
+
+export interface QATrainOptions extends TrainSettings {
+  model: BertModel;
+  tokenizer: BertTokenizer;
+  tokenizerDir?: string; // copied next to the saved model
+  train: QAExample[];
+  trainFile?: string;
+  eval?: QAExample[];
+  evalFile?: string;
+  outDir: string;
+  maxLength?: number; // 384
+  docStride?: number; // 128
+  version2?: boolean; // SQuAD 2.0: allow "no answer" predictions
+  metric?: "squad" | "cmrc"; // default: detected from the eval data
+}
+
+export interface TrainResult {
+  steps: number;
+  epoch: number; // epochs completed, fractional
+  stopped: "done" | "max_steps" | "interrupted";
+  loss: number; // mean loss of the last logged window
+  eval?: Record<string, number>;
+  outDir: string;
+  checkpoint: string;
+  seconds: number;
+  history: LogRecord[];
+}
+
+export interface LogRecord {
+  step: number;
+  epoch: number;
+  loss?: number;
+  lr?: number;
+  grad_norm?: number;
+  examples_per_s?: number;
+  elapsed_s: number;
+  eval?: Record<string, number>;
+}
+
+/** What the loop needs from a task: its examples as padded tensors, its loss and its evaluation. */
+interface TaskHooks<F> {
+  kind: "qa" | "cls";
+  features: F[];
+  toBatch(batch: F[]): { inputs: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; tokenTypeIds: tf.Tensor2D }; labels: tf.Tensor1D[] };
+  loss(model: BertModel, batch: ReturnType<TaskHooks<F>["toBatch"]>, seed: number): tf.Scalar;
+  evaluate?: () => Promise<Record<string, number>>;
+  headline: string; // the eval key shown in progress, e.g. "f1"
+  dataFingerprint: string;
+}
+
+const DEFAULTS = { epochs: 2, batchSize: 16, lr: 5e-5, warmupRatio: 0.1, weightDecay: 0.01, gradAccum: 1, maxGradNorm: 1, seed: 42, evalSteps: 0, logSteps: 10 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Question answering.
+
+/** Fine-tune `opts.model` (task "qa") on SQuAD-style examples; writes the model, metrics.jsonl and eval.json. */
+export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
+  if (opts.model.task !== "qa") throw userError("model", `is a '${opts.model.task}' model`, "train question answering with a task 'qa' model");
+  const maxLength = opts.maxLength ?? Math.min(384, opts.model.config.max_position_embeddings);
+  const docStride = opts.docStride ?? Math.min(128, Math.floor(maxLength / 2));
+  const { features, stats } = prepareFeatures(opts.train, opts.tokenizer, { maxLength, docStride, file: opts.trainFile });
+  if (features.length === 0) throw userError(opts.trainFile ?? "training data", "holds no examples", "pass a SQuAD-format file with questions");
+  const padId = opts.tokenizer.padId;
+  const evalExamples = opts.eval;
+  const metric = opts.metric ?? (evalExamples !== undefined ? detectMetric("", evalExamples) : "squad");
+  const hooks: TaskHooks<QAFeature> = {
+    kind: "qa",
+    features,
+    toBatch: (batch) => {
+      const p = padBatch(batch, padId);
+      return {
+        inputs: { inputIds: tf.tensor2d(p.inputIds, undefined, "int32"), attentionMask: tf.tensor2d(p.attentionMask, undefined, "int32"), tokenTypeIds: tf.tensor2d(p.tokenTypeIds, undefined, "int32") },
+        labels: [tf.tensor1d(batch.map((f) => f.startPosition), "int32"), tf.tensor1d(batch.map((f) => f.endPosition), "int32")],
+      };
+    },
+    loss: (model, b, seed) => {
+      const out = forward(model, b.inputs, { training: true, seed });
+      return qaLoss(out.startLogits!, out.endLogits!, b.labels[0], b.labels[1]);
+    },
+    evaluate: evalExamples === undefined ? undefined : async () => {
+      const r = await predictQA(opts.model, opts.tokenizer, evalExamples, { maxLength, docStride, batchSize: opts.evalBatchSize ?? 32, version2: opts.version2, progress: false, file: opts.evalFile });
+      if (metric === "cmrc") {
+        const s = cmrcEvaluate(evalExamples, r.predictions, { warn: () => {} });
+        return { exact: s.EM, f1: s.F1, total: s.TOTAL };
+      }
+      return squadEvaluate(evalExamples, r.predictions);
+    },
+    headline: "f1",
+    dataFingerprint: fingerprint([opts.train.map((e) => [e.id, e.question, e.context, e.answers.map((a) => [a.text, a.answer_start]), e.is_impossible]), maxLength, docStride, opts.tokenizer.idToToken.length]),
+  };
+  if (stats.answersLost > 0 && !opts.quiet) process.stderr.write(`train: ${stats.answersLost} answers fall outside every window of ${maxLength} tokens (those windows train as "no answer")\n`);
+  return runTraining(opts.model, hooks, { ...opts, tokenizerDir: opts.tokenizerDir });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sequence classification.
+
+export interface ClsExample { text: string; label: string }
+export interface ClsTrainOptions extends TrainSettings {
+  model: BertModel; // task "cls", config.label2id set for the labels
+  tokenizer: BertTokenizer;
+  tokenizerDir?: string;
+  train: ClsExample[];
+  trainFile?: string;
+  eval?: ClsExample[];
+  outDir: string;
+  maxLength?: number; // 128
+}
+interface ClsFeature { inputIds: number[]; label: number }
+
+/** Encode `[CLS] text [SEP]`, truncated to maxLength; labels through config.label2id (unknown label: an error). */
+export function clsFeatures(examples: ClsExample[], tok: BertTokenizer, label2id: Record<string, number>, maxLength: number, file = "data"): ClsFeature[] {
+  return examples.map((e, i) => {
+    const label = label2id[e.label];
+    if (label === undefined) throw userError(file, `row ${i + 1} has label '${e.label}', which the model does not know`, `labels: ${Object.keys(label2id).join(", ")}`);
+    const ids = tok.encode(e.text).ids.slice(0, maxLength - 2);
+    return { inputIds: [tok.clsId, ...ids, tok.sepId], label };
+  });
+}
+
+/** Predicted label ids for `examples` (inference mode, batched). */
+export async function predictClasses(model: BertModel, tok: BertTokenizer, examples: ClsExample[], maxLength = 128, batchSize = 32): Promise<number[]> {
+  const feats = clsFeatures(examples.map((e) => ({ ...e, label: Object.keys(model.config.label2id ?? {})[0] ?? "0" })), tok, model.config.label2id ?? { "0": 0 }, maxLength);
+  const out: number[] = [];
+  for (let b = 0; b < feats.length; b += batchSize) {
+    const batch = clsBatch(feats.slice(b, b + batchSize), tok.padId);
+    const pred = tf.tidy(() => forward(model, batch.inputs, { training: false }).logits!.argMax(1));
+    out.push(...(await pred.data()));
+    pred.dispose();
+    tf.dispose([batch.inputs.inputIds, batch.inputs.attentionMask, batch.inputs.tokenTypeIds, ...batch.labels]);
+  }
+  return out;
+}
+
+function clsBatch(batch: ClsFeature[], padId: number) {
+  const T = Math.max(...batch.map((f) => f.inputIds.length));
+  const ids = batch.map((f) => [...f.inputIds, ...new Array<number>(T - f.inputIds.length).fill(padId)]);
+  const mask = batch.map((f) => f.inputIds.map(() => 1).concat(new Array<number>(T - f.inputIds.length).fill(0)));
+  return {
+    inputs: { inputIds: tf.tensor2d(ids, undefined, "int32"), attentionMask: tf.tensor2d(mask, undefined, "int32"), tokenTypeIds: tf.zeros([batch.length, T], "int32") as tf.Tensor2D },
+    labels: [tf.tensor1d(batch.map((f) => f.label), "int32")],
+  };
+}
+
+/** Accuracy and macro-F1 in percent (sklearn's f1_score(average="macro")). */
+export function classificationScores(gold: number[], pred: number[], numLabels: number): { accuracy: number; f1: number; total: number } {
+  let correct = 0;
+  const tp = new Array<number>(numLabels).fill(0), fp = tp.slice(), fn = tp.slice();
+  gold.forEach((g, i) => {
+    if (pred[i] === g) { correct++; tp[g]++; } else { fp[pred[i]]++; fn[g]++; }
+  });
+  const f1s = tp.map((t, c) => (2 * t + fp[c] + fn[c] > 0 ? (2 * t) / (2 * t + fp[c] + fn[c]) : 0));
+  return { accuracy: (100 * correct) / Math.max(1, gold.length), f1: (100 * f1s.reduce((a, b) => a + b, 0)) / numLabels, total: gold.length };
+}
+
+/** Fine-tune a ForSequenceClassification model on text,label rows; evaluation reports accuracy and macro-F1. */
+export async function trainClassifier(opts: ClsTrainOptions): Promise<TrainResult> {
+  if (opts.model.task !== "cls") throw userError("model", `is a '${opts.model.task}' model`, "train classification with a task 'cls' model");
+  const label2id = opts.model.config.label2id;
+  if (label2id === undefined) throw userError("model config", "has no label2id", "create the model with the dataset's labels (num_labels, id2label, label2id)");
+  const maxLength = opts.maxLength ?? Math.min(128, opts.model.config.max_position_embeddings);
+  const features = clsFeatures(opts.train, opts.tokenizer, label2id, maxLength, opts.trainFile);
+  const evalSet = opts.eval;
+  const hooks: TaskHooks<ClsFeature> = {
+    kind: "cls",
+    features,
+    toBatch: (batch) => clsBatch(batch, opts.tokenizer.padId),
+    loss: (model, b, seed) => clsLoss(forward(model, b.inputs, { training: true, seed }).logits!, b.labels[0]),
+    evaluate: evalSet === undefined ? undefined : async () => {
+      const gold = evalSet.map((e, i) => {
+        const id = label2id[e.label];
+        if (id === undefined) throw userError("eval data", `row ${i + 1} has label '${e.label}', which the model does not know`);
+        return id;
+      });
+      return classificationScores(gold, await predictClasses(opts.model, opts.tokenizer, evalSet, maxLength), Object.keys(label2id).length);
+    },
+    headline: "accuracy",
+    dataFingerprint: fingerprint([opts.train.map((e) => [e.text, e.label]), maxLength]),
+  };
+  return runTraining(opts.model, hooks, opts);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The loop.
+
+interface TrainerState {
+  format: "bertqa-trainer-state";
+  step: number; // optimizer updates done
+  epoch: number; // current epoch (0-based)
+  position: number; // micro-batches of this epoch already consumed
+  total_steps: number;
+  seed: number;
+  data_fingerprint: string;
+  model_fingerprint: string;
+  settings: Record<string, number>;
+  history: LogRecord[];
+}
+
+async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { outDir: string; tokenizerDir?: string }): Promise<TrainResult> {
+  const s = { ...DEFAULTS, ...definedOnly(opts) };
+  checkSettings(s);
+  const t0 = Date.now();
+  const n = task.features.length;
+  const batchesPerEpoch = Math.ceil(n / s.batchSize);
+  const stepsPerEpoch = Math.ceil(batchesPerEpoch / s.gradAccum);
+  const totalSteps = opts.maxSteps !== undefined ? opts.maxSteps : stepsPerEpoch * s.epochs;
+  const warmupSteps = Math.ceil(totalSteps * s.warmupRatio); // Trainer.get_warmup_steps: ceil(total * ratio)
+  const params = trainableParams(model);
+  const byVariable = new Map(Object.entries(params).map(([name, v]) => [v.name, name]));
+  const opt = createAdamW(params, { lr: s.lr, weightDecay: s.weightDecay });
+  const modelFp = fingerprint(configToJson(model.config, model.task));
+  const settings = { lr: s.lr, batch_size: s.batchSize, grad_accum: s.gradAccum, warmup_ratio: s.warmupRatio, weight_decay: s.weightDecay, max_grad_norm: s.maxGradNorm, seed: s.seed, total_steps: totalSteps };
+  let state: TrainerState = { format: "bertqa-trainer-state", step: 0, epoch: 0, position: 0, total_steps: totalSteps, seed: s.seed, data_fingerprint: task.dataFingerprint, model_fingerprint: modelFp, settings, history: [] };
+  fs.mkdirSync(opts.outDir, { recursive: true });
+  const metricsFile = path.join(opts.outDir, "metrics.jsonl");
+  const checkpointDir = path.join(opts.outDir, "checkpoint");
+  if (opts.resume !== undefined) {
+    state = resumeFrom(opts.resume, model, opt, state);
+  } else {
+    writeFileAtomic(metricsFile, ""); // a fresh run starts a fresh log
+  }
+  const bar = opts.quiet ? undefined : makeProgress("train", totalSteps, opts.progress);
+  let windowLoss: number[] = [], windowExamples = 0, windowStart = Date.now(), lastNorm = 0, lastEval: Record<string, number> | undefined;
+  let stopped: TrainResult["stopped"] = "done";
+  let order: number[] = [], orderEpoch = -1;
+  const log = (rec: LogRecord) => {
+    state.history.push(rec);
+    fs.appendFileSync(metricsFile, JSON.stringify(rec) + "\n");
+  };
+  const evaluate = async () => {
+    if (task.evaluate === undefined) return;
+    lastEval = roundScores(await task.evaluate());
+    log({ step: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), elapsed_s: (Date.now() - t0) / 1000, eval: lastEval });
+  };
+  const save = () => saveCheckpoint(checkpointDir, model, opt, state, opts.tokenizerDir);
+
+  try {
+    while (state.step < totalSteps) {
+      if (opts.shouldStop?.() === true || opts.signal?.aborted === true) {
+        stopped = "interrupted";
+        break;
+      }
+      if (orderEpoch !== state.epoch) [order, orderEpoch] = [epochOrder(n, s.seed, state.epoch), state.epoch];
+      // One update = gradAccum micro-batches, or what is left of the epoch (averaged over what it really has).
+      const count = Math.min(s.gradAccum, batchesPerEpoch - state.position);
+      let acc: Grads | undefined;
+      let lossSum = 0;
+      for (let micro = 0; micro < count; micro++) {
+        const idx = order.slice(state.position * s.batchSize, (state.position + 1) * s.batchSize);
+        const { loss, grads, examples } = microStep(model, task, idx.map((i) => task.features[i]), byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step);
+        state.position++;
+        if (!Number.isFinite(loss)) {
+          disposeGrads(grads);
+          if (acc !== undefined) disposeGrads(acc);
+          throw diverged(state.step + 1, `loss is ${loss}`, checkpointDir);
+        }
+        lossSum += loss;
+        windowExamples += examples;
+        if (count === 1) acc = grads;
+        else {
+          acc = accumulateGrads(acc, grads, 1 / count);
+          disposeGrads(grads);
+        }
+      }
+      const micro = count;
+      if (acc === undefined) throw new Error("no micro-batch in a training step"); // count >= 1 by construction
+      let grads = acc;
+      if (s.maxGradNorm > 0) {
+        const clipped = clipGradNorm(acc, s.maxGradNorm);
+        disposeGrads(acc);
+        grads = clipped.grads;
+        lastNorm = clipped.totalNorm;
+        if (!Number.isFinite(lastNorm)) {
+          disposeGrads(grads);
+          throw diverged(state.step + 1, `gradient norm is ${lastNorm}`, checkpointDir);
+        }
+      }
+      const lr = opts.lrSchedule !== undefined ? opts.lrSchedule(state.step, totalSteps) : scheduledLr(s.lr, state.step, warmupSteps, totalSteps);
+      adamwStep(opt, params, grads, lr);
+      disposeGrads(grads);
+      state.step++;
+      windowLoss.push(lossSum / micro);
+      const epochEnd = state.position >= batchesPerEpoch;
+      if (epochEnd) { state.epoch++; state.position = 0; }
+      if (state.step % s.logSteps === 0 || epochEnd || state.step === totalSteps) {
+        const secs = (Date.now() - windowStart) / 1000;
+        log({ step: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), loss: mean(windowLoss), lr, grad_norm: +lastNorm.toFixed(4), examples_per_s: +(windowExamples / Math.max(secs, 1e-3)).toFixed(1), elapsed_s: (Date.now() - t0) / 1000 });
+        bar?.update(state.step, { loss: mean(windowLoss), "ex/s": +(windowExamples / Math.max(secs, 1e-3)).toFixed(1), ...(lastEval?.[task.headline] !== undefined ? { [task.headline]: lastEval[task.headline] } : {}) });
+        windowLoss = [];
+        windowExamples = 0;
+        windowStart = Date.now();
+      }
+      const evalNow = (s.evalSteps > 0 && state.step % s.evalSteps === 0) || epochEnd || state.step === totalSteps;
+      if (evalNow) await evaluate();
+      const saveNow = opts.saveSteps !== undefined ? state.step % opts.saveSteps === 0 || state.step === totalSteps : evalNow;
+      if (saveNow) {
+        if (!paramsFinite(params)) throw diverged(state.step, "the weights are no longer finite", checkpointDir);
+        save();
+      }
+      await new Promise((r) => setImmediate(r)); // let SIGINT handlers and notebook displays run between steps
+    }
+    if (stopped !== "interrupted" && opts.maxSteps !== undefined && state.step >= opts.maxSteps) stopped = "max_steps";
+    if (stopped === "interrupted" && state.step > 0) save();
+    bar?.finish(lastEval?.[task.headline] !== undefined ? { [task.headline]: lastEval[task.headline] } : undefined);
+  } catch (e) {
+    throw asMemoryError(e, s.batchSize, s.gradAccum);
+  } finally {
+    disposeAdamW(opt);
+  }
+  if (stopped !== "interrupted") {
+    saveFinalModel(model, opts.outDir, opts.tokenizerDir);
+    if (lastEval !== undefined) writeJsonAtomic(path.join(opts.outDir, "eval.json"), lastEval);
+  }
+  writeFileAtomic(path.join(opts.outDir, "loss.svg"), lossCurveSvg(state.history));
+  const last = [...state.history].reverse().find((r) => r.loss !== undefined);
+  return { steps: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), stopped, loss: last?.loss ?? NaN, eval: lastEval, outDir: opts.outDir, checkpoint: checkpointDir, seconds: (Date.now() - t0) / 1000, history: state.history };
+}
+
+/** Forward + backward on one micro-batch: the loss and the gradients keyed by parameter name. */
+function microStep<F>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number): { loss: number; grads: Grads; examples: number } {
+  const b = task.toBatch(batch);
+  try {
+    const vars = [...byVariable.keys()].map((n) => model.params[byVariable.get(n)!]);
+    const { value, grads } = tf.variableGrads(() => task.loss(model, b, seed), vars);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    const named: Grads = {};
+    for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName)!] = g;
+    return { loss, grads: named, examples: batch.length };
+  } catch (e) {
+    throw asMemoryError(e, s.batchSize, 1, step);
+  } finally {
+    tf.dispose([b.inputs.inputIds, b.inputs.attentionMask, b.inputs.tokenTypeIds, ...b.labels]);
+  }
+}
+
+function trainableParams(model: BertModel): Record<string, tf.Variable> {
+  return Object.fromEntries(Object.entries(model.params).filter(([, v]) => v.trainable));
+}
+
+/** The data order of `epoch`: a permutation from a seeded PRNG, so a resumed run sees the same batches. */
+export function epochOrder(n: number, seed: number, epoch: number): number[] {
+  const rng = mulberry32((seed * 1_000_003 + epoch * 7919) >>> 0);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Dropout seed for (step, micro-batch): a function of the run's seed only, so resuming reproduces the masks. */
+function dropoutSeed(seed: number, step: number, micro: number): number {
+  return (seed * 92821 + step * 131 + micro) % 2147483647;
+}
+
+function paramsFinite(params: Record<string, tf.Variable>): boolean {
+  const bad = tf.tidy(() => tf.addN(Object.values(params).map((p) => tf.logicalNot(tf.isFinite(p)).sum().cast("float32"))));
+  const n = bad.dataSync()[0];
+  bad.dispose();
+  return n === 0;
+}
+
+function diverged(step: number, what: string, checkpointDir: string): UserError {
+  const kept = fs.existsSync(path.join(checkpointDir, "trainer_state.json"))
+    ? `the last good checkpoint (step ${JSON.parse(fs.readFileSync(path.join(checkpointDir, "trainer_state.json"), "utf8")).step}) is in ${checkpointDir}`
+    : "no checkpoint was written yet";
+  return userError(`training step ${step}`, `diverged: ${what}; ${kept}`, "lower --lr, keep --max-grad-norm 1, or resume from the checkpoint with --resume");
+}
+
+/** Allocation failures become one line with the fix; other errors pass through. */
+function asMemoryError(e: unknown, batchSize: number, gradAccum: number, step?: number): unknown {
+  if (e instanceof UserError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  if (/out of memory|OOM|allocation failed|Cannot allocate|Array buffer allocation|Maximum memory size|could not allocate|Invalid typed array length|memory access out of bounds/i.test(msg)) {
+    return userError(`batch size ${batchSize}`, `does not fit in memory${step !== undefined ? ` (step ${step + 1})` : ""}: ${msg.split("\n")[0]}`, `try --batch-size ${Math.max(1, Math.floor(batchSize / 2))} --grad-accum ${gradAccum * 2}`);
+  }
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Checkpoints: <out>/checkpoint/ = config.json + model.safetensors (+ tokenizer) + optimizer.safetensors +
+// trainer_state.json, replaced atomically so an interrupted save leaves the previous one intact.
+
+function saveCheckpoint(dir: string, model: BertModel, opt: AdamW, state: TrainerState, tokenizerDir?: string): void {
+  const optState = adamwStateToHost(opt);
+  writeDirAtomic(dir, (tmp) => {
+    const modelTmp = path.join(tmp, "model");
+    saveModel(model, modelTmp, { tokenizerDir });
+    for (const f of fs.readdirSync(modelTmp)) fs.renameSync(path.join(modelTmp, f), path.join(tmp, f));
+    fs.rmdirSync(modelTmp);
+    writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata);
+    writeJsonAtomic(path.join(tmp, "trainer_state.json"), state);
+  });
+}
+
+function resumeFrom(where: string, model: BertModel, opt: AdamW, fresh: TrainerState): TrainerState {
+  const dir = fs.existsSync(path.join(where, "trainer_state.json")) ? where : path.join(where, "checkpoint");
+  const stateFile = path.join(dir, "trainer_state.json");
+  if (!fs.existsSync(stateFile)) throw userError(where, "holds no checkpoint (trainer_state.json)", "pass the --out directory of an earlier run, or its checkpoint/ folder");
+  const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as TrainerState;
+  if (state.format !== "bertqa-trainer-state") throw userError(stateFile, "is not a bertqa trainer state", "resume from a checkpoint written by bertqa train");
+  if (state.model_fingerprint !== fresh.model_fingerprint) {
+    throw userError(dir, "was trained with a different model configuration", "resume with the same --model, or start a fresh run in another --out directory");
+  }
+  if (state.data_fingerprint !== fresh.data_fingerprint) {
+    throw userError(dir, "was trained on different data (or --max-length/--doc-stride/tokenizer)", "resume with the same --train file and settings, or start a fresh run in another --out directory");
+  }
+  for (const key of ["batch_size", "grad_accum", "seed", "total_steps"]) {
+    if (state.settings[key] !== fresh.settings[key]) throw userError(dir, `was trained with ${key.replace("_", "-")} ${state.settings[key]}, not ${fresh.settings[key]}`, `resume with the same --${key.replace("_", "-")}`);
+  }
+  const saved = loadModelDir(dir, model.task);
+  for (const [name, v] of Object.entries(model.params)) v.assign(saved.model.params[name]);
+  for (const v of Object.values(saved.model.params)) v.dispose();
+  const opState = readSafetensors(path.join(dir, "optimizer.safetensors"));
+  loadAdamWState(opt, opState, path.join(dir, "optimizer.safetensors"));
+  if (opt.step !== state.step) throw userError(dir, `optimizer state is at step ${opt.step} but trainer state at ${state.step}`, "the checkpoint is damaged; start a fresh run");
+  return state;
+}
+
+/** The trained model as a Hugging Face directory in outDir itself (files moved in one by one; the logs stay). */
+function saveFinalModel(model: BertModel, outDir: string, tokenizerDir?: string): void {
+  const tmp = path.join(outDir, `.model-${process.pid}`);
+  saveModel(model, tmp, { tokenizerDir });
+  for (const f of fs.readdirSync(tmp)) fs.renameSync(path.join(tmp, f), path.join(outDir, f));
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small helpers.
+
+function checkSettings(s: typeof DEFAULTS & TrainSettings): void {
+  const positiveInt = { epochs: s.epochs, batchSize: s.batchSize, gradAccum: s.gradAccum, logSteps: s.logSteps };
+  for (const [k, v] of Object.entries(positiveInt)) if (!(Number.isInteger(v) && v > 0)) throw userError(`--${kebab(k)}`, `must be a positive integer, got ${v}`);
+  if (!(s.lr > 0)) throw userError("--lr", `must be positive, got ${s.lr}`, "e.g. 5e-5 for pretrained BERT, 1e-3 for a tiny model from scratch");
+  if (!(s.warmupRatio >= 0 && s.warmupRatio < 1)) throw userError("--warmup-ratio", `must be in [0, 1), got ${s.warmupRatio}`);
+  if (!(s.weightDecay >= 0)) throw userError("--weight-decay", `must be ≥ 0, got ${s.weightDecay}`);
+  if (!(s.maxGradNorm >= 0)) throw userError("--max-grad-norm", `must be ≥ 0 (0 disables clipping), got ${s.maxGradNorm}`);
+  if (s.maxSteps !== undefined && !(Number.isInteger(s.maxSteps) && s.maxSteps > 0)) throw userError("--max-steps", `must be a positive integer, got ${s.maxSteps}`);
+  if (!(Number.isInteger(s.evalSteps) && s.evalSteps >= 0)) throw userError("--eval-steps", `must be an integer ≥ 0, got ${s.evalSteps}`);
+}
+
+function kebab(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function fingerprint(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value)).digest("hex").slice(0, 16);
+}
+
+function mean(xs: number[]): number {
+  return xs.length === 0 ? NaN : +(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(5);
+}
+
+function roundScores(r: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "number" ? +v.toFixed(4) : v]));
+}
+
+/** A standalone SVG of the training loss (and eval F1/accuracy on a second axis when present). */
+export function lossCurveSvg(history: LogRecord[], width = 640, height = 300): string {
+  const pts = history.filter((r) => r.loss !== undefined && Number.isFinite(r.loss)).map((r) => [r.step, r.loss!] as [number, number]);
+  const evals = history.filter((r) => r.eval !== undefined).map((r) => [r.step, r.eval!.f1 ?? r.eval!.accuracy ?? NaN] as [number, number]).filter(([, y]) => Number.isFinite(y));
+  const pad = { l: 50, r: 50, t: 20, b: 35 };
+  const maxX = Math.max(1, ...pts.map((p) => p[0]), ...evals.map((p) => p[0]));
+  const maxY = Math.max(1e-9, ...pts.map((p) => p[1]));
+  const sx = (x: number) => pad.l + (x / maxX) * (width - pad.l - pad.r);
+  const sy = (y: number, top: number) => height - pad.b - (y / top) * (height - pad.t - pad.b);
+  const line = (p: [number, number][], top: number) => p.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y, top).toFixed(1)}`).join(" ");
+  const text = (x: number, y: number, s: string, extra = "") => `<text x="${x}" y="${y}" font-size="11" font-family="sans-serif" ${extra}>${s}</text>`;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<line x1="${pad.l}" y1="${height - pad.b}" x2="${width - pad.r}" y2="${height - pad.b}" stroke="#888"/>`,
+    `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${height - pad.b}" stroke="#888"/>`,
+    text(pad.l - 45, pad.t + 4, maxY.toPrecision(3)), text(pad.l - 15, height - pad.b, "0"),
+    text(width / 2 - 20, height - 8, `step (max ${maxX})`), text(pad.l + 5, pad.t + 4, "training loss", 'fill="#1f77b4"'),
+    pts.length > 0 ? `<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${line(pts, maxY)}"/>` : "",
+    evals.length > 0 ? `<polyline fill="none" stroke="#d62728" stroke-width="1.5" points="${line(evals, 100)}"/>` + text(width - pad.r + 4, pad.t + 4, "100") + text(width - pad.r - 120, pad.t + 4, "eval F1 / accuracy (%)", 'fill="#d62728"') : "",
+    `</svg>`,
+  ].join("\n");
+}

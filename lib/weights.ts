@@ -1,0 +1,399 @@
+// Checkpoints in and out: Hugging Face model directories (config.json + model.safetensors, or a sharded index), local
+// or downloaded from the Hub into the standard cache. Loading walks the one parameter table of bert.ts, copying
+// tensors key by key (names and [out, in] layouts are HF's, so nothing is transposed), and reports what it left out and
+// what it had to initialise, like transformers' from_pretrained.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { configToJson, readConfig, type BertConfig } from "./config";
+import { initTensor, isFrozen, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
+import { userError } from "./errors";
+import { writeDirAtomic, writeJsonAtomic } from "./fsutil";
+import { progress } from "./progress";
+import { readSafetensors, writeSafetensors, type HostTensor, type TensorMap } from "./safetensors";
+
+export interface HubOptions {
+  cacheDir?: string; // default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
+  endpoint?: string; // default: $HF_ENDPOINT, else https://huggingface.co
+  revision?: string; // branch, tag or commit; default "main"
+}
+export interface LoadOptions extends HubOptions {
+  numLabels?: number; // classification: overrides config.json (the head is then newly initialised if sizes differ)
+  labels?: string[]; // classification: names of the labels, index = class id
+  seed?: number; // for heads the checkpoint lacks
+}
+export interface LoadResult { model: BertModel; missing: string[]; unexpected: string[]; report: string; dir: string }
+
+/** The files a tokenizer may consist of; copied beside a saved model so the directory is self-contained. */
+export const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"];
+
+// Prefixes of tensors that belong to heads we never use: BERT's pretraining heads (MLM + NSP), DistilBERT's MLM head.
+const PRETRAINING_PREFIXES = ["cls.", "vocab_transform.", "vocab_layer_norm.", "vocab_projector."];
+
+/** Load a BERT/DistilBERT checkpoint for `task` from a directory or a Hub model id ("org/name"). */
+export async function loadModel(pathOrId: string, task: Task, opts: LoadOptions = {}): Promise<LoadResult> {
+  return loadModelDir(await resolveModelDir(pathOrId, opts), task, opts);
+}
+
+/** A local directory as is; a Hub id downloaded (or found in the cache) first. */
+export async function resolveModelDir(pathOrId: string, opts: HubOptions = {}): Promise<string> {
+  if (fs.existsSync(pathOrId)) return pathOrId;
+  if (!isHubId(pathOrId)) throw userError(pathOrId, "no such model directory", "give a directory with config.json and model.safetensors, or a Hub id like 'org/name'");
+  return downloadModel(pathOrId, opts);
+}
+
+/** The task a checkpoint was saved for, from config.json's architectures (undefined for base models). */
+export function taskFromConfig(c: BertConfig): Task | undefined {
+  const arch = c.architectures?.[0] ?? "";
+  if (arch.endsWith("ForQuestionAnswering")) return "qa";
+  if (arch.endsWith("ForSequenceClassification")) return "cls";
+  return undefined;
+}
+
+/** Load from a local directory (synchronous: no download). */
+export function loadModelDir(dir: string, task: Task, opts: LoadOptions = {}): LoadResult {
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw userError(dir, "is a file, not a model directory", "pass the directory that holds config.json");
+  const config = readConfig(path.join(dir, "config.json"));
+  applyLabelOptions(config, opts);
+  const tensors = readCheckpoint(dir);
+  return { ...modelFromTensors(config, task, tensors, dir, opts.seed ?? 0), dir };
+}
+
+function applyLabelOptions(c: BertConfig, opts: LoadOptions): void {
+  if (opts.labels !== undefined) {
+    c.num_labels = opts.labels.length;
+    c.id2label = Object.fromEntries(opts.labels.map((l, i) => [String(i), l]));
+    c.label2id = Object.fromEntries(opts.labels.map((l, i) => [l, i]));
+  } else if (opts.numLabels !== undefined && opts.numLabels !== c.num_labels) {
+    c.num_labels = opts.numLabels;
+    delete c.id2label;
+    delete c.label2id;
+  }
+}
+
+/** All tensors of a model directory, under the names stored in the file(s). */
+export function readCheckpoint(dir: string): TensorMap {
+  const single = path.join(dir, "model.safetensors");
+  const index = path.join(dir, "model.safetensors.index.json");
+  let files: string[];
+  if (fs.existsSync(single)) files = [single];
+  else if (fs.existsSync(index)) files = shardFiles(index);
+  else throw missingWeightsError(dir);
+  const out: TensorMap = new Map();
+  for (const file of files) {
+    for (const [name, t] of readSafetensors(file).tensors) {
+      if (out.has(name)) throw userError(file, `tensor '${name}' appears in two shards`, "the checkpoint is damaged; download it again");
+      out.set(name, t);
+    }
+  }
+  return out;
+}
+
+function shardFiles(index: string): string[] {
+  const shards = shardNames(index).map((f) => path.join(path.dirname(index), f));
+  for (const s of shards) if (!fs.existsSync(s)) throw userError(s, "shard listed in model.safetensors.index.json is missing", "download the checkpoint again");
+  return shards;
+}
+
+function shardNames(index: string): string[] {
+  let json: { weight_map?: Record<string, string> };
+  try {
+    json = JSON.parse(fs.readFileSync(index, "utf8"));
+  } catch (e) {
+    throw userError(index, `not valid JSON (${(e as Error).message})`);
+  }
+  if (json.weight_map === undefined || typeof json.weight_map !== "object") throw userError(index, "has no 'weight_map'", "a sharded checkpoint index maps tensor names to shard files");
+  const names = [...new Set(Object.values(json.weight_map))];
+  for (const n of names) if (typeof n !== "string" || n.includes("..") || path.isAbsolute(n)) throw userError(index, `shard name ${JSON.stringify(n)} is not a file name`);
+  return names;
+}
+
+function missingWeightsError(dir: string): Error {
+  if (fs.existsSync(path.join(dir, "pytorch_model.bin"))) {
+    return userError(path.join(dir, "pytorch_model.bin"), "PyTorch pickle checkpoints are not read (unsafe to unpickle, and not portable)",
+      `convert once to safetensors: cd ${dir} && python3 -c "import torch; from safetensors.torch import save_file; sd = torch.load('pytorch_model.bin', map_location='cpu'); save_file({k: v.clone().contiguous() for k, v in sd.items()}, 'model.safetensors', metadata={'format': 'pt'})"`);
+  }
+  if (fs.existsSync(path.join(dir, "tf_model.h5"))) {
+    return userError(path.join(dir, "tf_model.h5"), "TensorFlow .h5 checkpoints are not read",
+      "convert with Python transformers: AutoModel.from_pretrained(dir, from_tf=True).save_pretrained(dir) writes model.safetensors");
+  }
+  return userError(dir, "no model.safetensors or model.safetensors.index.json", "a model directory needs config.json and model.safetensors (save_pretrained writes both)");
+}
+
+/** Old checkpoints (converted from Google's TF release) call LayerNorm parameters gamma/beta; some omit the base
+ * model prefix. Both map onto today's names; the pretraining heads (`cls.*`) keep theirs and are reported unused. */
+export function normaliseKey(name: string, prefix: "bert" | "distilbert"): string {
+  const key = name.replace(/\.gamma$/, ".weight").replace(/\.beta$/, ".bias");
+  return /^(embeddings|encoder|pooler|transformer)\./.test(key) ? `${prefix}.${key}` : key;
+}
+
+/** Rename every tensor to today's HF name; two tensors landing on one name is an error. */
+export function normaliseKeys(raw: TensorMap, prefix: "bert" | "distilbert", source: string): TensorMap {
+  const out: TensorMap = new Map();
+  const from = new Map<string, string>();
+  for (const [name, t] of raw) {
+    const key = normaliseKey(name, prefix);
+    if (out.has(key)) throw userError(source, `tensors '${from.get(key)}' and '${name}' both mean '${key}'`, "the checkpoint mixes key styles; keep one");
+    out.set(key, t);
+    from.set(key, name);
+  }
+  return out;
+}
+
+/** Build a model from host tensors: shapes must match the config; missing heads are initialised and listed. */
+export function modelFromTensors(config: BertConfig, task: Task, raw: TensorMap, source: string, seed = 0): Omit<LoadResult, "dir"> {
+  const specs = paramSpecs(config, task);
+  const expected = new Set(specs.map((s) => s.name));
+  const prefix = modelPrefix(config);
+  const tensors = normaliseKeys(raw, prefix, source);
+  const missingBody = specs.filter((s) => !s.head && !tensors.has(s.name)).map((s) => s.name);
+  if (missingBody.length > 0) {
+    const other = prefix === "bert" ? "distilbert" : "bert";
+    const hint = [...tensors.keys()].some((k) => k.startsWith(`${other}.`))
+      ? `the weights are a ${other} checkpoint but config.json says model_type ${config.model_type}`
+      : "config.json and the weights do not belong to the same model";
+    throw userError(source, `checkpoint lacks ${missingBody.length} tensor(s) the config needs, first '${missingBody[0]}'`, hint);
+  }
+  for (const s of specs) {
+    const t = tensors.get(s.name);
+    if (t === undefined) continue;
+    if (t.shape.join() !== s.hfShape.join()) {
+      throw userError(source, `tensor '${s.name}' has shape [${t.shape}] but config.json implies [${s.hfShape}]`, "config.json and the weights do not belong together (or num_labels differs)");
+    }
+    if (t.dtype !== "float32") throw userError(source, `tensor '${s.name}' holds integers, expected floats`);
+  }
+  const params: Record<string, tf.Variable> = {};
+  const missing: string[] = [];
+  specs.forEach((s, i) => {
+    const t = tensors.get(s.name);
+    const value = t !== undefined ? tf.tensor(fromHfLayout(s, t.data), s.shape, "float32") : initTensor(config, s, seed * 1000 + i);
+    if (t === undefined) missing.push(s.name);
+    params[s.name] = tf.variable(value, !isFrozen(config, s.name));
+    value.dispose();
+  });
+  const unexpected = [...tensors.keys()].filter((k) => !expected.has(k)).sort();
+  const model: BertModel = { config, task, params };
+  return { model, missing, unexpected, report: loadReport(architecture(config, task), source, missing, unexpected) };
+}
+
+/** transformers' from_pretrained wording, so the message reads the same as in Python. */
+export function loadReport(arch: string, source: string, missing: string[], unexpected: string[]): string {
+  const lines: string[] = [];
+  if (unexpected.length > 0) {
+    const pretrain = unexpected.every((k) => PRETRAINING_PREFIXES.some((p) => k.startsWith(p)) || k.endsWith("position_ids"));
+    lines.push(`Some weights of the model checkpoint at ${source} were not used when initializing ${arch}: [${unexpected.map((k) => `'${k}'`).join(", ")}]`);
+    if (pretrain) lines.push(`- This IS expected: they belong to heads of another task (pretraining) that ${arch} does not have.`);
+  }
+  if (missing.length > 0) {
+    lines.push(`Some weights of ${arch} were not initialized from the model checkpoint at ${source} and are newly initialized: [${missing.map((k) => `'${k}'`).join(", ")}]`);
+    lines.push("You should probably TRAIN this model on a down-stream task to be able to use it for predictions and inference.");
+  }
+  if (lines.length === 0) lines.push(`All weights of ${arch} were initialized from the model checkpoint at ${source}.`);
+  return lines.join("\n");
+}
+
+export function architecture(c: BertConfig, task: Task): string {
+  return `${c.model_type === "distilbert" ? "DistilBert" : "Bert"}For${task === "qa" ? "QuestionAnswering" : "SequenceClassification"}`;
+}
+
+// The one place where layouts change: dense weights are [out, in] in checkpoints and [in, out] in the model (bert.ts).
+
+function transposeHost(data: ArrayLike<number>, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  return out;
+}
+
+/** Checkpoint values of one parameter in the model's layout. */
+export function fromHfLayout(spec: ParamSpec, data: Float32Array | Int32Array): Float32Array {
+  return spec.kind === "dense" ? transposeHost(data, spec.hfShape[0], spec.hfShape[1]) : Float32Array.from(data);
+}
+
+/** Tensors keyed by parameter name (values, gradients, optimiser moments) as host tensors in the HF checkpoint layout,
+ * e.g. to compare gradients with PyTorch's or to save. */
+export function toHfTensors(model: BertModel, tensors: Record<string, tf.Tensor>): TensorMap {
+  const specs = new Map(paramSpecs(model.config, model.task).map((s) => [s.name, s]));
+  const out: TensorMap = new Map();
+  for (const [name, t] of Object.entries(tensors)) {
+    const spec = specs.get(name);
+    if (spec === undefined) throw new Error(`toHfTensors: '${name}' is not a parameter of this model`);
+    const data = t.dataSync() as Float32Array;
+    out.set(name, { dtype: "float32", shape: spec.hfShape.slice(), data: spec.kind === "dense" ? transposeHost(data, spec.shape[0], spec.shape[1]) : Float32Array.from(data) });
+  }
+  return out;
+}
+
+/** The model's parameters as host tensors under their HF names, in the HF layout (what model.safetensors holds). */
+export function modelTensors(model: BertModel): TensorMap {
+  return toHfTensors(model, model.params);
+}
+
+/** Save as a Hugging Face model directory (config.json + model.safetensors [+ tokenizer files]), atomically. */
+export function saveModel(model: BertModel, dir: string, opts: { tokenizerDir?: string } = {}): void {
+  const tensors = modelTensors(model);
+  const tokFiles = opts.tokenizerDir !== undefined ? tokenizerFiles(opts.tokenizerDir) : [];
+  const contents = tokFiles.map((f) => [path.basename(f), fs.readFileSync(f)] as const); // read first: dir may be the source
+  writeDirAtomic(dir, (tmp) => {
+    writeJsonAtomic(path.join(tmp, "config.json"), configToJson(model.config, architecture(model.config, model.task)));
+    writeSafetensors(path.join(tmp, "model.safetensors"), tensors, { format: "pt" });
+    for (const [name, data] of contents) fs.writeFileSync(path.join(tmp, name), data);
+  });
+}
+
+function tokenizerFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) throw userError(dir, "tokenizer directory not found");
+  if (!fs.statSync(dir).isDirectory()) return [dir]; // a single tokenizer.json or vocab.txt
+  const files = TOKENIZER_FILES.map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
+  if (files.length === 0) throw userError(dir, "holds no tokenizer files", `expected one of ${TOKENIZER_FILES.join(", ")}`);
+  return files;
+}
+
+/** Host tensor → tf tensor (used by tests and tools that compare against fixtures). */
+export function toTensor(t: HostTensor): tf.Tensor {
+  return tf.tensor(t.data, t.shape, t.dtype);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The Hub: files land in the standard cache (the layout Python's huggingface_hub uses), so both share downloads:
+// <cache>/models--org--name/{blobs/<etag>, snapshots/<commit>/<file> -> ../../blobs/<etag>, refs/<revision>}.
+
+const HUB_URL = "https://huggingface.co"; // the public Hub; HF_ENDPOINT points elsewhere (a mirror, a test server)
+const HUB_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", ...TOKENIZER_FILES];
+
+/** "bert-base-uncased" or "org/name": what the Hub accepts as a model id. */
+export function isHubId(s: string): boolean {
+  return /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/.test(s) && !s.includes("..") && !s.endsWith(".json");
+}
+
+/** $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub. */
+export function hubCacheDir(opts: HubOptions = {}): string {
+  if (opts.cacheDir !== undefined) return opts.cacheDir;
+  const env = process.env;
+  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
+  if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
+  const home = env.HF_HOME ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "huggingface");
+  return path.join(home, "hub");
+}
+
+export function hubEndpoint(opts: HubOptions = {}): string {
+  return (opts.endpoint ?? process.env.HF_ENDPOINT ?? HUB_URL).replace(/\/+$/, "");
+}
+
+function repoCacheDir(id: string, opts: HubOptions): string {
+  return path.join(hubCacheDir(opts), `models--${id.split("/").join("--")}`);
+}
+
+/** The snapshot a revision pointed to last time it was downloaded, if its config.json is there. */
+export function cachedSnapshot(id: string, opts: HubOptions = {}): string | undefined {
+  const repo = repoCacheDir(id, opts), revision = opts.revision ?? "main";
+  const ref = path.join(repo, "refs", revision);
+  const commit = fs.existsSync(ref) ? fs.readFileSync(ref, "utf8").trim() : revision;
+  const dir = path.join(repo, "snapshots", commit);
+  return fs.existsSync(path.join(dir, "config.json")) ? dir : undefined;
+}
+
+/** Download a model's files (config, weights, tokenizer) into the Hub cache; returns the snapshot directory.
+ * With HF_HUB_OFFLINE=1, or when the Hub cannot be reached, a cached snapshot is used instead. */
+export async function downloadModel(id: string, opts: HubOptions = {}): Promise<string> {
+  const cached = cachedSnapshot(id, opts);
+  if (process.env.HF_HUB_OFFLINE === "1") {
+    if (cached !== undefined) return cached;
+    throw userError(id, `HF_HUB_OFFLINE=1 and the model is not in the cache ${hubCacheDir(opts)}`, "unset HF_HUB_OFFLINE to download it");
+  }
+  const endpoint = hubEndpoint(opts), revision = opts.revision ?? "main";
+  const accessToken = process.env.HF_TOKEN !== undefined && process.env.HF_TOKEN.startsWith("hf_") ? process.env.HF_TOKEN : undefined;
+  let commit: string;
+  try {
+    commit = await resolveCommit(id, revision, endpoint, accessToken);
+  } catch (e) {
+    if (cached !== undefined && !(e instanceof Error && e.name === "UserError")) {
+      process.stderr.write(`warning: ${endpoint} not reachable (${(e as Error).message}); using the cached ${cached}\n`);
+      return cached;
+    }
+    throw e;
+  }
+  const hub: typeof import("@huggingface/hub") = require("@huggingface/hub"); // loaded only when downloading (~0.3 s)
+  const base = { repo: { type: "model" as const, name: id }, revision: commit, hubUrl: endpoint, cacheDir: hubCacheDir(opts), accessToken };
+  const infos = await hubCall(id, endpoint, () => hub.pathsInfo({ ...base, paths: HUB_FILES, expand: false }));
+  const present = new Map(infos.map((i) => [i.path, i.lfs?.size ?? i.size]));
+  if (!present.has("config.json")) throw userError(id, `the Hub repository has no config.json (revision ${revision})`, "is this a model repository?");
+  let files = ["config.json", ...TOKENIZER_FILES.filter((f) => present.has(f))];
+  if (present.has("model.safetensors")) files.push("model.safetensors");
+  else if (present.has("model.safetensors.index.json")) files.push("model.safetensors.index.json");
+  else if (present.has("pytorch_model.bin")) {
+    throw userError(id, "the repository only has pytorch_model.bin, which this loader does not read", "convert it to model.safetensors with Python (see 'bertqa convert --help') and load that directory");
+  } else throw userError(id, "the repository has no model.safetensors", "pick a repository with safetensors weights");
+  let dir = "";
+  const get = async (file: string) => {
+    const p = await hubCall(id, endpoint, () => quietly(() => hub.downloadFileToCacheDir({ ...base, path: file, fetch: progressFetch(file, present.get(file) ?? 0) })));
+    dir = path.dirname(p);
+    return p;
+  };
+  for (const f of files) await get(f);
+  if (files.includes("model.safetensors.index.json")) {
+    for (const shard of shardNames(path.join(dir, "model.safetensors.index.json"))) await get(shard);
+  }
+  fs.mkdirSync(path.join(repoCacheDir(id, opts), "refs"), { recursive: true });
+  if (revision !== commit) fs.writeFileSync(path.join(repoCacheDir(id, opts), "refs", revision), commit);
+  return dir;
+}
+
+/** The commit a revision points to, from the X-Repo-Commit header of a resolve request (as huggingface_hub does),
+ * so every file of one download lands in the same snapshot directory. */
+async function resolveCommit(id: string, revision: string, endpoint: string, token?: string): Promise<string> {
+  if (/^[0-9a-f]{40}$/.test(revision)) return revision;
+  const url = `${endpoint}/${id}/resolve/${encodeURIComponent(revision)}/config.json`;
+  const resp = await fetch(url, { headers: { Range: "bytes=0-0", ...(token !== undefined && { Authorization: `Bearer ${token}` }) } });
+  await resp.body?.cancel();
+  if (resp.status === 401 || resp.status === 403 || resp.status === 404) {
+    throw userError(id, `not found on ${endpoint} (HTTP ${resp.status}, revision ${revision})`, "check the model id and revision; private models need HF_TOKEN");
+  }
+  const commit = resp.headers.get("x-repo-commit");
+  if (!resp.ok || commit === null) throw new Error(`HTTP ${resp.status} from ${url}`);
+  return commit;
+}
+
+/** Hub errors as one-line user errors. */
+async function hubCall<T>(id: string, endpoint: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    const status = (e as { statusCode?: number }).statusCode;
+    if (status !== undefined) throw userError(id, `the Hub at ${endpoint} answered HTTP ${status}: ${(e as Error).message.split(". URL")[0]}`, "check the model id, revision and HF_TOKEN");
+    throw userError(id, `download from ${endpoint} failed (${(e as Error).message})`, "check the network or HF_ENDPOINT; models already in the cache load offline");
+  }
+}
+
+/** @huggingface/hub logs each download with console.debug, which Node prints on stdout, where our CLI writes JSON. */
+async function quietly<T>(f: () => Promise<T>): Promise<T> {
+  const debug = console.debug;
+  console.debug = () => {};
+  try {
+    return await f();
+  } finally {
+    console.debug = debug;
+  }
+}
+
+/** fetch that reports the bytes of full-file downloads to a progress bar. */
+function progressFetch(file: string, size: number): typeof fetch {
+  return async (input, init) => {
+    const resp = await fetch(input, init);
+    const ranged = new Headers(init?.headers).has("Range");
+    if (ranged || resp.body === null || !resp.ok) return resp;
+    const bar = progress(`download ${file}`, size);
+    let done = 0;
+    const counter = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctl) {
+        done += chunk.byteLength;
+        bar.update(done, { MB: Math.round(done / 1e5) / 10 });
+        ctl.enqueue(chunk);
+      },
+      flush() {
+        bar.finish();
+      },
+    });
+    return new Response(resp.body.pipeThrough(counter), { status: resp.status, statusText: resp.statusText, headers: resp.headers });
+  };
+}

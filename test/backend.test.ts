@@ -1,0 +1,147 @@
+// Backend choice and diagnoses (with fake machines), and the wasm kernels we add for training, checked against the
+// cpu backend's results on the same inputs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { chooseBackend, cudaReport, diagnoseBackends, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
+import { isUserError } from "../lib/errors";
+import { simplifyPermutation } from "../lib/kernels/wasm-extra";
+import { initModel, forward, qaLoss } from "../lib/bert";
+import { presetConfig } from "../lib/config";
+
+const NATIVE_ERROR = "The Node.js native addon module (tfjs_binding.node) can not be found at path: /x/napi-v8/tfjs_binding.node. \nPlease run command 'npm rebuild'";
+
+/** A machine described by what its probes find. */
+function fakeProbes(o: { tfLoads?: boolean; gpu?: boolean; libs?: string[]; vulkan?: boolean; adapter?: string }): Partial<BackendProbes> {
+  const libs = new Set([...(o.libs ?? []), ...(o.vulkan ? ["libvulkan.so.1"] : [])]);
+  return {
+    loadTensorflow: () => { if (!o.tfLoads) throw new Error(NATIVE_ERROR); },
+    tensorflowRegistered: () => o.tfLoads === true,
+    tensorflowUsesGpu: async () => o.gpu === true,
+    findLibrary: (name) => (libs.has(name) ? `/usr/lib/${name}` : undefined),
+    findLibraries: (prefix) => [...libs].filter((l) => l.startsWith(prefix)).map((l) => `/usr/lib/${l}`),
+    webgpuAdapter: async () => (o.adapter !== undefined ? { name: o.adapter, limits: { maxBufferSize: 2 ** 30 } } : undefined),
+    wasm: async () => "fake wasm",
+  };
+}
+
+test("auto prefers a working GPU, then libtensorflow, then wasm, then cpu", async () => {
+  const pick = async (o: Parameters<typeof fakeProbes>[0]) => chooseBackend(await diagnoseBackends(fakeProbes(o))).name;
+  assert.equal(await pick({ tfLoads: true, gpu: true, libs: ["libcudart.so.11.0", "libcudnn.so.8"] }), "tensorflow");
+  assert.equal(await pick({ tfLoads: true, gpu: false, vulkan: true, adapter: "NVIDIA H100" }), "webgpu");
+  assert.equal(await pick({ tfLoads: true, gpu: false }), "tensorflow");
+  assert.equal(await pick({ tfLoads: false, vulkan: true }), "wasm"); // Dawn without an adapter is not a GPU
+  const noWasm: BackendDiagnosis[] = [{ name: "wasm", available: false, gpu: false, detail: "x" }, { name: "cpu", available: true, gpu: false, detail: "js" }];
+  assert.equal(chooseBackend(noWasm).name, "cpu");
+});
+
+test("doctor diagnoses a missing libtensorflow and names the missing CUDA libraries and other CUDA versions", async () => {
+  const [tfd] = await diagnoseBackends(fakeProbes({ tfLoads: false, libs: ["libcudart.so.13"] }), ["tensorflow"]);
+  assert.equal(tfd.available, false);
+  assert.match(tfd.detail, /native addon module/);
+  assert.match(tfd.detail, /missing libcudart\.so\.11\.0, libcudnn\.so\.8/);
+  assert.match(tfd.detail, /other CUDA versions present: libcudart\.so\.13/);
+  assert.match(tfd.fix!, /npm rebuild @tensorflow\/tfjs-node-gpu/);
+  assert.ok(!tfd.detail.includes("\n") && !tfd.fix!.includes("\n"), "one line each");
+  // libtensorflow present but CUDA libraries missing: works, on the CPU, and says what the GPU needs.
+  const [cpuTf] = await diagnoseBackends(fakeProbes({ tfLoads: true, gpu: false, libs: ["libcudart.so.11.0"] }), ["tensorflow"]);
+  assert.equal(cpuTf.available, true);
+  assert.equal(cpuTf.gpu, false);
+  assert.match(cpuTf.detail, /found libcudart\.so\.11\.0; missing libcudnn\.so\.8/);
+  assert.match(cpuTf.fix!, /libcudnn\.so\.8/);
+  assert.deepEqual(cudaReport(fakeProbes({ libs: ["libcudart.so.11.0", "libcudnn.so.8"] }) as BackendProbes).missing, []);
+});
+
+test("doctor diagnoses WebGPU: no Vulkan loader, no adapter, or an adapter with its name", async () => {
+  const [noVulkan] = await diagnoseBackends(fakeProbes({ vulkan: false }), ["webgpu"]);
+  assert.equal(noVulkan.available, false);
+  assert.match(noVulkan.detail, /libvulkan\.so\.1 not found/);
+  const [noAdapter] = await diagnoseBackends(fakeProbes({ vulkan: true }), ["webgpu"]);
+  assert.match(noAdapter.detail, /no GPU adapter/);
+  assert.match(noAdapter.fix!, /--backend wasm/);
+  const [gpu] = await diagnoseBackends(fakeProbes({ vulkan: true, adapter: "nvidia hopper H100" }), ["webgpu"]);
+  assert.equal(gpu.available, true);
+  assert.match(gpu.detail, /nvidia hopper H100 \(maxBufferSize=1073741824\)/);
+});
+
+test("asking for an unavailable or unknown backend is a one-line user error with the fix", async () => {
+  await assert.rejects(useBackend("tensorflow", { probes: fakeProbes({ tfLoads: false }) }), (e: unknown) => isUserError(e) && /backend tensorflow: not available: .*npm rebuild/.test((e as Error).message));
+  await assert.rejects(useBackend("gpu" as never), (e: unknown) => isUserError(e) && /unknown backend 'gpu'/.test((e as Error).message));
+});
+
+test("the real doctor on this machine finds wasm and cpu working", async () => {
+  const d = await diagnoseBackends();
+  const byName = Object.fromEntries(d.map((x) => [x.name, x]));
+  assert.equal(byName.cpu.available, true);
+  assert.equal(byName.wasm.available, true, byName.wasm.detail);
+  assert.match(byName.wasm.detail, /XNNPACK/);
+  for (const x of d) if (!x.available) assert.ok(x.fix !== undefined && x.fix.length > 0, `${x.name} has a fix`);
+});
+
+test("transpose axes are simplified only where neighbours stay neighbours", () => {
+  assert.deepEqual(simplifyPermutation([2, 3, 3, 2, 4], [2, 0, 3, 1, 4]), { shape: [2, 3, 3, 2, 4], perm: [2, 0, 3, 1, 4] });
+  assert.deepEqual(simplifyPermutation([2, 3, 4], [0, 2, 1]), { shape: [2, 3, 4], perm: [0, 2, 1] });
+  assert.deepEqual(simplifyPermutation([2, 3, 4, 5], [2, 3, 0, 1]), { shape: [6, 20], perm: [1, 0] });
+  assert.deepEqual(simplifyPermutation([1, 3, 1, 5], [2, 3, 0, 1]), { shape: [3, 5], perm: [1, 0] });
+});
+
+/** Run `f` on cpu and on wasm with the same inputs; compare every output element. */
+async function sameOnWasm(name: string, f: () => tf.Tensor | tf.Tensor[], tol = 1e-4): Promise<void> {
+  await tf.setBackend("cpu");
+  const want = [f()].flat().map((t) => ({ shape: t.shape, data: Array.from(t.dataSync()) }));
+  await useBackend("wasm");
+  const before = tf.memory().numTensors;
+  const outs = [f()].flat();
+  const got = outs.map((t) => ({ shape: t.shape, data: Array.from(t.dataSync()) }));
+  tf.dispose(outs);
+  assert.equal(tf.memory().numTensors, before, `${name}: tensors leaked`);
+  assert.equal(got.length, want.length);
+  got.forEach((g, i) => {
+    assert.deepEqual(g.shape, want[i].shape, `${name}: shape`);
+    let worst = 0;
+    g.data.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - want[i].data[j]))));
+    assert.ok(worst <= tol, `${name}: max diff ${worst}`);
+  });
+}
+
+const rnd = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
+
+test("wasm matMul kernels (transposes, batches, broadcast, fused bias + relu) equal the cpu backend's", async () => {
+  await sameOnWasm("nt", () => tf.tidy(() => tf.matMul(rnd([37, 19], 1), rnd([23, 19], 2), false, true)));
+  await sameOnWasm("tn", () => tf.tidy(() => tf.matMul(rnd([19, 37], 3), rnd([19, 23], 4), true, false)));
+  await sameOnWasm("tt", () => tf.tidy(() => tf.matMul(rnd([19, 37], 5), rnd([23, 19], 6), true, true)));
+  await sameOnWasm("batched nt", () => tf.tidy(() => tf.matMul(rnd([2, 3, 17, 8], 7), rnd([2, 3, 13, 8], 8), false, true)));
+  await sameOnWasm("batched tn", () => tf.tidy(() => tf.matMul(rnd([6, 8, 17], 9), rnd([6, 8, 13], 10), true, false)));
+  await sameOnWasm("broadcast right", () => tf.tidy(() => tf.matMul(rnd([5, 7, 9], 11), rnd([9, 4], 12))));
+  await sameOnWasm("broadcast left", () => tf.tidy(() => tf.matMul(rnd([7, 9], 13), rnd([5, 9, 4], 14))));
+  await sameOnWasm("fused", () => tf.tidy(() => tf.fused.matMul({ a: rnd([33, 16], 15), b: rnd([24, 16], 16), transposeB: true, bias: rnd([24], 17), activation: "relu" })));
+});
+
+test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {
+  await sameOnWasm("transpose5", () => tf.tidy(() => tf.transpose(rnd([2, 5, 3, 2, 4], 20), [2, 0, 3, 1, 4])));
+  await sameOnWasm("transpose6", () => tf.tidy(() => tf.transpose(rnd([2, 3, 2, 3, 2, 2], 21), [5, 3, 1, 0, 2, 4])));
+  await sameOnWasm("slice", () => tf.tidy(() => tf.slice(rnd([4, 6, 5], 22), [1, 2, 0], [2, 3, 5])));
+  await sameOnWasm("slice inner", () => tf.tidy(() => tf.slice(rnd([4, 6, 5], 23), [0, 1, 2], [4, 4, 2])));
+  await sameOnWasm("split", () => tf.tidy(() => tf.split(rnd([3, 4, 6], 24), [1, 2], 0)));
+  await sameOnWasm("split mid axis", () => tf.tidy(() => tf.split(rnd([3, 4, 6], 25), 2, 1)));
+  await sameOnWasm("segment sum", () => tf.tidy(() => tf.unsortedSegmentSum(rnd([6, 3], 26), tf.tensor1d([2, 0, 2, -1, 4, 0], "int32"), 5)));
+  // The gradient of a gather (an embedding lookup) is an UnsortedSegmentSum, which wasm 4.22 lacks.
+  await sameOnWasm("gather grad", () => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d([1, 3, 1, 0], "int32")).mul(rnd([4, 5], 27)).sum())(rnd([6, 5], 28))));
+});
+
+test("a BERT training step on wasm gives the cpu backend's loss and gradients, and leaks no tensors", async () => {
+  const c = { ...presetConfig("tiny", { vocabSize: 50, maxPositions: 16 }), hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, num_hidden_layers: 1 };
+  const ids = [[2, 5, 9, 3, 7, 11, 3, 0], [2, 8, 4, 3, 6, 1, 13, 3]];
+  const gradsOf = () => {
+    const model = initModel(c, "qa", 3);
+    const batch = { inputIds: tf.tensor2d(ids, undefined, "int32"), attentionMask: tf.tensor2d(ids.map((r) => r.map((x) => (x === 0 ? 0 : 1))), undefined, "int32") };
+    const { value, grads } = tf.variableGrads(() => {
+      const o = forward(model, batch, { training: false });
+      return qaLoss(o.startLogits!, o.endLogits!, tf.tensor1d([4, 5], "int32"), tf.tensor1d([5, 6], "int32"));
+    }, Object.values(model.params));
+    const out = [value, ...Object.values(grads)];
+    tf.dispose([...Object.values(model.params), batch.inputIds, batch.attentionMask]);
+    return out;
+  };
+  await sameOnWasm("bert step", () => tf.tidy(gradsOf), 2e-4);
+});

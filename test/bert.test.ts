@@ -1,0 +1,222 @@
+// The model against the reference: outputs, loss and every gradient of the three fixtures (made by HF transformers,
+// PyTorch float32) within 1e-4; old-style checkpoints give the same numbers; no leaks; bad inputs are one-line errors.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { clsLoss, forward, initModel, paramSpecs, qaLoss, disposeModel, type Batch, type BertModel, type Task } from "../lib/bert";
+import { presetConfig } from "../lib/config";
+import { loadModelDir, modelTensors, toHfTensors } from "../lib/weights";
+import { readSafetensors, writeSafetensors, type TensorMap } from "../lib/safetensors";
+import { isUserError } from "../lib/errors";
+import { modelSummary, summaryRows } from "../lib/summary";
+
+const FIXTURES = path.join(__dirname, "fixtures");
+const TOL = 1e-4; // float32 parity with PyTorch, as the project requires
+const CASES: { name: string; task: Task }[] = [
+  { name: "tiny-bert-qa", task: "qa" },
+  { name: "tiny-bert-cls", task: "cls" },
+  { name: "tiny-distilbert-qa", task: "qa" },
+];
+
+interface Case {
+  input_ids: number[][]; attention_mask: number[][]; token_type_ids?: number[][];
+  start_positions?: number[]; end_positions?: number[]; labels?: number[];
+  start_logits?: number[][]; end_logits?: number[][]; logits?: number[][]; last_hidden_state: number[][][]; loss: number;
+}
+
+function readCase(name: string): Case {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, name, "case.json"), "utf8"));
+}
+
+function toBatch(c: Case): Batch {
+  return {
+    inputIds: tf.tensor2d(c.input_ids, undefined, "int32"),
+    attentionMask: tf.tensor2d(c.attention_mask, undefined, "int32"),
+    tokenTypeIds: c.token_type_ids !== undefined ? tf.tensor2d(c.token_type_ids, undefined, "int32") : undefined,
+  };
+}
+
+function lossOf(model: BertModel, batch: Batch, c: Case): tf.Scalar {
+  const out = forward(model, batch);
+  if (model.task === "qa") return qaLoss(out.startLogits!, out.endLogits!, tf.tensor1d(c.start_positions!, "int32"), tf.tensor1d(c.end_positions!, "int32"));
+  return clsLoss(out.logits!, tf.tensor1d(c.labels!, "int32"));
+}
+
+function maxAbsDiff(expected: ArrayLike<number> | number[][] | number[][][], actual: tf.Tensor): number {
+  const e = Array.isArray(expected) ? ((expected as unknown[]).flat(3) as number[]) : Array.from(expected);
+  const a = actual.dataSync();
+  assert.equal(a.length, e.length, "element count");
+  let m = 0;
+  for (let i = 0; i < e.length; i++) m = Math.max(m, Math.abs(e[i] - a[i]));
+  return m;
+}
+
+/** Check forward outputs, loss and all gradients of `model` against the fixture `name`. */
+function assertParity(model: BertModel, name: string): void {
+  const c = readCase(name);
+  const batch = toBatch(c);
+  const out = forward(model, batch);
+  assert.ok(maxAbsDiff(c.last_hidden_state, out.lastHiddenState) < TOL, `${name}: last_hidden_state`);
+  if (model.task === "qa") {
+    assert.ok(maxAbsDiff(c.start_logits!, out.startLogits!) < TOL, `${name}: start_logits`);
+    assert.ok(maxAbsDiff(c.end_logits!, out.endLogits!) < TOL, `${name}: end_logits`);
+  } else {
+    assert.ok(maxAbsDiff(c.logits!, out.logits!) < TOL, `${name}: logits`);
+  }
+  tf.dispose(out as unknown as tf.Tensor[]);
+  const names = Object.keys(model.params);
+  const { value, grads } = tf.variableGrads(() => lossOf(model, batch, c), Object.values(model.params));
+  assert.ok(Math.abs(value.dataSync()[0] - c.loss) < TOL, `${name}: loss ${value.dataSync()[0]} vs ${c.loss}`);
+  const ref = readSafetensors(path.join(FIXTURES, name, "grads.safetensors")).tensors;
+  assert.deepEqual(Object.keys(grads).length, ref.size, `${name}: one gradient per reference gradient`);
+  const byParam: Record<string, tf.Tensor> = {};
+  for (const key of names) byParam[key] = grads[model.params[key].name];
+  const ours = toHfTensors(model, byParam); // the model stores dense weights [in, out]; PyTorch's gradients are [out, in]
+  for (const key of names) {
+    const g = ours.get(key);
+    const r = ref.get(key);
+    assert.ok(g !== undefined && r !== undefined, `${name}: gradient for ${key}`);
+    assert.deepEqual(g.shape, r.shape, `${name}: gradient shape of ${key}`);
+    const d = maxAbsDiff(r.data, tf.tensor(g.data, g.shape));
+    assert.ok(d < TOL, `${name}: gradient of ${key} differs by ${d}`);
+  }
+  tf.dispose([value, ...Object.values(grads), batch.inputIds, batch.attentionMask, ...(batch.tokenTypeIds ? [batch.tokenTypeIds] : [])]);
+}
+
+for (const { name, task } of CASES) {
+  test(`${name}: outputs, loss and every gradient match transformers within 1e-4`, () => {
+    const { model, missing, unexpected } = loadModelDir(path.join(FIXTURES, name), task);
+    assert.deepEqual(missing, []);
+    assert.deepEqual(unexpected, []);
+    assertParity(model, name);
+    disposeModel(model);
+  });
+
+  test(`${name}: an old-style checkpoint (LayerNorm gamma/beta, no base prefix) gives the same numbers`, () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-old-"));
+    const src = readSafetensors(path.join(FIXTURES, name, "model.safetensors")).tensors;
+    const renamed: TensorMap = new Map();
+    for (const [k, t] of src) {
+      const old = k.replace(/^(bert|distilbert)\./, "").replace(/LayerNorm\.weight$/, "LayerNorm.gamma").replace(/LayerNorm\.bias$/, "LayerNorm.beta")
+        .replace(/layer_norm\.weight$/, "layer_norm.gamma").replace(/layer_norm\.bias$/, "layer_norm.beta");
+      renamed.set(old, t);
+    }
+    assert.ok([...renamed.keys()].some((k) => k.endsWith(".gamma")), "the renamed checkpoint really uses gamma");
+    writeSafetensors(path.join(dir, "model.safetensors"), renamed);
+    fs.copyFileSync(path.join(FIXTURES, name, "config.json"), path.join(dir, "config.json"));
+    const { model, missing, unexpected } = loadModelDir(dir, task);
+    assert.deepEqual([missing, unexpected], [[], []]);
+    assertParity(model, name);
+    disposeModel(model);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+test("forward and the loss gradient in a loop do not grow the number of live tensors", () => {
+  const { model } = loadModelDir(path.join(FIXTURES, "tiny-bert-qa"), "qa");
+  const c = readCase("tiny-bert-qa");
+  const batch = toBatch(c);
+  const run = () => {
+    const out = forward(model, batch, { training: true, seed: 1 });
+    tf.dispose(out as unknown as tf.Tensor[]);
+    const { value, grads } = tf.variableGrads(() => lossOf(model, batch, c), Object.values(model.params));
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  run(); // warm-up: backends may cache constants on first use
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) run();
+  assert.equal(tf.memory().numTensors, before);
+  disposeModel(model);
+});
+
+test("dropout: only when training, reproducible for a seed, different across seeds", () => {
+  const { model } = loadModelDir(path.join(FIXTURES, "tiny-bert-qa"), "qa");
+  const batch = toBatch(readCase("tiny-bert-qa"));
+  const h = (opts: { training?: boolean; seed?: number }) => {
+    const out = forward(model, batch, opts);
+    const v = Array.from(out.lastHiddenState.dataSync());
+    tf.dispose(out as unknown as tf.Tensor[]);
+    return v;
+  };
+  const evalOut = h({}), a = h({ training: true, seed: 5 }), b = h({ training: true, seed: 5 }), other = h({ training: true, seed: 6 });
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, evalOut);
+  assert.notDeepEqual(a, other);
+  assert.deepEqual(h({ training: false, seed: 5 }), evalOut);
+  disposeModel(model);
+});
+
+test("qaLoss ignores positions past the sequence, like the reference's ignore_index", () => {
+  // Row 1 labelled T (= ignore index) must not count: the loss equals that of row 0 alone.
+  const start = tf.tensor2d([[1, 2, 3, 0.5], [4, 1, 0, 2]]), end = tf.tensor2d([[0, 1, 0, 3], [2, 2, 1, 0]]);
+  const both = qaLoss(start, end, tf.tensor1d([2, 4], "int32"), tf.tensor1d([3, 9], "int32")).dataSync()[0];
+  const first = qaLoss(start.slice(0, 1), end.slice(0, 1), tf.tensor1d([2], "int32"), tf.tensor1d([3], "int32")).dataSync()[0];
+  // Hand computation for row 0: CE = logsumexp(row) - row[label].
+  const lse = (r: number[]) => Math.log(r.reduce((s, x) => s + Math.exp(x), 0));
+  const expected = (lse([1, 2, 3, 0.5]) - 3 + lse([0, 1, 0, 3]) - 3) / 2;
+  assert.ok(Math.abs(first - expected) < 1e-6);
+  assert.ok(Math.abs(both - expected) < 1e-6);
+});
+
+test("initModel: the HF names, trainable variables, reproducible by seed, padding row zero", () => {
+  const config = presetConfig("tiny", { vocabSize: 50, maxPositions: 16 });
+  const a = initModel(config, "qa", 3), b = initModel(config, "qa", 3);
+  assert.ok("bert.encoder.layer.1.attention.self.query.weight" in a.params);
+  assert.ok("qa_outputs.weight" in a.params && !("bert.pooler.dense.weight" in a.params));
+  assert.deepEqual(a.params["bert.encoder.layer.0.intermediate.dense.weight"].shape, [128, 512]); // [in, out] in the model
+  assert.ok(Object.values(a.params).every((v) => v.trainable));
+  const ta = modelTensors(a), tb = modelTensors(b);
+  for (const [k, t] of ta) assert.deepEqual(t.data, tb.get(k)!.data, k);
+  const word = ta.get("bert.embeddings.word_embeddings.weight")!.data;
+  assert.ok(word.slice(0, 128).every((x) => x === 0), "row pad_token_id is zero");
+  const w = Array.from(ta.get("bert.encoder.layer.0.output.dense.weight")!.data);
+  const std = Math.sqrt(w.reduce((s, x) => s + x * x, 0) / w.length);
+  assert.ok(Math.abs(std - 0.02) < 0.002, `std ${std} ≈ initializer_range`);
+  const cls = initModel({ ...config, num_labels: 3 }, "cls", 0);
+  assert.deepEqual(cls.params["classifier.weight"].shape, [128, 3]);
+  assert.ok("bert.pooler.dense.weight" in cls.params);
+  [a, b, cls].forEach(disposeModel);
+});
+
+test("bad inputs are one-line user errors, checked before running the model", () => {
+  const { model } = loadModelDir(path.join(FIXTURES, "tiny-bert-qa"), "qa"); // vocab 1000, max positions 64
+  const attempt = (ids: number[][], types?: number[][]) => {
+    const batch: Batch = { inputIds: tf.tensor2d(ids, undefined, "int32"), attentionMask: tf.onesLike(tf.tensor2d(ids, undefined, "int32")) as tf.Tensor2D,
+      tokenTypeIds: types !== undefined ? tf.tensor2d(types, undefined, "int32") : undefined };
+    try {
+      forward(model, batch);
+      return "no error";
+    } catch (e) {
+      assert.ok(isUserError(e), String(e));
+      assert.ok(!(e as Error).message.includes("\n"), "one line");
+      return (e as Error).message;
+    }
+  };
+  assert.match(attempt([[2, 5, 1000]]), /input_ids: row 0, position 2 holds 1000, outside \[0, 1000\)/);
+  assert.match(attempt([[2, -1]]), /input_ids: row 0, position 1 holds -1/);
+  assert.match(attempt([new Array(65).fill(3)]), /sequence length 65 is longer than the model's max_position_embeddings 64/);
+  assert.match(attempt([[2, 3]], [[0, 2]]), /token_type_ids: row 0, position 1 holds 2, outside \[0, 2\)/);
+  assert.throws(() => clsLoss(tf.tensor2d([[0, 1]]), tf.tensor1d([2], "int32")), /labels: row 0 has label 2, outside \[0, 2\)/);
+  disposeModel(model);
+});
+
+test("modelSummary: one row per block, totals equal the checkpoint's tensor sizes and bert-base's known count", () => {
+  const { model } = loadModelDir(path.join(FIXTURES, "tiny-bert-cls"), "cls");
+  const rows = summaryRows(model, 24);
+  const fileTotal = [...readSafetensors(path.join(FIXTURES, "tiny-bert-cls", "model.safetensors")).tensors.values()].reduce((s, t) => s + t.data.length, 0);
+  assert.equal(rows.reduce((s, r) => s + r.params, 0), fileTotal);
+  assert.deepEqual(rows.map((r) => r.name), ["bert.embeddings", "bert.encoder.layer.0.attention", "bert.encoder.layer.0.intermediate+output",
+    "bert.encoder.layer.1.attention", "bert.encoder.layer.1.intermediate+output", "bert.pooler", "classifier"]);
+  assert.equal(rows[rows.length - 1].output_shape, "[batch, 2]");
+  const text = modelSummary(model, 24);
+  assert.match(text, /Model: "BertForSequenceClassification"/);
+  assert.match(text, new RegExp(`Total params: ${fileTotal.toLocaleString("en-US")}`));
+  disposeModel(model);
+  // BertForQuestionAnswering on bert-base-uncased has 108,893,186 parameters (transformers' num_parameters()).
+  // (checked on the parameter table that initModel, loading and the summary all walk; a real base model takes ~20 s to init)
+  const baseSpecs = paramSpecs(presetConfig("base"), "qa");
+  assert.equal(baseSpecs.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0), 108_893_186);
+});
