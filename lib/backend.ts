@@ -290,11 +290,16 @@ async function initWasm(): Promise<string> {
   return wasmDetail;
 }
 
-/** Threads for wasm: BERTQA_WASM_THREADS, else one per logical core (the threaded build caps at 8). */
+/**
+ * Threads for wasm: BERTQA_WASM_THREADS, else one per logical core (the threaded build caps at 8) when the machine is
+ * idle. On a busy machine XNNPACK's pool waits for descheduled threads: measured on 2 busy cores (load ~5), a tiny-BERT
+ * training step ran at 9-11 examples/s with 2 threads against 35-40 with 1, so busy machines get one thread.
+ */
 export function wasmThreadCount(): number {
   const env = Number(process.env.BERTQA_WASM_THREADS);
   if (Number.isInteger(env) && env >= 1) return env;
-  return Math.max(1, Math.min(8, os.cpus().length));
+  const cores = Math.max(1, Math.min(8, os.cpus().length));
+  return os.loadavg()[0] < cores / 2 ? cores : 1;
 }
 
 /** Memory in use: process RSS and what TensorFlow.js tracks (tensors, bytes). */

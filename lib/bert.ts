@@ -163,16 +163,34 @@ type Dropout = (x: tf.Tensor, rate: number) => tf.Tensor;
 
 function makeDropout(opts: ForwardOptions): Dropout {
   let site = 0;
+  const base = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
   return (x, rate) => {
     site++;
     if (opts.training !== true || rate <= 0) return x;
     // A distinct, reproducible stream per dropout site and step (the same seed everywhere would repeat masks).
-    return tf.dropout(x, rate, undefined, opts.seed === undefined ? undefined : opts.seed * 7919 + site);
+    return x.mul(dropoutMask(x.shape, rate, base * 7919 + site));
   };
 }
 
+/** Inverted-dropout mask (0 or 1/(1 − rate)) from a seeded xorshift32 stream. tf.dropout draws each uniform through
+ * seedrandom in JS and then needs four more ops; this is one host loop and one multiply (measured on wasm for a
+ * 16×2×384×384 attention map: 69 ms vs 124 ms). */
+export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const mask = new Float32Array(n);
+  const keep = 1 / (1 - rate), threshold = rate * 2 ** 32;
+  let s = (Math.imul(seed | 0, 0x9e3779b1) ^ 0x6d2b79f5) >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    mask[i] = s >>> 0 >= threshold ? keep : 0;
+  }
+  return tf.tensor(mask, shape);
+}
+
 /** x · W + b (W is [in, out]). The gradient is written out with explicit transposes because tfjs' own matMul
- * gradient uses transposeA/transposeB, which misses the wasm backend's fast path (see the layout note above). */
+ * gradient uses transposeA/transposeB, which plain tfjs-backend-wasm runs ~10× slower (see the layout note above). */
 const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, b] = args as tf.Tensor2D[];
   const save = args[3] as tf.GradSaveFunc;
@@ -190,14 +208,52 @@ function dense(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return linear(x, w, b) as tf.Tensor2D;
 }
 
+// LayerNorm and GELU carry hand-written gradients: tfjs' automatic ones cost ~3× as many full-size ops (every mul's
+// gradient also copies both inputs through a same-dtype cast), and these two run on the largest activations.
+
+/** LayerNorm over the last axis: y = x̂·w + b, x̂ = (x − mean)/√(var + eps). */
 function layerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return x.sub(mean).mul(variance.add(eps).rsqrt()).mul(w).add(b);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, wi, bi] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const { mean, variance } = tf.moments(xi, -1, true);
+    const rstd = variance.add(eps).rsqrt(); // [N, 1]
+    const xhat = xi.sub(mean).mul(rstd);
+    save([xhat, rstd, wi]);
+    return {
+      value: xhat.mul(wi).add(bi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sxhat, srstd, sw] = saved;
+        const g = dy.mul(sw); // dL/dx̂
+        // dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)), the standard LayerNorm backward
+        const dx = g.sub(g.mean(-1, true)).sub(sxhat.mul(g.mul(sxhat).mean(-1, true))).mul(srstd);
+        return [dx, dy.mul(sxhat).sum(0), dy.sum(0)];
+      },
+    };
+  });
+  return f(x, w, b) as tf.Tensor2D;
 }
+
+const SQRT_2PI_INV = 1 / Math.sqrt(2 * Math.PI);
+
+/** Exact GELU, 0.5·x·(1 + erf(x/√2)) = x·Φ(x); gradient Φ(x) + x·φ(x). */
+const gelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
+  const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5); // Φ(x)
+  save([x, cdf]);
+  return {
+    value: x.mul(cdf),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, scdf] = saved;
+      const pdf = tf.exp(sx.square().mul(-0.5)).mul(SQRT_2PI_INV); // φ(x)
+      return dy.mul(scdf.add(sx.mul(pdf)));
+    },
+  };
+});
 
 function activation(x: tf.Tensor2D, name: string): tf.Tensor2D {
   if (name === "relu") return tf.relu(x);
-  if (name === "gelu") return x.mul(tf.erf(x.mul(Math.SQRT1_2)).add(1)).mul(0.5); // exact: 0.5·x·(1 + erf(x/√2))
+  if (name === "gelu") return gelu(x) as tf.Tensor2D;
   // gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
   const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
   return x.mul(tf.tanh(inner).add(1)).mul(0.5);
@@ -211,7 +267,7 @@ function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D, paddingIdx?: numb
     const t = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
     save([ids]);
     return {
-      value: tf.gather(t, ids),
+      value: gatherRows(t as tf.Tensor2D, ids),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const idx = saved[0];
         const g = paddingIdx === undefined ? dy : dy.mul(idx.notEqual(paddingIdx).cast("float32").expandDims(1));
@@ -222,24 +278,37 @@ function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D, paddingIdx?: numb
   return f(table) as tf.Tensor2D;
 }
 
+// Backends whose tensors live in host memory: there a row copy in JS beats the wasm GatherV2 kernel ~10× (measured
+// ~0.3 µs per element, 0.24 s per 16×384-token batch of a 128-wide table); GPU backends keep tf.gather.
+const HOST_MEMORY_BACKENDS = new Set(["cpu", "wasm"]);
+
+function gatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  if (!HOST_MEMORY_BACKENDS.has(tf.getBackend())) return tf.gather(table, ids);
+  const H = table.shape[1], rows = table.dataSync() as Float32Array, idx = ids.dataSync();
+  const out = new Float32Array(idx.length * H);
+  for (let i = 0; i < idx.length; i++) out.set(rows.subarray(idx[i] * H, (idx[i] + 1) * H), i * H);
+  return tf.tensor2d(out, [idx.length, H]);
+}
+
 function embeddings(model: BertModel, batch: Batch, drop: Dropout): tf.Tensor2D {
   const c = model.config, p = model.params, emb = `${modelPrefix(c)}.embeddings`;
   const [B, T] = batch.inputIds.shape;
   const H = c.hidden_size;
-  const words = embeddingLookup(p[`${emb}.word_embeddings.weight`] as tf.Tensor2D, batch.inputIds.reshape([B * T]), c.pad_token_id);
+  const ids = batch.inputIds.dtype === "int32" ? batch.inputIds : batch.inputIds.cast("int32"); // tf.tensor2d defaults to float32
+  const words = embeddingLookup(p[`${emb}.word_embeddings.weight`] as tf.Tensor2D, ids.reshape([B * T]), c.pad_token_id);
   const positions = p[`${emb}.position_embeddings.weight`].slice([0, 0], [T, H]); // [T, H], positions 0..T-1
   let x = words.reshape([B, T, H]).add(positions);
   if (c.model_type === "bert") {
     const types = batch.tokenTypeIds ?? tf.zeros([B, T], "int32");
-    x = x.add(embeddingLookup(p[`${emb}.token_type_embeddings.weight`] as tf.Tensor2D, types.reshape([B * T])).reshape([B, T, H]));
+    x = x.add(embeddingLookup(p[`${emb}.token_type_embeddings.weight`] as tf.Tensor2D, types.cast("int32").reshape([B * T])).reshape([B, T, H]));
   }
   const normed = layerNorm(x.reshape([B * T, H]), p[`${emb}.LayerNorm.weight`], p[`${emb}.LayerNorm.bias`], c.layer_norm_eps);
   return drop(normed, c.hidden_dropout_prob) as tf.Tensor2D;
 }
 
-/** Multi-head self-attention for all heads at once: batched matMuls over [B*heads, T, d]. Q, K and V are three dense
- * layers rather than one fused [H, 3H] matMul: splitting the fused result is a slice, which on wasm copies the whole
- * input per piece, and the three matMuls run at the same XNNPACK speed. */
+/** Multi-head self-attention for all heads at once: batched matMuls over [B*heads, T, d]. Q, K and V stay three dense
+ * layers: one fused [H, 3H] matMul plus the split of its result measured no faster on wasm with lib/kernels (small
+ * preset, 384 tokens: 1.59 s fused vs 1.50 s separate), and this way each weight is used as stored. */
 function selfAttention(model: BertModel, k: LayerKeys, x: tf.Tensor2D, mask: tf.Tensor, B: number, T: number, drop: Dropout): tf.Tensor2D {
   const c = model.config, p = model.params;
   const H = c.hidden_size, nh = c.num_attention_heads, d = H / nh;

@@ -1,7 +1,8 @@
 // Checkpoints in and out: Hugging Face model directories (config.json + model.safetensors, or a sharded index), local
 // or downloaded from the Hub into the standard cache. Loading walks the one parameter table of bert.ts, copying
-// tensors key by key (names and [out, in] layouts are HF's, so nothing is transposed), and reports what it left out and
-// what it had to initialise, like transformers' from_pretrained.
+// tensors key by key under their HF names (dense weights transposed from PyTorch's [out, in] to the model's [in, out]
+// here and only here: fromHfLayout / toHfTensors), and reports what it left out and what it had to initialise, like
+// transformers' from_pretrained.
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -19,7 +20,7 @@ export interface HubOptions {
   revision?: string; // branch, tag or commit; default "main"
 }
 export interface LoadOptions extends HubOptions {
-  numLabels?: number; // classification: overrides config.json (the head is then newly initialised if sizes differ)
+  numLabels?: number; // classification: overrides config.json (a checkpoint whose classifier has another size is refused)
   labels?: string[]; // classification: names of the labels, index = class id
   seed?: number; // for heads the checkpoint lacks
 }
@@ -181,9 +182,9 @@ export function modelFromTensors(config: BertConfig, task: Task, raw: TensorMap,
 export function loadReport(arch: string, source: string, missing: string[], unexpected: string[]): string {
   const lines: string[] = [];
   if (unexpected.length > 0) {
-    const pretrain = unexpected.every((k) => PRETRAINING_PREFIXES.some((p) => k.startsWith(p)) || k.endsWith("position_ids"));
     lines.push(`Some weights of the model checkpoint at ${source} were not used when initializing ${arch}: [${unexpected.map((k) => `'${k}'`).join(", ")}]`);
-    if (pretrain) lines.push(`- This IS expected: they belong to heads of another task (pretraining) that ${arch} does not have.`);
+    lines.push(`- This IS expected if you are initializing ${arch} from the checkpoint of a model trained on another task or with another architecture (e.g. from a BertForPreTraining model: ${PRETRAINING_PREFIXES.map((p) => p + "*").join(", ")}).`);
+    lines.push(`- This IS NOT expected if you are initializing ${arch} from the checkpoint of a model that you expect to be exactly identical.`);
   }
   if (missing.length > 0) {
     lines.push(`Some weights of ${arch} were not initialized from the model checkpoint at ${source} and are newly initialized: [${missing.map((k) => `'${k}'`).join(", ")}]`);

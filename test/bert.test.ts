@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { clsLoss, forward, initModel, paramSpecs, qaLoss, disposeModel, type Batch, type BertModel, type Task } from "../lib/bert";
+import { clsLoss, dropoutMask, forward, initModel, paramSpecs, qaLoss, disposeModel, type Batch, type BertModel, type Task } from "../lib/bert";
 import { presetConfig } from "../lib/config";
 import { loadModelDir, modelTensors, toHfTensors } from "../lib/weights";
 import { readSafetensors, writeSafetensors, type TensorMap } from "../lib/safetensors";
@@ -147,6 +147,19 @@ test("dropout: only when training, reproducible for a seed, different across see
   assert.notDeepEqual(a, other);
   assert.deepEqual(h({ training: false, seed: 5 }), evalOut);
   disposeModel(model);
+});
+
+test("dropout masks drop the requested fraction and scale the rest by 1/(1 - rate)", () => {
+  for (const rate of [0.1, 0.5]) {
+    const m = dropoutMask([400, 250], rate, 7).dataSync();
+    const zeros = m.filter((v) => v === 0).length / m.length;
+    assert.ok(Math.abs(zeros - rate) < 0.01, `rate ${rate}: dropped ${zeros}`);
+    assert.ok(m.every((v) => v === 0 || Math.abs(v - 1 / (1 - rate)) < 1e-6));
+    // neighbouring seeds give unrelated masks (agreement ≈ rate² + (1 - rate)², not 1)
+    const other = dropoutMask([400, 250], rate, 8).dataSync();
+    const agree = m.filter((v, i) => (v === 0) === (other[i] === 0)).length / m.length;
+    assert.ok(Math.abs(agree - (rate * rate + (1 - rate) ** 2)) < 0.01, `agreement ${agree}`);
+  }
 });
 
 test("qaLoss ignores positions past the sequence, like the reference's ignore_index", () => {

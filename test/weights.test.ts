@@ -250,6 +250,8 @@ test("loadModel downloads a Hub id into the standard cache (single and sharded),
   await new Promise<void>((r) => hub.server.listen(0, "127.0.0.1", r));
   const cacheDir = path.join(TMP, "hf-cache");
   const endpoint = hub.url();
+  const shown: string[] = [];
+  setDefaultProgressSink((st) => { if (st.finished) shown.push(`${st.label} ${st.done}/${st.total}`); });
   try {
     const ref = fixtureTensors("tiny-bert-qa");
     for (const id of ["test-org/tiny-qa", "test-org/tiny-qa-sharded"]) {
@@ -264,8 +266,11 @@ test("loadModel downloads a Hub id into the standard cache (single and sharded),
       disposeModel(model);
     }
     assert.ok(hub.requests.some((r) => r.startsWith("POST /api/models/test-org/tiny-qa/paths-info/")));
+    const size = fs.statSync(path.join(single, "model.safetensors")).size;
+    assert.ok(shown.includes(`download model.safetensors ${size}/${size}`), `progress shown: ${shown.join("; ")}`);
     await assert.rejects(loadModel("test-org/missing", "qa", { endpoint, cacheDir }), (e: Error) => isUserError(e) && /test-org\/missing: not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 401/.test(e.message));
   } finally {
+    setDefaultProgressSink(silentSink);
     await new Promise((r) => hub.server.close(r));
   }
   // The server is gone: the cached snapshot is used (HF_HUB_OFFLINE=1 makes that explicit and silent).

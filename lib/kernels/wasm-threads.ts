@@ -63,7 +63,9 @@ export function registerThreadedWasm(threads: number, priority = 2): void {
       disposeData: mod.cwrap("dispose_data", null, ["number"]),
       dispose: mod.cwrap("dispose", null, []),
     };
-    return new wasmPkg.BackendWasm(mod);
+    const backend = new wasmPkg.BackendWasm(mod); // starts XNNPACK's pool threads
+    unrefWorkers(mod);
+    return backend;
   }, priority);
 }
 
@@ -76,7 +78,14 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Idle pthread workers must not keep Node alive after the program is done (tests, CLI commands would hang). */
+function unrefWorkers(mod: WasmModuleRaw): void {
+  const pool = mod.PThread;
+  for (const w of [...(pool?.unusedWorkers ?? []), ...(pool?.runningWorkers ?? [])]) w.unref?.();
+}
+
 interface WasmModuleRaw {
+  PThread?: { unusedWorkers?: { unref?: () => void }[]; runningWorkers?: { unref?: () => void }[] };
   cwrap(name: string, ret: string | null, args: string[]): unknown;
   tfjs?: Record<string, unknown>;
 }

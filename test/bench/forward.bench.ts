@@ -1,5 +1,5 @@
 // Forward latency of a randomly initialised model on one input, per backend: the median of a few runs after a warm-up.
-// Usage: node --import tsx test/bench/forward.bench.ts [--config base] [--seq-len 384] [--batch 1] [--runs 3]
+// Usage: node --import tsx test/bench/forward.bench.ts [--config base] [--seq-len 384] [--batch 1] [--runs 3] [--warmup 1]
 //        [--backends cpu,wasm] [--grad]      (--grad times forward + backward of the QA loss instead)
 // Prints one JSON object per backend. Not a test: timings depend on the machine and its load.
 import * as tf from "@tensorflow/tfjs";
@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   const preset = arg("config", "base") as PresetName;
   const T = Number(arg("seq-len", "384")), B = Number(arg("batch", "1")), runs = Number(arg("runs", "3"));
   const grad = process.argv.includes("--grad");
+  const warmup = Number(arg("warmup", "1"));
   for (const backend of arg("backends", "wasm,cpu").split(",")) {
     const choice = await useBackend(backend as BackendName); // as the CLI does: wasm gets the project's kernels and threads
     const config = presetConfig(preset, { vocabSize: 30522 });
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
       }
       return performance.now() - t0;
     };
-    once(); // warm-up: kernel setup, weight packing
+    for (let i = 0; i < warmup; i++) once(); // warm-up: kernel setup, weight packing
     const times = Array.from({ length: runs }, once).sort((a, b) => a - b);
     const median = times[Math.floor(times.length / 2)];
     console.log(JSON.stringify({ backend, detail: choice.detail, config: preset, batch: B, seq_len: T, mode: grad ? "forward+backward" : "forward", median_ms: Math.round(median), runs_ms: times.map(Math.round) }));
@@ -49,7 +50,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
+// Exit explicitly: the threaded wasm build's worker threads would keep the process alive.
+main().then(() => process.exit(0), (e) => {
   console.error(e);
   process.exit(1);
 });

@@ -1,0 +1,56 @@
+// `bertqa train` / `bench` / `doctor` as a user runs them: bad flags, an unknown preset, a mismatched resume are one
+// line on stderr with exit 1; doctor prints one JSON object.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { SAMPLE_FILES } from "../lib/sample";
+
+const BIN = path.join(__dirname, "..", "lib", "cli", "bertqa.js");
+function bertqa(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", env: { ...process.env, BERTQA_WASM_THREADS: "1" } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr.trim() };
+}
+function oneLineError(r: ReturnType<typeof bertqa>, pattern: RegExp): void {
+  assert.equal(r.code, 1, r.stderr);
+  const lines = r.stderr.split("\n").filter((l) => l.startsWith("error:"));
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], pattern);
+  assert.ok(!/\n\s+at /.test(r.stderr), "no stack trace");
+}
+
+test("train: bad flags and unknown presets are one-line errors", () => {
+  oneLineError(bertqa("train", "--model", "tiny", "--train", SAMPLE_FILES.train, "--out", "x", "--bogus"), /unknown flag --bogus/);
+  oneLineError(bertqa("train", "--model", "tiny", "--train", SAMPLE_FILES.train, "--out", "x", "--lr", "fast"), /--lr must be a number/);
+  oneLineError(bertqa("train", "--model", "tiny", "--train", SAMPLE_FILES.train, "--out", "x"), /--tokenizer.*is required to train preset 'tiny'/);
+  oneLineError(bertqa("train", "--model", "./no-such-model", "--train", SAMPLE_FILES.train, "--out", "x"), /no-such-model/);
+  oneLineError(bertqa("train", "--model", "tiny", "--train", "missing.json", "--out", "x"), /missing\.json: file not found/);
+  oneLineError(bertqa("bench", "--config", "huge"), /unknown preset 'huge'/);
+});
+
+test("train from a preset writes a model + JSON summary; resuming with other data is refused in one line", () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-cli-train-"));
+  const small = path.join(out, "small.json");
+  const data = JSON.parse(fs.readFileSync(SAMPLE_FILES.train, "utf8"));
+  data.data = data.data.slice(0, 2);
+  fs.writeFileSync(small, JSON.stringify(data));
+  const r = bertqa("train", "--model", "tiny", "--tokenizer", SAMPLE_FILES.tokenizerDir, "--train", small, "--out", out, "--max-steps", "2", "--batch-size", "4", "--max-length", "64", "--backend", "wasm", "--quiet");
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split("\n").pop()!);
+  assert.equal(summary.steps, 2);
+  assert.equal(summary.stopped, "max_steps");
+  assert.ok(fs.existsSync(path.join(out, "model.safetensors")) && fs.existsSync(path.join(out, "checkpoint", "trainer_state.json")));
+  oneLineError(bertqa("train", "--model", "tiny", "--tokenizer", SAMPLE_FILES.tokenizerDir, "--train", SAMPLE_FILES.dev, "--out", out, "--max-steps", "2", "--batch-size", "4", "--max-length", "64", "--resume", out, "--quiet"), /trained on different data/);
+});
+
+test("doctor prints one JSON object and exits 0 when a backend works", () => {
+  const r = bertqa("doctor");
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout.trim());
+  assert.equal(j.ok, true);
+  assert.ok(["wasm", "cpu", "tensorflow", "webgpu"].includes(j.auto));
+  assert.ok(j.backends.some((b: { name: string; available: boolean }) => b.name === "cpu" && b.available));
+  assert.match(r.stderr, /--backend auto uses:/);
+});
