@@ -26,6 +26,9 @@ export interface SquadDataset {
 export interface LoadOptions {
   skipInvalid?: boolean;
   warn?: (msg: string) => void;
+  // Scoring and prediction read only answer texts, as the official scripts do: with false, answer_start is not checked
+  // (real CMRC2018 dev has answers outside their context, and every question still counts in the score).
+  checkAnswerStarts?: boolean;
 }
 
 /** Known SQuAD 2.0 quirk: a few answer_start values are off by one or two characters. */
@@ -101,7 +104,7 @@ export function parseSquad(json: unknown, file: string, opts: LoadOptions = {}):
       if (!Array.isArray(para.qas)) throw userError(file, `not a SQuAD-style file: ${where} is missing "qas"`, shapeFix);
       const toUtf16 = codePointToUtf16(para.context);
       para.qas.forEach((qa: unknown, q: number) => {
-        const ex = checkExample(qa, `${where}.qas[${q}]`, title, para.context as string, toUtf16, seen, out);
+        const ex = checkExample(qa, `${where}.qas[${q}]`, title, para.context as string, toUtf16, seen, out, opts.checkAnswerStarts !== false);
         if ("what" in ex) {
           if (!opts.skipInvalid) throw userError(file, ex.what, `${ex.fix}, or pass --skip-invalid`);
           out.skipped++;
@@ -122,7 +125,7 @@ function versionOf(json: Record<string, unknown>): string {
 
 /** One question: the QAExample, or a sentence saying what is wrong with it (naming its id). */
 function checkExample(qa: unknown, where: string, title: string, context: string, toUtf16: (cp: number) => number,
-  seen: Set<string>, out: SquadDataset): QAExample | Problem {
+  seen: Set<string>, out: SquadDataset, checkStarts: boolean): QAExample | Problem {
   if (!isObject(qa)) return bad(`${where}: not an object`, "each entry of qas must be {id, question, answers}");
   if (typeof qa.id !== "string" && typeof qa.id !== "number") return bad(`${where}: no "id"`, "give every question an id");
   const id = String(qa.id);
@@ -133,14 +136,14 @@ function checkExample(qa: unknown, where: string, title: string, context: string
     return bad(`example ${id}: empty question`, "fill in the question");
   }
   const isImpossible = qa.is_impossible === true;
-  const answers = checkAnswers(qa.answers, "answers", id, context, toUtf16, out);
+  const answers = checkAnswers(qa.answers, "answers", id, context, toUtf16, out, checkStarts);
   if ("what" in answers) return answers;
   if (!isImpossible && answers.length === 0) {
     return bad(`example ${id}: answerable question has no answers`, 'add an answer, or set "is_impossible": true (SQuAD 2.0)');
   }
   const ex: QAExample = { id, title, context, question: qa.question, answers, is_impossible: isImpossible };
   if (qa.plausible_answers !== undefined) {
-    const plausible = checkAnswers(qa.plausible_answers, "plausible_answers", id, context, toUtf16, out);
+    const plausible = checkAnswers(qa.plausible_answers, "plausible_answers", id, context, toUtf16, out, checkStarts);
     if ("what" in plausible) return plausible;
     ex.plausible_answers = plausible;
   }
@@ -148,7 +151,7 @@ function checkExample(qa: unknown, where: string, title: string, context: string
 }
 
 function checkAnswers(list: unknown, key: string, id: string, context: string, toUtf16: (cp: number) => number,
-  out: SquadDataset): SquadAnswer[] | Problem {
+  out: SquadDataset, checkStarts: boolean): SquadAnswer[] | Problem {
   if (list === undefined) return [];
   if (!Array.isArray(list)) return bad(`example ${id}: "${key}" is not a list`, `make "${key}" a list of {text, answer_start}`);
   const answers: SquadAnswer[] = [];
@@ -157,6 +160,10 @@ function checkAnswers(list: unknown, key: string, id: string, context: string, t
       return bad(`example ${id}: an entry of "${key}" lacks "text" or a numeric "answer_start"`, "write answers as {text, answer_start}");
     }
     if (ans.text === "") return bad(`example ${id}: empty answer text in "${key}"`, "fill in the answer text");
+    if (!checkStarts) {
+      answers.push({ text: ans.text, answer_start: ans.answer_start >= 0 ? toUtf16(ans.answer_start) : ans.answer_start });
+      continue;
+    }
     const given = toUtf16(ans.answer_start);
     const start = locateAnswer(context, ans.text, given);
     if (start === undefined) {

@@ -250,3 +250,14 @@ test("readClassificationCsv errors name the file and the line", () => {
     assert.match(userErrorOf(() => readClassificationCsv(f)).replace(tmp + path.sep, ""), re);
   });
 });
+
+test("checkAnswerStarts: false keeps every question for scoring, answers as given (as the official scripts read them)", () => {
+  const json = { version: "v1.0", data: [{ paragraphs: [{ context: "长江是中国最长的河流。", qas: [
+    { id: "ok", question: "最长的河流是哪条？", answers: [{ text: "长江", answer_start: 0 }] },
+    { id: "off", question: "哪里？", answers: [{ text: "黄河", answer_start: -1 }, { text: "中国", answer_start: 3 }] },
+  ] }] }] };
+  assert.throws(() => parseSquad(json, "cmrc_dev.json"), /cmrc_dev.json: example off: answer "黄河" is not at answer_start -1/);
+  const ds = parseSquad(json, "cmrc_dev.json", { checkAnswerStarts: false });
+  assert.deepEqual(ds.examples.map((e) => e.id), ["ok", "off"]);
+  assert.deepEqual(ds.examples[1].answers, [{ text: "黄河", answer_start: -1 }, { text: "中国", answer_start: 3 }]);
+});

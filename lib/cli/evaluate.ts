@@ -62,7 +62,7 @@ export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("evaluate", argv, flags);
   const metric = f.metric as string;
   if (!["auto", "squad", "cmrc"].includes(metric)) throw userError("bertqa evaluate", `--metric must be auto, squad or cmrc, got '${metric}'`);
-  const ds = loadSquad(f.data);
+  const ds = loadSquad(f.data, { checkAnswerStarts: false }); // like the official scripts: answer texts only
   const predictions = readPredictions(f.predictions);
   const chosen = metric === "auto" ? detectMetric(ds.version, ds.examples) : metric;
   const warn = (m: string) => process.stderr.write(m + "\n");

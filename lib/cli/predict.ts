@@ -50,7 +50,7 @@ function nbestForFile(examples: QAExample[], nbest: Record<string, NBest[]>): Re
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("predict", argv, flags);
   const backend = await selectBackend(f.backend as string);
-  const ds = loadSquad(f.data);
+  const ds = loadSquad(f.data, { checkAnswerStarts: false }); // predicting needs only questions and contexts
   const version2 = f.version2 ?? (ds.version.startsWith("v2") || ds.examples.some((e) => e.answers.length === 0 && e.is_impossible));
   if (f["na-prob-out"] !== undefined && !version2) {
     throw userError("bertqa predict", "--na-prob-out needs SQuAD 2.0 style prediction", "pass --version2 (or use v2 data)");

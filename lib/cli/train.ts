@@ -44,6 +44,7 @@ export const flags = {
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   resume: { type: "string", help: "continue from a checkpoint (an earlier --out directory or its checkpoint/)" },
   quiet: { type: "boolean", help: "no progress bar" },
+  "skip-invalid": { type: "boolean", help: "skip training questions whose answer is not at answer_start (each is reported) instead of stopping" },
 } satisfies FlagSpecs;
 
 type TrainFlags = Flags<typeof flags>;
@@ -61,8 +62,10 @@ export async function run(argv: string[]): Promise<void> {
   let model: BertModel | undefined;
   try {
     if (task === "qa") {
-      const trainSet = loadSquad(f.train);
-      const evalSet = f.eval !== undefined ? loadSquad(f.eval) : undefined;
+      const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
+      const trainSet = loadSquad(f.train, { skipInvalid: f["skip-invalid"], warn });
+      if (trainSet.skipped + trainSet.corrected > 0) warn(`${f.train}: ${trainSet.skipped} questions skipped, ${trainSet.corrected} answer_start values corrected by up to 2 characters`);
+      const evalSet = f.eval !== undefined ? loadSquad(f.eval, { checkAnswerStarts: false }) : undefined; // scoring reads answer texts only
       const { model: m, tok, tokenizerDir } = await buildModel(f, "qa");
       model = m;
       const version2 = f.version2 ?? (evalSet ?? trainSet).version.startsWith("v2");
