@@ -291,15 +291,13 @@ async function initWasm(): Promise<string> {
 }
 
 /**
- * Threads for wasm: BERTQA_WASM_THREADS, else one per logical core (the threaded build caps at 8) when the machine is
- * idle. On a busy machine XNNPACK's pool waits for descheduled threads: measured on 2 busy cores (load ~5), a tiny-BERT
- * training step ran at 9-11 examples/s with 2 threads against 35-40 with 1, so busy machines get one thread.
+ * Threads for wasm: BERTQA_WASM_THREADS, else 1. Measured on 2 idle cores (tiny BERT training step, 80 tokens), two
+ * threads won only at batch 8 (261 vs 315 ms) and lost at 16 (464 vs 416) and 32 (784 vs 706); on busy cores XNNPACK's
+ * pool waits for descheduled threads (9-11 against 35-40 examples/s). One thread is the predictable default.
  */
 export function wasmThreadCount(): number {
   const env = Number(process.env.BERTQA_WASM_THREADS);
-  if (Number.isInteger(env) && env >= 1) return env;
-  const cores = Math.max(1, Math.min(8, os.cpus().length));
-  return os.loadavg()[0] < cores / 2 ? cores : 1;
+  return Number.isInteger(env) && env >= 1 ? Math.min(env, 8) : 1; // the threaded build caps at 8
 }
 
 /** Memory in use: process RSS and what TensorFlow.js tracks (tensors, bytes). */
