@@ -13,7 +13,7 @@ import type { QAExample } from "./squad";
 import type { BertTokenizer } from "./tokenizer";
 import { predictQA } from "./predict";
 import { squadEvaluate, cmrcEvaluate, detectMetric } from "./metrics";
-import { saveModel, loadModelDir } from "./weights";
+import { architecture, saveModel, loadModelDir } from "./weights";
 import { readSafetensors, writeSafetensors } from "./safetensors";
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { progress as makeProgress, type ProgressSink } from "./progress";
@@ -255,7 +255,7 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
   const params = trainableParams(model);
   const byVariable = new Map(Object.entries(params).map(([name, v]) => [v.name, name]));
   const opt = createAdamW(params, { lr: s.lr, weightDecay: s.weightDecay });
-  const modelFp = fingerprint(configToJson(model.config, model.task));
+  const modelFp = fingerprint(configToJson(model.config, architecture(model.config, model.task)));
   const settings = { lr: s.lr, batch_size: s.batchSize, grad_accum: s.gradAccum, warmup_ratio: s.warmupRatio, weight_decay: s.weightDecay, max_grad_norm: s.maxGradNorm, seed: s.seed, total_steps: totalSteps };
   let state: TrainerState = { format: "bertqa-trainer-state", step: 0, epoch: 0, position: 0, total_steps: totalSteps, seed: s.seed, data_fingerprint: task.dataFingerprint, model_fingerprint: modelFp, settings, history: [] };
   fs.mkdirSync(opts.outDir, { recursive: true });
