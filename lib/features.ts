@@ -6,7 +6,8 @@
 //   3. label each window with the answer's first/last token, or [CLS] (index 0) when the answer is not fully inside
 //      the window or the question has no answer (SQuAD v2);
 //   4. keep character offsets for context tokens only (null elsewhere) so post-processing can cut answers from the text.
-import { locateAnswer, type QAExample } from "./squad";
+import { codePointIndex, locateAnswer, type QAExample } from "./squad";
+export { codePointIndex } from "./squad"; // the CLI and notebooks import it from here
 import type { BertTokenizer, Encoding } from "./tokenizer";
 import { isUserError, userError } from "./errors";
 import { progress as makeProgress } from "./progress";
@@ -230,20 +231,4 @@ export function padBatch(features: QAFeature[], padId: number, length?: number):
 export function toCodePointOffsets(text: string, offsets: ([number, number] | null)[]): ([number, number] | null)[] {
   const index = codePointIndex(text);
   return offsets.map((o) => (o === null ? null : [index[o[0]], index[o[1]]] as [number, number]));
-}
-
-/** index[u] = code points in text.slice(0, u), for every UTF-16 position u in 0..text.length. */
-export function codePointIndex(text: string): Int32Array {
-  const index = new Int32Array(text.length + 1);
-  let cp = 0;
-  for (let u = 0; u < text.length; u++) {
-    index[u] = cp;
-    const c = text.charCodeAt(u);
-    const isHighSurrogate = c >= 0xd800 && c <= 0xdbff && u + 1 < text.length;
-    const next = isHighSurrogate ? text.charCodeAt(u + 1) : 0;
-    if (isHighSurrogate && next >= 0xdc00 && next <= 0xdfff) index[++u] = cp; // inside a pair: same code point
-    cp++;
-  }
-  index[text.length] = cp;
-  return index;
 }

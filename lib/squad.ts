@@ -190,14 +190,20 @@ export function codePointToUtf16(text: string): (cp: number) => number {
   return (cp) => (cp >= 0 && cp < units.length ? units[cp] : cp + (u - (units.length - 1)));
 }
 
-/** The inverse, for files written for Python parity. */
-export function utf16ToCodePoint(text: string, index: number): number {
+/** The inverse, for files written for Python parity: index[u] = code points in text.slice(0, u), u in 0..text.length. */
+export function codePointIndex(text: string): Int32Array {
+  const index = new Int32Array(text.length + 1);
   let cp = 0;
-  for (let i = 0; i < index && i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0xdc00 || c > 0xdfff) cp++; // a low surrogate continues the previous code point
+  for (let u = 0; u < text.length; u++) {
+    index[u] = cp;
+    const c = text.charCodeAt(u);
+    const isHighSurrogate = c >= 0xd800 && c <= 0xdbff && u + 1 < text.length;
+    const next = isHighSurrogate ? text.charCodeAt(u + 1) : 0;
+    if (isHighSurrogate && next >= 0xdc00 && next <= 0xdfff) index[++u] = cp; // inside a pair: same code point
+    cp++;
   }
-  return cp + Math.max(0, index - text.length);
+  index[text.length] = cp;
+  return index;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

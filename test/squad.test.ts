@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { isUserError } from "../lib/errors";
 import {
-  codePointToUtf16, loadSquad, locateAnswer, parseCsv, parseSquad, readClassificationCsv, utf16ToCodePoint,
+  codePointToUtf16, loadSquad, locateAnswer, parseCsv, parseSquad, readClassificationCsv, codePointIndex,
 } from "../lib/squad";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-squad-"));
@@ -120,14 +120,15 @@ test("answer_start counted in code points (Python) becomes a UTF-16 index", () =
   assert.equal(ds.examples[1].answers[0].answer_start, context.indexOf("Valmor"));
 });
 
-test("codePointToUtf16 and utf16ToCodePoint are inverse on character boundaries", () => {
+test("codePointToUtf16 and codePointIndex are inverse on character boundaries", () => {
   const s = "a🎉b𝒜c";
   const toU = codePointToUtf16(s);
+  const toCp = codePointIndex(s);
   const cps = Array.from(s);
   let u = 0;
   for (let cp = 0; cp <= cps.length; cp++) {
     assert.equal(toU(cp), u);
-    assert.equal(utf16ToCodePoint(s, u), cp);
+    assert.equal(toCp[u], cp);
     u += cp < cps.length ? cps[cp].length : 0;
   }
   assert.equal(codePointToUtf16("plain ascii")(4), 4);

@@ -2,7 +2,7 @@
 // within the n-best list and the runner-up spans (offsets in code points, like SQuAD's answer_start).
 import * as fs from "node:fs";
 import { userError } from "../errors";
-import { utf16ToCodePoint } from "../squad";
+import { codePointIndex } from "../squad";
 import { DEFAULT_MAX_ANSWER_LENGTH, DEFAULT_N_BEST } from "../postprocess";
 import { answerQuestion, DEFAULT_DOC_STRIDE, DEFAULT_MAX_LENGTH, loadQAModel, windowOptions } from "../predict";
 import { disposeModel } from "../bert";
@@ -49,7 +49,8 @@ export async function run(argv: string[]): Promise<void> {
       ...windowOptions(model.config, f["max-length"], f["doc-stride"]), nBest: f["n-best"], maxAnswerLength: f["max-answer-length"],
       nullScoreDiffThreshold: f["null-score-diff-threshold"], version2: f.version2 === true, alternatives: f.alternatives,
     });
-    const cp = (i: number) => utf16ToCodePoint(context, i);
+    const index = codePointIndex(context);
+    const cp = (i: number) => index[i];
     console.log(JSON.stringify({
       question: f.question, answer: a.answer, score: a.score, start: cp(a.start), end: cp(a.end),
       ...(a.null_odds !== undefined ? { null_odds: a.null_odds } : {}),
