@@ -22,7 +22,8 @@ export interface BackendDiagnosis {
 
 export interface BackendChoice { name: BackendName; detail: string }
 
-export interface GpuAdapterInfo { name: string; limits: Record<string, number> }
+/** software: a CPU emulation of a GPU (Mesa lavapipe/llvmpipe, SwiftShader): it works, but auto must not take it. */
+export interface GpuAdapterInfo { name: string; limits: Record<string, number>; software?: boolean }
 
 /** Everything diagnoseBackends looks at, injectable so tests can fake a machine with (or without) CUDA. */
 export interface BackendProbes {
@@ -148,7 +149,12 @@ async function diagnoseWebgpu(p: BackendProbes): Promise<BackendDiagnosis> {
       return { name: "webgpu", available: false, gpu: true, detail: "Dawn (the 'webgpu' package) loaded but found no GPU adapter", fix: "needs a GPU with a Vulkan driver visible to this process; use --backend wasm on CPU-only machines" };
     }
     const limits = ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize"].filter((k) => adapter.limits[k] !== undefined).map((k) => `${k}=${adapter.limits[k]}`);
-    return { name: "webgpu", available: true, gpu: true, detail: `adapter ${adapter.name}${limits.length > 0 ? ` (${limits.join(", ")})` : ""}` };
+    const detail = `adapter ${adapter.name}${limits.length > 0 ? ` (${limits.join(", ")})` : ""}`;
+    if (adapter.software === true) {
+      // Lavapipe & co. run WebGPU correctly but on the CPU, far slower than wasm: usable when asked for, never by auto.
+      return { name: "webgpu", available: true, gpu: false, detail: `software (CPU-emulated) ${detail}`, fix: "only a software Vulkan driver is visible: fine for testing kernels; for speed use a real GPU's Vulkan driver or --backend wasm" };
+    }
+    return { name: "webgpu", available: true, gpu: true, detail };
   } catch (e) {
     return { name: "webgpu", available: false, gpu: true, detail: `WebGPU does not load: ${firstLine(e)}`, fix: "install the optional packages 'webgpu' and '@tensorflow/tfjs-backend-webgpu' (npm install)" };
   }
@@ -249,6 +255,7 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
     Object.assign(globalThis, dawn.globals);
     (globalThis as { navigator?: unknown }).navigator = { gpu };
     require("@tensorflow/tfjs-backend-webgpu");
+    (require("./kernels/webgpu") as typeof import("./kernels/webgpu")).installWebgpuKernels(); // fused kernels + AddN fix
     webgpuInstalled = true;
   }
   const info = adapter.info ?? {};
@@ -258,7 +265,8 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
     const v = adapter.limits?.[k];
     if (typeof v === "number") limits[k] = v;
   }
-  return { name, limits };
+  const software = info.architecture === "software" || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(name);
+  return { name, limits, software };
 }
 
 let wasmDetail: string | undefined;

@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BertConfig } from "./config";
 import { userError } from "./errors";
+import { addLayerNorm, biasGelu, layerNorm } from "./fused";
 
 export type Task = "qa" | "cls";
 export interface BertModel {
@@ -105,7 +106,7 @@ export function numLabels(c: BertConfig): number {
 // Initialisation (HF _init_weights: normal(0, initializer_range) for dense and embeddings, padding row zero,
 // LayerNorm weight 1 and bias 0, dense bias 0).
 
-/** A freshly initialised model; `seed` makes it reproducible. */
+/** A freshly initialised model; `seed` makes it reproducible (seed 0 included: see tfSeed). */
 export function initModel(config: BertConfig, task: Task, seed = 0): BertModel {
   if (task !== "qa" && task !== "cls") throw userError("initModel", `unknown task '${task}'`, "use 'qa' or 'cls'");
   const params: Record<string, tf.Variable> = {};
@@ -123,13 +124,23 @@ export function initTensor(c: BertConfig, spec: ParamSpec, seed: number): tf.Ten
     if (spec.kind === "embedding" && c.sinusoidal_pos_embds === true && spec.name.endsWith("position_embeddings.weight")) {
       return sinusoidalTable(spec.shape[0], spec.shape[1]);
     }
-    const w = tf.randomNormal(spec.shape, 0, c.initializer_range, "float32", seed);
+    const w = tf.randomNormal(spec.shape, 0, c.initializer_range, "float32", tfSeed(seed));
     if (spec.kind === "embedding" && spec.name.endsWith("word_embeddings.weight") && c.pad_token_id < spec.shape[0]) {
       const keep = tf.oneHot([c.pad_token_id], spec.shape[0]).sum(0).equal(0).expandDims(1); // zero the padding row
       return w.mul(keep.cast("float32"));
     }
     return w;
   });
+}
+
+/**
+ * The seed to hand a tfjs random op for our `seed`. tfjs reads 0 as "no seed" (its generators do
+ * `seed ? seed : Math.random()`), which left initModel(…, 0)'s first parameter (seed 0·1000 + 0) unseeded. Our seeds
+ * are never negative (seed·1000 + index, --seed), so −1 stands in for 0 without meeting another; every other seed is
+ * passed through, so models initialised with any other seed keep their weights.
+ */
+export function tfSeed(seed: number): number {
+  return seed === 0 ? -1 : seed;
 }
 
 /** DistilBERT's fixed sin/cos positions (create_sinusoidal_embeddings); they are not trained. */
@@ -208,52 +219,13 @@ function dense(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   return linear(x, w, b) as tf.Tensor2D;
 }
 
-// LayerNorm and GELU carry hand-written gradients: tfjs' automatic ones cost ~3× as many full-size ops (every mul's
-// gradient also copies both inputs through a same-dtype cast), and these two run on the largest activations.
-
-/** LayerNorm over the last axis: y = x̂·w + b, x̂ = (x − mean)/√(var + eps). */
-function layerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xi, wi, bi] = args as tf.Tensor[];
-    const save = args[3] as tf.GradSaveFunc;
-    const { mean, variance } = tf.moments(xi, -1, true);
-    const rstd = variance.add(eps).rsqrt(); // [N, 1]
-    const xhat = xi.sub(mean).mul(rstd);
-    save([xhat, rstd, wi]);
-    return {
-      value: xhat.mul(wi).add(bi),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sxhat, srstd, sw] = saved;
-        const g = dy.mul(sw); // dL/dx̂
-        // dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)), the standard LayerNorm backward
-        const dx = g.sub(g.mean(-1, true)).sub(sxhat.mul(g.mul(sxhat).mean(-1, true))).mul(srstd);
-        return [dx, dy.mul(sxhat).sum(0), dy.sum(0)];
-      },
-    };
-  });
-  return f(x, w, b) as tf.Tensor2D;
-}
-
-const SQRT_2PI_INV = 1 / Math.sqrt(2 * Math.PI);
-
-/** Exact GELU, 0.5·x·(1 + erf(x/√2)) = x·Φ(x); gradient Φ(x) + x·φ(x). */
-const gelu = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const x = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
-  const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5); // Φ(x)
-  save([x, cdf]);
-  return {
-    value: x.mul(cdf),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, scdf] = saved;
-      const pdf = tf.exp(sx.square().mul(-0.5)).mul(SQRT_2PI_INV); // φ(x)
-      return dy.mul(scdf.add(sx.mul(pdf)));
-    },
-  };
-});
+// LayerNorm and GELU carry hand-written gradients (lib/fused.ts): tfjs' automatic ones cost ~3× as many full-size ops
+// (every mul's gradient also copies both inputs through a same-dtype cast), and these two run on the largest
+// activations. On WebGPU, LayerNorm(x + residual), GELU and the AdamW update are single custom kernels there.
 
 function activation(x: tf.Tensor2D, name: string): tf.Tensor2D {
   if (name === "relu") return tf.relu(x);
-  if (name === "gelu") return gelu(x) as tf.Tensor2D;
+  if (name === "gelu") return biasGelu(x);
   // gelu_new / gelu_pytorch_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
   const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
   return x.mul(tf.tanh(inner).add(1)).mul(0.5);
@@ -328,10 +300,10 @@ function block(model: BertModel, i: number, x: tf.Tensor2D, mask: tf.Tensor, B: 
   const c = model.config, p = model.params, k = layerKeys(c, i);
   let attn = selfAttention(model, k, x, mask, B, T, drop);
   if (c.model_type === "bert") attn = drop(attn, c.hidden_dropout_prob) as tf.Tensor2D; // DistilBERT has no dropout here
-  const h = layerNorm(attn.add(x), p[`${k.attnNorm}.weight`], p[`${k.attnNorm}.bias`], c.layer_norm_eps);
+  const h = addLayerNorm(attn, x, p[`${k.attnNorm}.weight`], p[`${k.attnNorm}.bias`], c.layer_norm_eps);
   const inner = activation(dense(h, p[`${k.ffnIn}.weight`], p[`${k.ffnIn}.bias`]), c.hidden_act);
   const ffn = drop(dense(inner, p[`${k.ffnOut}.weight`], p[`${k.ffnOut}.bias`]), c.hidden_dropout_prob);
-  return layerNorm(ffn.add(h), p[`${k.ffnNorm}.weight`], p[`${k.ffnNorm}.bias`], c.layer_norm_eps);
+  return addLayerNorm(ffn as tf.Tensor2D, h, p[`${k.ffnNorm}.weight`], p[`${k.ffnNorm}.bias`], c.layer_norm_eps);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -391,7 +363,8 @@ export function checkBatch(c: BertConfig, batch: Batch): void {
 }
 
 function checkIds(what: string, t: tf.Tensor2D, limit: number, field: string, fix: string): void {
-  const data = t.dataSync();
+  const data = hostValues(t);
+  if (data === undefined) return; // already on the GPU: it was checked when it went up
   const T = t.shape[1];
   for (let i = 0; i < data.length; i++) {
     const id = data[i];
@@ -399,6 +372,20 @@ function checkIds(what: string, t: tf.Tensor2D, limit: number, field: string, fi
       throw userError(what, `row ${Math.floor(i / T)}, position ${i % T} holds ${id}, outside [0, ${limit}) of the model's ${field}`, fix);
     }
   }
+}
+
+/**
+ * An input's values when they can be read without waiting: forward() and the losses are synchronous (they run inside
+ * tf.variableGrads), so their host-side checks cannot `await t.data()`. On cpu, wasm and tensorflow that is always
+ * (dataSync); on webgpu only while the values are still on the host — a tensor made from arrays and not yet used by
+ * a kernel, which is every batch the trainer, predict and the CLI build. After its first use the backend drops the
+ * host copy and a synchronous read would need a canvas Node has not (OffscreenCanvas): such a tensor was checked
+ * on that first use, and undefined here skips the check.
+ */
+function hostValues(t: tf.Tensor): ArrayLike<number> | undefined {
+  const webgpu = tf.engine().registry.webgpu as (tf.KernelBackend & { tensorMap?: { get(id: object): { values?: ArrayLike<number> | null } | undefined } }) | undefined;
+  if (webgpu === undefined || tf.engine().state.tensorInfo.get(t.dataId)?.backend !== webgpu) return t.dataSync() as ArrayLike<number>;
+  return webgpu.tensorMap?.get(t.dataId)?.values ?? undefined; // tfjs-backend-webgpu 4.22: the host copy until upload
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -426,7 +413,7 @@ export function qaLoss(start: tf.Tensor2D, end: tf.Tensor2D, startPositions: tf.
 /** Classification loss: mean cross-entropy over the batch (labels in [0, num_labels), checked on the host). */
 export function clsLoss(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const C = logits.shape[1];
-  labels.dataSync().forEach((l, i) => {
+  Array.from(hostValues(labels) ?? []).forEach((l, i) => {
     if (!(Number.isInteger(l) && l >= 0 && l < C)) throw userError("labels", `row ${i} has label ${l}, outside [0, ${C}) of the model's num_labels`, "map label names to ids 0..num_labels-1");
   });
   return tf.tidy(() => crossEntropy(logits, labels));

@@ -4,6 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { HostTensor, TensorMap } from "./safetensors";
 import { userError } from "./errors";
+import { adamwUpdate } from "./fused";
 
 export type Params = Record<string, tf.Variable>;
 export type Grads = Record<string, tf.Tensor>;
@@ -62,16 +63,8 @@ export function adamwStep(opt: AdamW, params: Params, grads: Grads, lr = opt.lr)
     const m = opt.m[name], v = opt.v[name];
     if (m === undefined || v === undefined) throw userError("optimiser state", `no moments for parameter '${name}'`, "the checkpoint's optimiser does not belong to this model");
     const decay = opt.noDecay(name) ? 0 : opt.weightDecay;
-    tf.tidy(() => {
-      const m1 = tf.add(tf.mul(m, opt.beta1), tf.mul(g, 1 - opt.beta1));
-      const v1 = tf.add(tf.mul(v, opt.beta2), tf.mul(tf.square(g), 1 - opt.beta2));
-      const decayed = decay !== 0 ? tf.mul(p, 1 - lr * decay) : p;
-      const denom = tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), opt.eps);
-      const p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize));
-      m.assign(m1);
-      v.assign(v1);
-      p.assign(p1);
-    });
+    // One kernel launch on WebGPU; elsewhere the tf ops of the formula above (lib/fused.ts).
+    adamwUpdate(p, m, v, g, { lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: decay, stepSize, bc2Sqrt });
   }
 }
 
@@ -97,10 +90,10 @@ export function scheduledLr(baseLr: number, step: number, warmupSteps: number, t
  * torch.nn.utils.clip_grad_norm_: total = ‖(‖g_i‖₂)_i‖₂; every gradient is scaled by min(1, maxNorm / (total + 1e-6)).
  * Returns new gradient tensors (the caller disposes the old ones) and the norm before clipping.
  */
-export function clipGradNorm(grads: Grads, maxNorm: number): { grads: Grads; totalNorm: number } {
+export async function clipGradNorm(grads: Grads, maxNorm: number): Promise<{ grads: Grads; totalNorm: number }> {
   const names = Object.keys(grads);
   const total = tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))));
-  const totalNorm = total.dataSync()[0];
+  const totalNorm = (await total.data())[0]; // async: GPU backends cannot read synchronously
   total.dispose();
   const coef = Math.min(1, maxNorm / (totalNorm + 1e-6)); // 1e-6: torch's guard against division by zero
   const out: Grads = {};
@@ -130,9 +123,9 @@ export function disposeGrads(grads: Grads): void {
 }
 
 /** True when every gradient is finite (a NaN/Inf loss or gradient must stop training, not corrupt the weights). */
-export function gradsFinite(grads: Grads): boolean {
+export async function gradsFinite(grads: Grads): Promise<boolean> {
   const bad = tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.logicalNot(tf.isFinite(g)).toFloat()))));
-  const n = bad.dataSync()[0];
+  const n = (await bad.data())[0];
   bad.dispose();
   return n === 0;
 }
@@ -145,11 +138,11 @@ export interface AdamWStateFile {
 }
 
 /** Host copy of the optimiser state, for a safetensors file beside the model. */
-export function adamwStateToHost(opt: AdamW): AdamWStateFile {
+export async function adamwStateToHost(opt: AdamW): Promise<AdamWStateFile> {
   const tensors: TensorMap = new Map();
   for (const [prefix, moments] of [["m", opt.m], ["v", opt.v]] as const) {
     for (const [name, t] of Object.entries(moments)) {
-      tensors.set(`${prefix}/${name}`, { dtype: "float32", shape: t.shape.slice(), data: Float32Array.from(t.dataSync() as Float32Array) });
+      tensors.set(`${prefix}/${name}`, { dtype: "float32", shape: t.shape.slice(), data: Float32Array.from((await t.data()) as Float32Array) });
     }
   }
   const metadata = { format: "bertqa-adamw", step: String(opt.step), lr: String(opt.lr), betas: JSON.stringify([opt.beta1, opt.beta2]), eps: String(opt.eps), weight_decay: String(opt.weightDecay) };

@@ -33,6 +33,7 @@ export interface TrainSettings {
   gradAccum?: number; // micro-batches per optimizer step
   maxGradNorm?: number; // 1.0 (Trainer default); 0 disables clipping
   seed?: number; // 42 (Trainer default)
+  groupByLength?: boolean; // batch features of similar length together (HF's group_by_length): less padding, same data
   evalSteps?: number; // evaluate every N optimizer steps (0: only at epoch ends)
   saveSteps?: number; // checkpoint every N steps (default: whenever evaluating)
   maxSteps?: number; // stop after this many optimizer steps
@@ -88,6 +89,7 @@ export interface LogRecord {
 interface TaskHooks<F> {
   kind: "qa" | "cls";
   features: F[];
+  lengths: number[]; // tokens per feature, for groupByLength
   toBatch(batch: F[]): { inputs: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; tokenTypeIds: tf.Tensor2D }; labels: tf.Tensor1D[] };
   loss(model: BertModel, batch: ReturnType<TaskHooks<F>["toBatch"]>, seed: number): tf.Scalar;
   evaluate?: () => Promise<Record<string, number>>;
@@ -95,7 +97,7 @@ interface TaskHooks<F> {
   dataFingerprint: string;
 }
 
-const DEFAULTS = { epochs: 2, batchSize: 16, lr: 5e-5, warmupRatio: 0.1, weightDecay: 0.01, gradAccum: 1, maxGradNorm: 1, seed: 42, evalSteps: 0, logSteps: 10 };
+const DEFAULTS = { groupByLength: false, epochs: 2, batchSize: 16, lr: 5e-5, warmupRatio: 0.1, weightDecay: 0.01, gradAccum: 1, maxGradNorm: 1, seed: 42, evalSteps: 0, logSteps: 10 };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Question answering.
@@ -113,6 +115,7 @@ export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
   const hooks: TaskHooks<QAFeature> = {
     kind: "qa",
     features,
+    lengths: features.map((f) => f.inputIds.length),
     toBatch: (batch) => {
       const p = padBatch(batch, padId);
       return {
@@ -211,6 +214,7 @@ export async function trainClassifier(opts: ClsTrainOptions): Promise<TrainResul
   const hooks: TaskHooks<ClsFeature> = {
     kind: "cls",
     features,
+    lengths: features.map((f) => f.inputIds.length),
     toBatch: (batch) => clsBatch(batch, opts.tokenizer.padId),
     loss: (model, b, seed) => clsLoss(forward(model, b.inputs, { training: true, seed }).logits!, b.labels[0]),
     evaluate: evalSet === undefined ? undefined : async () => {
@@ -256,7 +260,7 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
   const byVariable = new Map(Object.entries(params).map(([name, v]) => [v.name, name]));
   const opt = createAdamW(params, { lr: s.lr, weightDecay: s.weightDecay });
   const modelFp = fingerprint(configToJson(model.config, architecture(model.config, model.task)));
-  const settings = { lr: s.lr, batch_size: s.batchSize, grad_accum: s.gradAccum, warmup_ratio: s.warmupRatio, weight_decay: s.weightDecay, max_grad_norm: s.maxGradNorm, seed: s.seed, total_steps: totalSteps };
+  const settings = { lr: s.lr, batch_size: s.batchSize, grad_accum: s.gradAccum, warmup_ratio: s.warmupRatio, weight_decay: s.weightDecay, max_grad_norm: s.maxGradNorm, seed: s.seed, total_steps: totalSteps, group_by_length: s.groupByLength ? 1 : 0 };
   let state: TrainerState = { format: "bertqa-trainer-state", step: 0, epoch: 0, position: 0, total_steps: totalSteps, seed: s.seed, data_fingerprint: task.dataFingerprint, model_fingerprint: modelFp, settings, history: [] };
   fs.mkdirSync(opts.outDir, { recursive: true });
   const metricsFile = path.join(opts.outDir, "metrics.jsonl");
@@ -287,14 +291,14 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
         stopped = "interrupted";
         break;
       }
-      if (orderEpoch !== state.epoch) [order, orderEpoch] = [epochOrder(n, s.seed, state.epoch), state.epoch];
+      if (orderEpoch !== state.epoch) [order, orderEpoch] = [s.groupByLength ? lengthGroupedOrder(task.lengths, s.batchSize * s.gradAccum, s.seed, state.epoch) : epochOrder(n, s.seed, state.epoch), state.epoch];
       // One update = gradAccum micro-batches, or what is left of the epoch (averaged over what it really has).
       const count = Math.min(s.gradAccum, batchesPerEpoch - state.position);
       let acc: Grads | undefined;
       let lossSum = 0;
       for (let micro = 0; micro < count; micro++) {
         const idx = order.slice(state.position * s.batchSize, (state.position + 1) * s.batchSize);
-        const { loss, grads, examples } = microStep(model, task, idx.map((i) => task.features[i]), byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step);
+        const { loss, grads, examples } = await microStep(model, task, idx.map((i) => task.features[i]), byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step);
         state.position++;
         if (!Number.isFinite(loss)) {
           disposeGrads(grads);
@@ -313,7 +317,7 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
       if (acc === undefined) throw new Error("no micro-batch in a training step"); // count >= 1 by construction
       let grads = acc;
       if (s.maxGradNorm > 0) {
-        const clipped = clipGradNorm(acc, s.maxGradNorm);
+        const clipped = await clipGradNorm(acc, s.maxGradNorm);
         disposeGrads(acc);
         grads = clipped.grads;
         lastNorm = clipped.totalNorm;
@@ -341,13 +345,13 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
       if (evalNow) await evaluate();
       const saveNow = opts.saveSteps !== undefined ? state.step % opts.saveSteps === 0 || state.step === totalSteps : evalNow;
       if (saveNow) {
-        if (!paramsFinite(params)) throw diverged(state.step, "the weights are no longer finite", checkpointDir);
-        save();
+        if (!(await paramsFinite(params))) throw diverged(state.step, "the weights are no longer finite", checkpointDir);
+        await save();
       }
       await new Promise((r) => setImmediate(r)); // let SIGINT handlers and notebook displays run between steps
     }
     if (stopped !== "interrupted" && opts.maxSteps !== undefined && state.step >= opts.maxSteps) stopped = "max_steps";
-    if (stopped === "interrupted" && state.step > 0) save();
+    if (stopped === "interrupted" && state.step > 0) await save();
     bar?.finish(lastEval?.[task.headline] !== undefined ? { [task.headline]: lastEval[task.headline] } : undefined);
   } catch (e) {
     throw asMemoryError(e, s.batchSize, s.gradAccum);
@@ -355,7 +359,7 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
     disposeAdamW(opt);
   }
   if (stopped !== "interrupted") {
-    saveFinalModel(model, opts.outDir, opts.tokenizerDir);
+    await saveFinalModel(model, opts.outDir, opts.tokenizerDir);
     if (lastEval !== undefined) writeJsonAtomic(path.join(opts.outDir, "eval.json"), lastEval);
   }
   writeFileAtomic(path.join(opts.outDir, "loss.svg"), lossCurveSvg(state.history));
@@ -364,15 +368,22 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
 }
 
 /** Forward + backward on one micro-batch: the loss and the gradients keyed by parameter name. */
-function microStep<F>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number): { loss: number; grads: Grads; examples: number } {
+async function microStep<F>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number): Promise<{ loss: number; grads: Grads; examples: number }> {
   const b = task.toBatch(batch);
   try {
     const vars = [...byVariable.keys()].map((n) => model.params[byVariable.get(n)!]);
     const { value, grads } = tf.variableGrads(() => task.loss(model, b, seed), vars);
-    const loss = value.dataSync()[0];
-    value.dispose();
     const named: Grads = {};
     for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName)!] = g;
+    let loss: number;
+    try {
+      loss = (await value.data())[0]; // async: GPU backends (webgpu in Node) have no synchronous read
+    } catch (e) {
+      disposeGrads(named);
+      throw e;
+    } finally {
+      value.dispose();
+    }
     return { loss, grads: named, examples: batch.length };
   } catch (e) {
     throw asMemoryError(e, s.batchSize, 1, step);
@@ -396,6 +407,16 @@ export function epochOrder(n: number, seed: number, epoch: number): number[] {
   return order;
 }
 
+/**
+ * HF's LengthGroupedSampler: the epoch's permutation cut into mega-batches of 50 batches, each sorted longest first,
+ * so a batch holds features of similar length (dynamic padding then pads little) while the order stays random.
+ */
+export function lengthGroupedOrder(lengths: number[], batchSize: number, seed: number, epoch: number): number[] {
+  const order = epochOrder(lengths.length, seed, epoch), mega = 50 * batchSize, out: number[] = [];
+  for (let i = 0; i < order.length; i += mega) out.push(...order.slice(i, i + mega).sort((a, b) => lengths[b] - lengths[a]));
+  return out;
+}
+
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -412,9 +433,9 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
   return (seed * 92821 + step * 131 + micro) % 2147483647;
 }
 
-function paramsFinite(params: Record<string, tf.Variable>): boolean {
+async function paramsFinite(params: Record<string, tf.Variable>): Promise<boolean> {
   const bad = tf.tidy(() => tf.addN(Object.values(params).map((p) => tf.logicalNot(tf.isFinite(p)).sum().cast("float32"))));
-  const n = bad.dataSync()[0];
+  const n = (await bad.data())[0];
   bad.dispose();
   return n === 0;
 }
@@ -440,16 +461,19 @@ function asMemoryError(e: unknown, batchSize: number, gradAccum: number, step?: 
 // Checkpoints: <out>/checkpoint/ = config.json + model.safetensors (+ tokenizer) + optimizer.safetensors +
 // trainer_state.json, replaced atomically so an interrupted save leaves the previous one intact.
 
-function saveCheckpoint(dir: string, model: BertModel, opt: AdamW, state: TrainerState, tokenizerDir?: string): void {
-  const optState = adamwStateToHost(opt);
-  writeDirAtomic(dir, (tmp) => {
-    const modelTmp = path.join(tmp, "model");
-    saveModel(model, modelTmp, { tokenizerDir });
-    for (const f of fs.readdirSync(modelTmp)) fs.renameSync(path.join(modelTmp, f), path.join(tmp, f));
-    fs.rmdirSync(modelTmp);
-    writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata);
-    writeJsonAtomic(path.join(tmp, "trainer_state.json"), state);
-  });
+async function saveCheckpoint(dir: string, model: BertModel, opt: AdamW, state: TrainerState, tokenizerDir?: string): Promise<void> {
+  const optState = await adamwStateToHost(opt);
+  const modelTmp = `${dir}.model-${process.pid}`; // saveModel reads the weights asynchronously: before writeDirAtomic
+  try {
+    await saveModel(model, modelTmp, { tokenizerDir });
+    writeDirAtomic(dir, (tmp) => {
+      for (const f of fs.readdirSync(modelTmp)) fs.renameSync(path.join(modelTmp, f), path.join(tmp, f));
+      writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata);
+      writeJsonAtomic(path.join(tmp, "trainer_state.json"), state);
+    });
+  } finally {
+    fs.rmSync(modelTmp, { recursive: true, force: true });
+  }
 }
 
 function resumeFrom(where: string, model: BertModel, opt: AdamW, fresh: TrainerState): TrainerState {
@@ -464,8 +488,8 @@ function resumeFrom(where: string, model: BertModel, opt: AdamW, fresh: TrainerS
   if (state.data_fingerprint !== fresh.data_fingerprint) {
     throw userError(dir, "was trained on different data (or --max-length/--doc-stride/tokenizer)", "resume with the same --train file and settings, or start a fresh run in another --out directory");
   }
-  for (const key of ["batch_size", "grad_accum", "seed", "total_steps"]) {
-    if (state.settings[key] !== fresh.settings[key]) throw userError(dir, `was trained with ${key.replace("_", "-")} ${state.settings[key]}, not ${fresh.settings[key]}`, `resume with the same --${key.replace("_", "-")}`);
+  for (const key of ["batch_size", "grad_accum", "seed", "total_steps", "group_by_length"]) {
+    if ((state.settings[key] ?? 0) !== fresh.settings[key]) throw userError(dir, `was trained with ${key.replace("_", "-")} ${state.settings[key]}, not ${fresh.settings[key]}`, `resume with the same --${key.replace("_", "-")}`);
   }
   const saved = loadModelDir(dir, model.task);
   for (const [name, v] of Object.entries(model.params)) v.assign(saved.model.params[name]);
@@ -477,9 +501,9 @@ function resumeFrom(where: string, model: BertModel, opt: AdamW, fresh: TrainerS
 }
 
 /** The trained model as a Hugging Face directory in outDir itself (files moved in one by one; the logs stay). */
-function saveFinalModel(model: BertModel, outDir: string, tokenizerDir?: string): void {
+async function saveFinalModel(model: BertModel, outDir: string, tokenizerDir?: string): Promise<void> {
   const tmp = path.join(outDir, `.model-${process.pid}`);
-  saveModel(model, tmp, { tokenizerDir });
+  await saveModel(model, tmp, { tokenizerDir });
   for (const f of fs.readdirSync(tmp)) fs.renameSync(path.join(tmp, f), path.join(outDir, f));
   fs.rmSync(tmp, { recursive: true, force: true });
 }

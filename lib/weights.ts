@@ -213,26 +213,26 @@ export function fromHfLayout(spec: ParamSpec, data: Float32Array | Int32Array): 
 
 /** Tensors keyed by parameter name (values, gradients, optimiser moments) as host tensors in the HF checkpoint layout,
  * e.g. to compare gradients with PyTorch's or to save. */
-export function toHfTensors(model: BertModel, tensors: Record<string, tf.Tensor>): TensorMap {
+export async function toHfTensors(model: BertModel, tensors: Record<string, tf.Tensor>): Promise<TensorMap> {
   const specs = new Map(paramSpecs(model.config, model.task).map((s) => [s.name, s]));
   const out: TensorMap = new Map();
   for (const [name, t] of Object.entries(tensors)) {
     const spec = specs.get(name);
     if (spec === undefined) throw new Error(`toHfTensors: '${name}' is not a parameter of this model`);
-    const data = t.dataSync() as Float32Array;
+    const data = (await t.data()) as Float32Array; // async: GPU backends cannot read synchronously
     out.set(name, { dtype: "float32", shape: spec.hfShape.slice(), data: spec.kind === "dense" ? transposeHost(data, spec.shape[0], spec.shape[1]) : Float32Array.from(data) });
   }
   return out;
 }
 
 /** The model's parameters as host tensors under their HF names, in the HF layout (what model.safetensors holds). */
-export function modelTensors(model: BertModel): TensorMap {
+export function modelTensors(model: BertModel): Promise<TensorMap> {
   return toHfTensors(model, model.params);
 }
 
 /** Save as a Hugging Face model directory (config.json + model.safetensors [+ tokenizer files]), atomically. */
-export function saveModel(model: BertModel, dir: string, opts: { tokenizerDir?: string } = {}): void {
-  const tensors = modelTensors(model);
+export async function saveModel(model: BertModel, dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
+  const tensors = await modelTensors(model);
   const tokFiles = opts.tokenizerDir !== undefined ? tokenizerFiles(opts.tokenizerDir) : [];
   const contents = tokFiles.map((f) => [path.basename(f), fs.readFileSync(f)] as const); // read first: dir may be the source
   writeDirAtomic(dir, (tmp) => {

@@ -12,7 +12,7 @@ import { presetConfig } from "../lib/config";
 const NATIVE_ERROR = "The Node.js native addon module (tfjs_binding.node) can not be found at path: /x/napi-v8/tfjs_binding.node. \nPlease run command 'npm rebuild'";
 
 /** A machine described by what its probes find. */
-function fakeProbes(o: { tfLoads?: boolean; gpu?: boolean; libs?: string[]; vulkan?: boolean; adapter?: string }): Partial<BackendProbes> {
+function fakeProbes(o: { tfLoads?: boolean; gpu?: boolean; libs?: string[]; vulkan?: boolean; adapter?: string; software?: boolean }): Partial<BackendProbes> {
   const libs = new Set([...(o.libs ?? []), ...(o.vulkan ? ["libvulkan.so.1"] : [])]);
   return {
     loadTensorflow: () => { if (!o.tfLoads) throw new Error(NATIVE_ERROR); },
@@ -20,7 +20,7 @@ function fakeProbes(o: { tfLoads?: boolean; gpu?: boolean; libs?: string[]; vulk
     tensorflowUsesGpu: async () => o.gpu === true,
     findLibrary: (name) => (libs.has(name) ? `/usr/lib/${name}` : undefined),
     findLibraries: (prefix) => [...libs].filter((l) => l.startsWith(prefix)).map((l) => `/usr/lib/${l}`),
-    webgpuAdapter: async () => (o.adapter !== undefined ? { name: o.adapter, limits: { maxBufferSize: 2 ** 30 } } : undefined),
+    webgpuAdapter: async () => (o.adapter !== undefined ? { name: o.adapter, limits: { maxBufferSize: 2 ** 30 }, software: o.software } : undefined),
     wasm: async () => "fake wasm",
   };
 }
@@ -31,6 +31,7 @@ test("auto prefers a working GPU, then libtensorflow, then wasm, then cpu", asyn
   assert.equal(await pick({ tfLoads: true, gpu: false, vulkan: true, adapter: "NVIDIA H100" }), "webgpu");
   assert.equal(await pick({ tfLoads: true, gpu: false }), "tensorflow");
   assert.equal(await pick({ tfLoads: false, vulkan: true }), "wasm"); // Dawn without an adapter is not a GPU
+  assert.equal(await pick({ tfLoads: false, vulkan: true, adapter: "mesa software llvmpipe", software: true }), "wasm"); // lavapipe: not a GPU
   const noWasm: BackendDiagnosis[] = [{ name: "wasm", available: false, gpu: false, detail: "x" }, { name: "cpu", available: true, gpu: false, detail: "js" }];
   assert.equal(chooseBackend(noWasm).name, "cpu");
 });
@@ -62,6 +63,9 @@ test("doctor diagnoses WebGPU: no Vulkan loader, no adapter, or an adapter with 
   const [gpu] = await diagnoseBackends(fakeProbes({ vulkan: true, adapter: "nvidia hopper H100" }), ["webgpu"]);
   assert.equal(gpu.available, true);
   assert.match(gpu.detail, /nvidia hopper H100 \(maxBufferSize=1073741824\)/);
+  const [soft] = await diagnoseBackends(fakeProbes({ vulkan: true, adapter: "mesa software llvmpipe", software: true }), ["webgpu"]);
+  assert.deepEqual([soft.available, soft.gpu], [true, false]); // usable with --backend webgpu, never picked by auto
+  assert.match(soft.detail, /^software \(CPU-emulated\) adapter mesa software llvmpipe/);
 });
 
 test("asking for an unavailable or unknown backend is a one-line user error with the fix", async () => {
@@ -115,6 +119,17 @@ test("wasm matMul kernels (transposes, batches, broadcast, fused bias + relu) eq
   await sameOnWasm("broadcast right", () => tf.tidy(() => tf.matMul(rnd([5, 7, 9], 11), rnd([9, 4], 12))));
   await sameOnWasm("broadcast left", () => tf.tidy(() => tf.matMul(rnd([7, 9], 13), rnd([5, 9, 4], 14))));
   await sameOnWasm("fused", () => tf.tidy(() => tf.fused.matMul({ a: rnd([33, 16], 15), b: rnd([24, 16], 16), transposeB: true, bias: rnd([24], 17), activation: "relu" })));
+});
+
+test("wasm tiled rank-2 Transpose and leading-axes Sum (bias gradients) equal the cpu backend's", async () => {
+  await sameOnWasm("transpose 2d, ragged tiles", () => tf.tidy(() => tf.transpose(rnd([97, 70], 40))));
+  await sameOnWasm("transpose [1, r, c] as 2d", () => tf.tidy(() => tf.transpose(rnd([1, 75, 130], 41), [0, 2, 1])));
+  await sameOnWasm("transpose merged axes", () => tf.tidy(() => tf.transpose(rnd([9, 11, 70], 42), [2, 0, 1])));
+  await sameOnWasm("sum axis 0", () => tf.tidy(() => tf.sum(rnd([300, 37], 43), 0)));
+  await sameOnWasm("sum axes 0,1 keepDims", () => tf.tidy(() => tf.sum(rnd([6, 50, 13], 44), [1, 0], true)));
+  await sameOnWasm("sum inner axis (library kernel)", () => tf.tidy(() => tf.sum(rnd([6, 50, 13], 45), -1)));
+  await sameOnWasm("sum all", () => tf.tidy(() => tf.sum(rnd([6, 50, 13], 46))));
+  await sameOnWasm("bias gradient", () => tf.tidy(() => tf.grad((b: tf.Tensor) => tf.add(rnd([4, 33, 24], 47), b).square().sum())(rnd([24], 48))));
 });
 
 test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {

@@ -55,7 +55,7 @@ function maxAbsDiff(expected: ArrayLike<number> | number[][] | number[][][], act
 }
 
 /** Check forward outputs, loss and all gradients of `model` against the fixture `name`. */
-function assertParity(model: BertModel, name: string): void {
+async function assertParity(model: BertModel, name: string): Promise<void> {
   const c = readCase(name);
   const batch = toBatch(c);
   const out = forward(model, batch);
@@ -74,7 +74,7 @@ function assertParity(model: BertModel, name: string): void {
   assert.deepEqual(Object.keys(grads).length, ref.size, `${name}: one gradient per reference gradient`);
   const byParam: Record<string, tf.Tensor> = {};
   for (const key of names) byParam[key] = grads[model.params[key].name];
-  const ours = toHfTensors(model, byParam); // the model stores dense weights [in, out]; PyTorch's gradients are [out, in]
+  const ours = await toHfTensors(model, byParam); // the model stores dense weights [in, out]; PyTorch's gradients are [out, in]
   for (const key of names) {
     const g = ours.get(key);
     const r = ref.get(key);
@@ -87,15 +87,15 @@ function assertParity(model: BertModel, name: string): void {
 }
 
 for (const { name, task } of CASES) {
-  test(`${name}: outputs, loss and every gradient match transformers within 1e-4`, () => {
+  test(`${name}: outputs, loss and every gradient match transformers within 1e-4`, async () => {
     const { model, missing, unexpected } = loadModelDir(path.join(FIXTURES, name), task);
     assert.deepEqual(missing, []);
     assert.deepEqual(unexpected, []);
-    assertParity(model, name);
+    await assertParity(model, name);
     disposeModel(model);
   });
 
-  test(`${name}: an old-style checkpoint (LayerNorm gamma/beta, no base prefix) gives the same numbers`, () => {
+  test(`${name}: an old-style checkpoint (LayerNorm gamma/beta, no base prefix) gives the same numbers`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-old-"));
     const src = readSafetensors(path.join(FIXTURES, name, "model.safetensors")).tensors;
     const renamed: TensorMap = new Map();
@@ -109,7 +109,7 @@ for (const { name, task } of CASES) {
     fs.copyFileSync(path.join(FIXTURES, name, "config.json"), path.join(dir, "config.json"));
     const { model, missing, unexpected } = loadModelDir(dir, task);
     assert.deepEqual([missing, unexpected], [[], []]);
-    assertParity(model, name);
+    await assertParity(model, name);
     disposeModel(model);
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -174,14 +174,14 @@ test("qaLoss ignores positions past the sequence, like the reference's ignore_in
   assert.ok(Math.abs(both - expected) < 1e-6);
 });
 
-test("initModel: the HF names, trainable variables, reproducible by seed, padding row zero", () => {
+test("initModel: the HF names, trainable variables, reproducible by seed, padding row zero", async () => {
   const config = presetConfig("tiny", { vocabSize: 50, maxPositions: 16 });
   const a = initModel(config, "qa", 3), b = initModel(config, "qa", 3);
   assert.ok("bert.encoder.layer.1.attention.self.query.weight" in a.params);
   assert.ok("qa_outputs.weight" in a.params && !("bert.pooler.dense.weight" in a.params));
   assert.deepEqual(a.params["bert.encoder.layer.0.intermediate.dense.weight"].shape, [128, 512]); // [in, out] in the model
   assert.ok(Object.values(a.params).every((v) => v.trainable));
-  const ta = modelTensors(a), tb = modelTensors(b);
+  const ta = await modelTensors(a), tb = await modelTensors(b);
   for (const [k, t] of ta) assert.deepEqual(t.data, tb.get(k)!.data, k);
   const word = ta.get("bert.embeddings.word_embeddings.weight")!.data;
   assert.ok(word.slice(0, 128).every((x) => x === 0), "row pad_token_id is zero");
@@ -192,6 +192,16 @@ test("initModel: the HF names, trainable variables, reproducible by seed, paddin
   assert.deepEqual(cls.params["classifier.weight"].shape, [128, 3]);
   assert.ok("bert.pooler.dense.weight" in cls.params);
   [a, b, cls].forEach(disposeModel);
+});
+
+test("initModel with seed 0 is reproducible too (tfjs reads a seed of 0 as 'unseeded')", async () => {
+  const config = presetConfig("tiny", { vocabSize: 50, maxPositions: 16 });
+  const a = initModel(config, "qa", 0), b = initModel(config, "qa", 0), c = initModel(config, "qa", 1);
+  const ta = await modelTensors(a), tb = await modelTensors(b), tc = await modelTensors(c);
+  for (const [k, t] of ta) assert.deepEqual(t.data, tb.get(k)!.data, k);
+  const word = "bert.embeddings.word_embeddings.weight"; // the first parameter: seed 0·1000 + 0 was the unseeded one
+  assert.notDeepEqual(ta.get(word)!.data, tc.get(word)!.data, "seeds 0 and 1 differ");
+  [a, b, c].forEach(disposeModel);
 });
 
 test("bad inputs are one-line user errors, checked before running the model", () => {

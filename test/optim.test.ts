@@ -67,27 +67,27 @@ test("linear schedule equals transformers' get_linear_schedule_with_warmup lambd
   assert.equal(scheduledLr(5e-4, 5, 10, 110), 2.5e-4);
 });
 
-test("clipGradNorm scales by maxNorm/(norm+1e-6) like torch.nn.utils.clip_grad_norm_, and leaves small gradients alone", () => {
+test("clipGradNorm scales by maxNorm/(norm+1e-6) like torch.nn.utils.clip_grad_norm_, and leaves small gradients alone", async () => {
   const grads: Grads = { a: tf.tensor([3, 4]), b: tf.tensor([[12]]) }; // global norm sqrt(9+16+144) = 13
-  const { grads: clipped, totalNorm } = clipGradNorm(grads, 1);
+  const { grads: clipped, totalNorm } = await clipGradNorm(grads, 1);
   assert.ok(Math.abs(totalNorm - 13) < 1e-6);
   const coef = 1 / (13 + 1e-6);
   assert.deepEqual([...clipped.a.dataSync()].map((x) => +x.toFixed(6)), [+(3 * coef).toFixed(6), +(4 * coef).toFixed(6)]);
   assert.ok(Math.abs(clipped.b.dataSync()[0] - 12 * coef) < 1e-6);
-  const { grads: same, totalNorm: n2 } = clipGradNorm(grads, 100);
+  const { grads: same, totalNorm: n2 } = await clipGradNorm(grads, 100);
   assert.ok(Math.abs(n2 - 13) < 1e-6);
   assert.deepEqual([...same.a.dataSync()], [3, 4]);
   disposeGrads(grads); disposeGrads(clipped); disposeGrads(same);
 });
 
-test("gradient accumulation with scale 1/k sums to the mean gradient; finiteness check spots NaN", () => {
+test("gradient accumulation with scale 1/k sums to the mean gradient; finiteness check spots NaN", async () => {
   const g1: Grads = { w: tf.tensor([1, 2]) }, g2: Grads = { w: tf.tensor([3, 6]) };
   let acc = accumulateGrads(undefined, g1, 0.5);
   acc = accumulateGrads(acc, g2, 0.5);
   assert.deepEqual([...acc.w.dataSync()], [2, 4]);
-  assert.equal(gradsFinite(acc), true);
+  assert.equal(await gradsFinite(acc), true);
   const bad: Grads = { w: tf.tensor([1, NaN]) };
-  assert.equal(gradsFinite(bad), false);
+  assert.equal(await gradsFinite(bad), false);
   disposeGrads(g1); disposeGrads(g2); disposeGrads(acc); disposeGrads(bad);
 });
 
@@ -100,7 +100,7 @@ test("optimiser state round-trips: two steps straight equal one step + save/load
 
   const b = mk(), optB = createAdamW(b, { lr: 0.01 });
   const g1 = grad(1); adamwStep(optB, b, g1, 0.01); disposeGrads(g1);
-  const saved = adamwStateToHost(optB);
+  const saved = await adamwStateToHost(optB);
   disposeAdamW(optB);
   const optC = createAdamW(b, { lr: 0.01 });
   loadAdamWState(optC, saved);

@@ -11,7 +11,7 @@ import { presetConfig, type BertConfig } from "../lib/config";
 import { loadSquad, readClassificationCsv } from "../lib/squad";
 import { loadTokenizer } from "../lib/tokenizer";
 import { SAMPLE_FILES } from "../lib/sample";
-import { trainQA, trainClassifier, epochOrder, classificationScores } from "../lib/train";
+import { trainQA, trainClassifier, epochOrder, lengthGroupedOrder, classificationScores } from "../lib/train";
 import { readSafetensors } from "../lib/safetensors";
 import { prepareFeatures } from "../lib/features";
 import { isUserError } from "../lib/errors";
@@ -49,7 +49,7 @@ test("training on a few sample questions lowers the loss; metrics.jsonl, loss.sv
 async function runFor(out: string, stopAfter?: number, resume?: string): Promise<BertModel> {
   const model = initModel(smallConfig({ hidden_dropout_prob: 0.1 }), "qa", 2); // dropout on: masks must replay too
   let checks = 0;
-  await trainQA({ ...base, model, outDir: out, maxSteps: 6, lr: 3e-3, gradAccum: 2, batchSize: 2, resume, shouldStop: () => stopAfter !== undefined && ++checks > stopAfter });
+  await trainQA({ ...base, model, outDir: out, maxSteps: 6, lr: 3e-3, gradAccum: 2, batchSize: 2, groupByLength: true, resume, shouldStop: () => stopAfter !== undefined && ++checks > stopAfter });
   return model;
 }
 
@@ -109,4 +109,19 @@ test("classificationScores and epochOrder", () => {
   assert.deepEqual([...a].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   assert.deepEqual(epochOrder(10, 42, 0), a);
   assert.notDeepEqual(epochOrder(10, 42, 1), a);
+});
+
+test("lengthGroupedOrder: a permutation whose mega-batches of 50 batches are sorted longest first, and less padding", () => {
+  const lengths = Array.from({ length: 1000 }, (_, i) => 20 + ((i * 7919) % 61)); // 20..80 tokens
+  const order = lengthGroupedOrder(lengths, 4, 42, 0);
+  assert.deepEqual([...order].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(lengthGroupedOrder(lengths, 4, 42, 0), order); // seeded: a resumed run sees the same batches
+  assert.notDeepEqual(lengthGroupedOrder(lengths, 4, 42, 1), order);
+  for (let m = 0; m < 1000; m += 200) {
+    const mega = order.slice(m, m + 200); // 50 batches of 4, drawn from the epoch's permutation
+    assert.deepEqual(new Set(mega), new Set(epochOrder(1000, 42, 0).slice(m, m + 200)));
+    for (let i = 1; i < mega.length; i++) assert.ok(lengths[mega[i - 1]] >= lengths[mega[i]]);
+  }
+  const padded = (o: number[]) => { let t = 0; for (let i = 0; i < o.length; i += 4) t += 4 * Math.max(...o.slice(i, i + 4).map((j) => lengths[j])); return t; };
+  assert.ok(padded(order) < 0.85 * padded(epochOrder(1000, 42, 0)), "grouping should cut padded tokens");
 });

@@ -52,10 +52,10 @@ function userErrorOf(f: () => unknown): string {
 }
 
 for (const [name, task, arch] of [["tiny-bert-qa", "qa", "BertForQuestionAnswering"], ["tiny-bert-cls", "cls", "BertForSequenceClassification"], ["tiny-distilbert-qa", "qa", "DistilBertForQuestionAnswering"]] as const) {
-  test(`${name}: save → load is exact, with the fixture's keys, shapes and a transformers config`, () => {
+  test(`${name}: save → load is exact, with the fixture's keys, shapes and a transformers config`, async () => {
     const { model } = loadModelDir(path.join(FIXTURES, name), task);
     const out = path.join(TMP, `saved-${name}`);
-    saveModel(model, out);
+    await saveModel(model, out);
     const ref = fixtureTensors(name);
     const saved = readSafetensors(path.join(out, "model.safetensors"));
     assert.deepEqual([...saved.tensors.keys()].sort(), [...ref.keys()].sort());
@@ -75,7 +75,7 @@ for (const [name, task, arch] of [["tiny-bert-qa", "qa", "BertForQuestionAnsweri
     if (name.includes("distil")) assert.equal(cfg.hidden_size, undefined, "a DistilBERT config uses DistilBERT's names");
     const again = loadModelDir(out, task);
     assert.deepEqual([again.missing, again.unexpected], [[], []]);
-    for (const [k, t] of modelTensors(again.model)) assert.deepEqual(t.data, ref.get(k)!.data, k);
+    for (const [k, t] of await modelTensors(again.model)) assert.deepEqual(t.data, ref.get(k)!.data, k);
     disposeModel(model);
     disposeModel(again.model);
   });
@@ -163,20 +163,20 @@ function writeSharded(dir: string, tensors: TensorMap): void {
   fs.writeFileSync(path.join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: { total_size: 0 }, weight_map: weightMap }));
 }
 
-test("sharded checkpoints (model.safetensors.index.json) load the same values", () => {
+test("sharded checkpoints (model.safetensors.index.json) load the same values", async () => {
   const d = tmpDir("sharded");
   fs.copyFileSync(path.join(FIXTURES, "tiny-bert-cls", "config.json"), path.join(d, "config.json"));
   const ref = fixtureTensors("tiny-bert-cls");
   writeSharded(d, ref);
   const { model, missing, unexpected } = loadModelDir(d, "cls");
   assert.deepEqual([missing, unexpected], [[], []]);
-  for (const [k, t] of modelTensors(model)) assert.deepEqual(t.data, ref.get(k)!.data, k);
+  for (const [k, t] of await modelTensors(model)) assert.deepEqual(t.data, ref.get(k)!.data, k);
   disposeModel(model);
   fs.rmSync(path.join(d, "model-00002-of-00002.safetensors"));
   assert.match(userErrorOf(() => loadModelDir(d, "cls")), /model-00002-of-00002\.safetensors: shard listed in model\.safetensors\.index\.json is missing/);
 });
 
-test("saveModel copies the tokenizer files and replaces the directory atomically", () => {
+test("saveModel copies the tokenizer files and replaces the directory atomically", async () => {
   const tok = tmpDir("tok");
   fs.writeFileSync(path.join(tok, "vocab.txt"), "[PAD]\n[UNK]\n");
   fs.writeFileSync(path.join(tok, "tokenizer_config.json"), "{}");
@@ -184,7 +184,7 @@ test("saveModel copies the tokenizer files and replaces the directory atomically
   const out = path.join(TMP, "with-tok");
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, "stale.txt"), "old");
-  saveModel(model, out, { tokenizerDir: tok });
+  await saveModel(model, out, { tokenizerDir: tok });
   assert.deepEqual(fs.readdirSync(out).sort(), ["config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"]);
   assert.deepEqual(fs.readdirSync(TMP).filter((f) => f.includes("with-tok.")), [], "no temporary directories left");
   disposeModel(model);
@@ -262,7 +262,7 @@ test("loadModel downloads a Hub id into the standard cache (single and sharded),
       assert.equal(fs.readFileSync(path.join(repo, "refs", "main"), "utf8"), COMMIT);
       assert.ok(fs.lstatSync(path.join(dir, "config.json")).isSymbolicLink(), "snapshot files link into blobs/");
       assert.ok(fs.existsSync(path.join(dir, "vocab.txt")), "tokenizer files come along");
-      for (const [k, t] of modelTensors(model)) assert.deepEqual(t.data, ref.get(k)!.data, k);
+      for (const [k, t] of await modelTensors(model)) assert.deepEqual(t.data, ref.get(k)!.data, k);
       disposeModel(model);
     }
     assert.ok(hub.requests.some((r) => r.startsWith("POST /api/models/test-org/tiny-qa/paths-info/")));

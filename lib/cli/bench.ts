@@ -2,7 +2,7 @@
 // BERT on random tokens, after warm-up steps, and print ONE JSON line (compare with test/bench/torch_bench.py).
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
-import { initModel, forward, qaLoss, disposeModel } from "../bert";
+import { initModel, forward, qaLoss, disposeModel, tfSeed } from "../bert";
 import { presetConfig, PRESETS, type PresetName } from "../config";
 import { adamwStep, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, type Grads } from "../optim";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
@@ -49,37 +49,37 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   const byVar = new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
   const opt = createAdamW(params, { lr: 1e-4 });
   const [B, T] = [o.batchSize, o.seqLen];
-  const inputIds = tf.randomUniform([B, T], 1, o.vocabSize, "int32", o.seed) as tf.Tensor2D;
+  const inputIds = tf.randomUniform([B, T], 1, o.vocabSize, "int32", tfSeed(o.seed)) as tf.Tensor2D;
   const attentionMask = tf.ones([B, T], "int32") as tf.Tensor2D;
   const tokenTypeIds = tf.tensor2d(Array.from({ length: B }, () => Array.from({ length: T }, (_, t) => (t < T / 4 ? 0 : 1))), [B, T], "int32");
   const starts = tf.tensor1d(Array.from({ length: B }, (_, i) => (i * 7) % T), "int32");
   const ends = tf.tensor1d(Array.from({ length: B }, (_, i) => Math.min(T - 1, ((i * 7) % T) + 3)), "int32");
   let peakRss = 0, peakBytes = 0;
-  const step = (i: number) => {
+  const step = async (i: number) => {
     const vars = Object.values(params);
     const { value, grads } = tf.variableGrads(() => {
       const out = forward(model, { inputIds, attentionMask, tokenTypeIds }, { training: true, seed: i });
       return qaLoss(out.startLogits!, out.endLogits!, starts, ends);
     }, vars);
-    value.dataSync(); // the loss on the host, as the trainer reads it every step
+    await value.data(); // the loss on the host, as the trainer reads it every step (async: GPU backends have no sync read)
     value.dispose();
     const named: Grads = {};
     for (const [vn, g] of Object.entries(grads)) named[byVar.get(vn)!] = g;
-    const { grads: clipped } = clipGradNorm(named, 1);
+    const { grads: clipped } = await clipGradNorm(named, 1);
     disposeGrads(named);
     adamwStep(opt, params, clipped, 1e-4);
     disposeGrads(clipped);
     peakBytes = Math.max(peakBytes, tf.memory().numBytes);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   };
-  for (let i = 0; i < o.warmup; i++) step(i);
+  for (let i = 0; i < o.warmup; i++) await step(i);
   // Peak tensor memory inside a step (activations kept for backward): tf.profile tracks it.
   const prof = await tf.profile(() => step(-1));
   peakBytes = Math.max(peakBytes, prof.peakBytes);
   const times: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const t0 = performance.now();
-    step(o.warmup + i);
+    await step(o.warmup + i);
     await opt.m[Object.keys(params)[0]].data(); // the update has landed
     times.push(performance.now() - t0);
   }

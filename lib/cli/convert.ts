@@ -30,7 +30,7 @@ export async function run(argv: string[]): Promise<void> {
     if (missing.length > 0 && f["no-new-heads"] === true) throw userError(f.model, `the checkpoint has no ${missing.join(", ")}`, "drop --no-new-heads to initialise them, or pick the task the checkpoint was trained for");
     process.stderr.write(report + "\n");
     const hasTokenizer = TOKENIZER_FILES.some((t) => fs.existsSync(path.join(dir, t)));
-    saveModel(model, f.out, hasTokenizer ? { tokenizerDir: dir } : {});
+    await saveModel(model, f.out, hasTokenizer ? { tokenizerDir: dir } : {});
     console.log(JSON.stringify({ out: f.out, task, model_type: model.config.model_type, params: countParams(model), tensors: Object.keys(model.params).length, left_out: unexpected, newly_initialized: missing, tokenizer: hasTokenizer }));
   } finally {
     disposeModel(model);

@@ -80,7 +80,7 @@ function intMatrix(v: unknown, file: string, name: string): number[][] | undefin
 }
 
 /** Outputs (as nested arrays) under transformers' names, plus the loss when labels are given. */
-export function runForward(model: Parameters<typeof forward>[0], c: ForwardCase): Record<string, unknown> {
+export async function runForward(model: Parameters<typeof forward>[0], c: ForwardCase): Promise<Record<string, unknown>> {
   const batch: Batch = {
     inputIds: tf.tensor2d(c.input_ids, undefined, "int32"),
     attentionMask: tf.tensor2d(c.attention_mask, undefined, "int32"),
@@ -91,17 +91,17 @@ export function runForward(model: Parameters<typeof forward>[0], c: ForwardCase)
     const result: Record<string, unknown> = {};
     let loss: tf.Scalar | undefined;
     if (model.task === "qa") {
-      result.start_logits = out.startLogits!.arraySync();
-      result.end_logits = out.endLogits!.arraySync();
+      result.start_logits = await out.startLogits!.array(); // async reads: GPU backends have no synchronous one
+      result.end_logits = await out.endLogits!.array();
       if (c.start_positions !== undefined && c.end_positions !== undefined) {
         loss = tf.tidy(() => qaLoss(out.startLogits!, out.endLogits!, tf.tensor1d(c.start_positions!, "int32"), tf.tensor1d(c.end_positions!, "int32")));
       }
     } else {
-      result.logits = out.logits!.arraySync();
+      result.logits = await out.logits!.array();
       if (c.labels !== undefined) loss = tf.tidy(() => clsLoss(out.logits!, tf.tensor1d(c.labels!, "int32")));
     }
-    result.last_hidden_state = out.lastHiddenState.arraySync();
-    if (loss !== undefined) result.loss = loss.dataSync()[0];
+    result.last_hidden_state = await out.lastHiddenState.array();
+    if (loss !== undefined) result.loss = (await loss.data())[0];
     tf.dispose([...(Object.values(out) as tf.Tensor[]), ...(loss !== undefined ? [loss] : [])]);
     return result;
   } finally {
@@ -120,7 +120,7 @@ export async function run(argv: string[]): Promise<void> {
   const { model, report } = loadModelDir(dir, task);
   if (!report.startsWith("All weights")) process.stderr.write(report + "\n");
   try {
-    const result = runForward(model, c);
+    const result = await runForward(model, c);
     writeJsonAtomic(f.out, result);
     console.log(JSON.stringify({ out: f.out, model: f.model, task, backend: backend.name, batch: c.input_ids.length, seq_len: c.input_ids[0].length, ...(result.loss !== undefined && { loss: result.loss }) }));
   } finally {

@@ -34,8 +34,10 @@ export const flags = {
   "max-length": { type: "int", help: "tokens per window incl. special tokens (default 384 qa / 128 cls, capped by the model)" },
   "doc-stride": { type: "int", help: "tokens shared by neighbouring windows (default min(128, max-length/2))" },
   "grad-accum": { type: "int", help: "micro-batches per optimizer step", default: 1 },
+  "group-by-length": { type: "boolean", help: "batch features of similar length together (less padding, faster; HF's group_by_length)" },
   "max-grad-norm": { type: "number", help: "clip the global gradient norm (0: off)", default: 1 },
   seed: { type: "int", help: "seed for initialisation, data order and dropout", default: 42 },
+  dropout: { type: "number", help: "set hidden_dropout_prob and attention_probs_dropout_prob (default: the model's config; 0 suits small models trained from scratch)" },
   "eval-steps": { type: "int", help: "evaluate (and checkpoint) every N steps; 0: at epoch ends only", default: 0 },
   "save-steps": { type: "int", help: "checkpoint every N steps (default: whenever evaluating)" },
   "log-steps": { type: "int", help: "a metrics.jsonl line every N steps", default: 10 },
@@ -92,7 +94,7 @@ export async function run(argv: string[]): Promise<void> {
 function trainSettings(f: TrainFlags, shouldStop: () => boolean): TrainSettings {
   return {
     epochs: f.epochs, batchSize: f["batch-size"], lr: f.lr, warmupRatio: f["warmup-ratio"], weightDecay: f["weight-decay"],
-    gradAccum: f["grad-accum"], maxGradNorm: f["max-grad-norm"], seed: f.seed, evalSteps: f["eval-steps"], saveSteps: f["save-steps"],
+    gradAccum: f["grad-accum"], groupByLength: f["group-by-length"], maxGradNorm: f["max-grad-norm"], seed: f.seed, evalSteps: f["eval-steps"], saveSteps: f["save-steps"],
     logSteps: f["log-steps"], maxSteps: f["max-steps"], resume: f.resume, shouldStop, quiet: f.quiet,
   };
 }
@@ -105,10 +107,12 @@ async function buildModel(f: TrainFlags, task: Task, labels?: string[]): Promise
     const tok = loadTokenizer(f.tokenizer);
     const config = presetConfig(f.model as PresetName, { vocabSize: tok.idToToken.length, maxPositions: SCRATCH_MAX_POSITIONS, numLabels: labels?.length });
     config.pad_token_id = tok.padId;
+    if (f.dropout !== undefined) setDropout(config, f.dropout);
     if (labels !== undefined) setLabels(config, labels);
     return { model: initModel(config, task, f.seed), tok, tokenizerDir: f.tokenizer };
   }
   const loaded = await loadModel(f.model, task, { seed: f.seed, ...(labels !== undefined ? { labels } : {}) });
+  if (f.dropout !== undefined) setDropout(loaded.model.config, f.dropout);
   if (loaded.missing.length > 0 || loaded.unexpected.length > 0) process.stderr.write(loaded.report + "\n");
   const tokenizerDir = f.tokenizer ?? loaded.dir;
   const tok = loadTokenizer(tokenizerDir);
@@ -122,6 +126,12 @@ async function buildModel(f: TrainFlags, task: Task, labels?: string[]): Promise
     }
   }
   return { model: loaded.model, tok, tokenizerDir };
+}
+
+function setDropout(config: { hidden_dropout_prob: number; attention_probs_dropout_prob: number }, p: number): void {
+  if (!(p >= 0 && p < 1)) throw userError("--dropout", `must be in [0, 1), got ${p}`);
+  config.hidden_dropout_prob = p;
+  config.attention_probs_dropout_prob = p;
 }
 
 function setLabels(config: { id2label?: Record<string, string>; label2id?: Record<string, number>; num_labels?: number }, labels: string[]): void {

@@ -4,6 +4,6 @@ import { installWasmMatMul } from "./wasm-matmul";
 
 /** Install our wasm kernels (idempotent). Call after `require("@tensorflow/tfjs-backend-wasm")`. */
 export function installWasmKernels(): void {
+  installWasmExtraKernels(); // first: the matmul kernels take the Transpose registered at install time
   installWasmMatMul();
-  installWasmExtraKernels();
 }

@@ -2,6 +2,10 @@
 // - UnsortedSegmentSum: absent from tfjs-backend-wasm 4.22, and it is the gradient of tf.gather (embedding lookups).
 // - Transpose of rank ≥ 5: the C++ kernel has fast paths up to rank 4 only; BERT's fused QKV split transposes a
 //   [B, T, 3, heads, d] tensor, which took ~450× longer than the same bytes at rank 4.
+// - Transpose of a big rank-2 block (weight gradients transpose [tokens, features] activations): the C++ loop walks
+//   the output with a stride of a whole row and misses cache on every read; here it goes tile by tile.
+// - Sum over leading axes (every bias gradient sums [tokens, features] over tokens): the library transposes the
+//   input first so the summed axis is innermost; here the rows are added into one accumulator row instead.
 // - Slice (and so SplitV): the library's JS kernel first copies the WHOLE input out of the heap (readSync) for every
 //   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
 import * as tf from "@tensorflow/tfjs";
@@ -29,6 +33,12 @@ export function installWasmExtraKernels(): void {
     tf.unregisterKernel("SplitV", BACKEND);
     tf.registerKernel({ ...split, kernelFunc: splitV as never }); // the library's calls its own Slice, not the registry's
   }
+  const sum = tf.getKernel("Sum", BACKEND);
+  if (sum !== undefined) {
+    const wasmSum = sum.kernelFunc as unknown as (args: Args) => Info;
+    tf.unregisterKernel("Sum", BACKEND);
+    tf.registerKernel({ ...sum, kernelFunc: ((args: Args) => leadingSum(args) ?? wasmSum(args)) as never });
+  }
   const transpose = tf.getKernel("Transpose", BACKEND);
   if (transpose === undefined) throw new Error("tfjs-backend-wasm must be loaded before installWasmExtraKernels()");
   const wasmTranspose = transpose.kernelFunc as unknown as (args: Args) => Info;
@@ -37,12 +47,46 @@ export function installWasmExtraKernels(): void {
     ...transpose,
     kernelFunc: ((args: Args) => {
       const { shape, perm } = simplifyPermutation(args.inputs.x.shape, args.attrs.perm as number[]);
-      if (perm.length <= 4) return wasmTranspose(args);
       const x = args.inputs.x, outShape = (args.attrs.perm as number[]).map((a) => x.shape[a]);
+      if (perm.length === 2 && x.dtype === "float32" && sizeOf(shape) >= TILED_MIN) return tiledTranspose2d(args.backend, x, outShape, shape[0], shape[1]);
+      if (perm.length <= 4) return wasmTranspose(args);
       return heapTranspose(args.backend, x, outShape, shape, perm);
     }) as never,
   });
   installed = true;
+}
+
+const TILED_MIN = 4096; // below this the C++ loop's data fits in cache anyway
+const TILE = 32;
+
+/** [R, C] → [C, R] tile by tile, so reads and writes both stay within a few cache lines. */
+function tiledTranspose2d(backend: WasmBackend, x: Info, outShape: number[], R: number, C: number): Info {
+  const out = backend.makeOutput(outShape, x.dtype);
+  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out);
+  for (let r0 = 0; r0 < R; r0 += TILE) {
+    const r1 = Math.min(R, r0 + TILE);
+    for (let c0 = 0; c0 < C; c0 += TILE) {
+      const c1 = Math.min(C, c0 + TILE);
+      for (let r = r0; r < r1; r++) for (let c = c0, s = r * C + c0; c < c1; c++, s++) dst[c * R + r] = src[s];
+    }
+  }
+  return out;
+}
+
+/** Sum of float32 `x` over its leading axes (bias gradients) as rows added into one row; undefined: not that case. */
+function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
+  const x = inputs.x;
+  if (x.dtype !== "float32" || x.shape.length < 2) return undefined;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+  if (axes.length >= x.shape.length || axes.some((a, i) => a !== i)) return undefined;
+  const rows = sizeOf(x.shape.slice(0, axes.length)), inner = sizeOf(x.shape.slice(axes.length));
+  const keep = attrs.keepDims === true;
+  const out = backend.makeOutput(keep ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length), "float32");
+  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out);
+  const acc = new Float64Array(inner);
+  for (let r = 0, s = 0; r < rows; r++, s += inner) for (let j = 0; j < inner; j++) acc[j] += src[s + j];
+  dst.set(acc);
+  return out;
 }
 
 /** out[s] = Σ x[i] over i with segmentIds[i] = s (ids outside [0, numSegments) are dropped, as in TensorFlow). */

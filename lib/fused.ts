@@ -1,0 +1,156 @@
+// Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, and one AdamW update.
+// On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
+// backward; everywhere else (cpu, wasm, tensorflow) each is exactly the composite of tf ops that lib/bert.ts and
+// lib/optim.ts use, so the numbers there do not change. BERTQA_FUSED=0 turns the kernels off (to compare).
+import * as tf from "@tensorflow/tfjs";
+import { ADAMW, ADD_LAYER_NORM, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./kernels/webgpu";
+
+/** True when `kernel` will run: the active backend is webgpu, the kernel is registered and BERTQA_FUSED is not 0. */
+export function fusedKernelActive(kernel: string): boolean {
+  return tf.getBackend() === "webgpu" && process.env.BERTQA_FUSED !== "0" && tf.getKernel(kernel, "webgpu") !== undefined;
+}
+
+function run(kernel: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor {
+  return tf.engine().runKernel(kernel, inputs as tf.NamedTensorMap, attrs as never) as tf.Tensor;
+}
+
+type Args = (tf.Tensor | tf.GradSaveFunc)[];
+
+// ---------------------------------------------------------------------------------------------------------------
+// GELU
+
+const SQRT_2PI_INV = 1 / Math.sqrt(2 * Math.PI);
+
+/** Exact GELU, 0.5·x·(1 + erf(x/√2)) = x·Φ(x); gradient Φ(x) + x·φ(x). (The composite of lib/bert.ts, verbatim.) */
+const compositeGelu = tf.customGrad((...args: Args) => {
+  const x = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
+  const cdf = tf.erf(x.mul(Math.SQRT1_2)).add(1).mul(0.5); // Φ(x)
+  save([x, cdf]);
+  return {
+    value: x.mul(cdf),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, scdf] = saved;
+      const pdf = tf.exp(sx.square().mul(-0.5)).mul(SQRT_2PI_INV); // φ(x)
+      return dy.mul(scdf.add(sx.mul(pdf)));
+    },
+  };
+});
+
+const kernelGelu = tf.customGrad((...args: Args) => {
+  const x = args[0] as tf.Tensor, save = args[1] as tf.GradSaveFunc;
+  save([x]); // Φ is recomputed in the backward kernel: one saved tensor instead of two
+  return { value: run(BIAS_GELU, { x }), gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => run(BIAS_GELU_GRAD, { dy, x: sx }) };
+});
+
+const kernelBiasGelu = tf.customGrad((...args: Args) => {
+  const [x, bias] = args as tf.Tensor[], save = args[2] as tf.GradSaveFunc;
+  save([x, bias]);
+  return {
+    value: run(BIAS_GELU, { x, bias }),
+    gradFunc: (dy: tf.Tensor, [sx, sb]: tf.Tensor[]) => {
+      const dx = run(BIAS_GELU_GRAD, { dy, x: sx, bias: sb });
+      return [dx, dx.reshape([-1, sb.shape[0]]).sum(0)];
+    },
+  };
+});
+
+/** gelu(x + bias) over the last axis (bias optional): lib/bert.ts's exact GELU. */
+export function biasGelu<T extends tf.Tensor>(x: T, bias?: tf.Tensor): T {
+  if (x.dtype === "float32" && fusedKernelActive(BIAS_GELU)) return (bias === undefined ? kernelGelu(x) : kernelBiasGelu(x, bias)) as T;
+  return compositeGelu(bias === undefined ? x : x.add(bias)) as T;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// LayerNorm(x + residual)
+
+/** LayerNorm over the last axis: y = x̂·w + b, x̂ = (x − mean)/√(var + eps). (The composite of lib/bert.ts, verbatim.) */
+function compositeLayerNorm(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor2D {
+  const f = tf.customGrad((...args: Args) => {
+    const [xi, wi, bi] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const { mean, variance } = tf.moments(xi, -1, true);
+    const rstd = variance.add(eps).rsqrt(); // [N, 1]
+    const xhat = xi.sub(mean).mul(rstd);
+    save([xhat, rstd, wi]);
+    return {
+      value: xhat.mul(wi).add(bi),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sxhat, srstd, sw] = saved;
+        const g = dy.mul(sw); // dL/dx̂
+        // dx = rstd · (g − mean(g) − x̂ · mean(g·x̂)), the standard LayerNorm backward
+        const dx = g.sub(g.mean(-1, true)).sub(sxhat.mul(g.mul(sxhat).mean(-1, true))).mul(srstd);
+        return [dx, dy.mul(sxhat).sum(0), dy.sum(0)];
+      },
+    };
+  });
+  return f(x, w, b) as tf.Tensor2D;
+}
+
+function kernelAddLayerNorm(x: tf.Tensor2D, residual: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor2D {
+  const f = tf.customGrad((...args: Args) => {
+    const [xi, ri, gi, bi] = args as tf.Tensor[];
+    const save = args[4] as tf.GradSaveFunc;
+    save([xi, ri, gi]); // the inputs themselves: mean and rstd are recomputed in the backward pass
+    return {
+      value: run(ADD_LAYER_NORM, { x: xi, residual: ri, gamma: gi, beta: bi }, { eps }),
+      gradFunc: (dy: tf.Tensor, [sx, sr, sg]: tf.Tensor[]) => {
+        const stats = run(ROW_STATS, { x: sx, residual: sr }, { eps }); // [N, 2]: mean, rstd
+        const dz = run(LAYER_NORM_GRAD, { x: sx, residual: sr, dy, gamma: sg, stats });
+        const C = sx.shape[1]!;
+        const sums = run(LAYER_NORM_PARAM_GRAD, { x: sx, residual: sr, dy, stats }).sum(0); // [2C]: dγ, dβ
+        return [dz, dz.clone(), sums.slice(0, C), sums.slice(C, C)]; // clone: the engine may dispose each input's gradient
+      },
+    };
+  });
+  return f(x, residual, gamma, beta) as tf.Tensor2D;
+}
+
+/** LayerNorm(x + residual) over the last axis with weight `gamma` and bias `beta`: lib/bert.ts's post-LN
+ * `layerNorm(attn.add(x), ...)`. x and residual are [N, H]. */
+export function addLayerNorm(x: tf.Tensor2D, residual: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor2D {
+  if (x.dtype === "float32" && x.rank === 2 && fusedKernelActive(ADD_LAYER_NORM)) return kernelAddLayerNorm(x, residual, gamma, beta, eps);
+  return compositeLayerNorm(x.add(residual), gamma, beta, eps);
+}
+
+/** LayerNorm alone (the embeddings' LayerNorm has no residual): the composite, as lib/bert.ts has it. */
+export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor2D {
+  return compositeLayerNorm(x, gamma, beta, eps);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// AdamW
+
+/** One parameter's AdamW step, with the host-side constants of lib/optim.ts's adamwStep. */
+export interface AdamWUpdate {
+  lr: number; // the scheduled learning rate
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number; // this parameter's: 0 for biases and LayerNorm weights
+  stepSize: number; // lr / (1 − beta1^t)
+  bc2Sqrt: number; // √(1 − beta2^t)
+}
+
+/**
+ * p, m, v ← torch.optim.AdamW's step with gradient g (updates the variables in place). On WebGPU one kernel launch
+ * for the three; elsewhere the composite of lib/optim.ts's adamwStep, op for op.
+ */
+export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, h: AdamWUpdate): void {
+  tf.tidy(() => {
+    if (p.dtype === "float32" && g.dtype === "float32" && fusedKernelActive(ADAMW)) {
+      const [p1, m1, v1] = tf.engine().runKernel(ADAMW, { p, m, v, g }, { ...h } as never) as tf.Tensor[];
+      m.assign(m1);
+      v.assign(v1);
+      p.assign(p1);
+      return;
+    }
+    const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
+    const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(g), 1 - h.beta2));
+    const decayed = h.weightDecay !== 0 ? tf.mul(p, 1 - h.lr * h.weightDecay) : p;
+    const denom = tf.add(tf.div(tf.sqrt(v1), h.bc2Sqrt), h.eps);
+    const p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), h.stepSize));
+    m.assign(m1);
+    v.assign(v1);
+    p.assign(p1);
+  });
+}

@@ -1,0 +1,377 @@
+// Kernels the library adds to TensorFlow.js's WebGPU backend (@tensorflow/tfjs-backend-webgpu 4.22), in WGSL:
+// - BertqaBiasGelu / BertqaBiasGeluGrad: exact GELU (erf) with an optional bias, one launch each way.
+// - BertqaAddLayerNorm, BertqaRowStats, BertqaLayerNormGrad, BertqaLayerNormParamGrad: LayerNorm(x + residual).
+// - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch.
+// - AddN (replaced): the stock kernel binds every input at once and breaks past 7 inputs (see addNChunked).
+// The model-facing ops that choose between these and the composite tf ops are in lib/fused.ts.
+//
+// How a kernel runs here: like the backend's own programs (dist/*_webgpu.js), an object with variableNames (the
+// input arrays, bound read-only in that order), outputShape (the one output, the array `result`), workgroupSize,
+// dispatch and getUserCode() (WGSL; the backend adds bindings, `uniforms` with every input's shape, and the entry
+// point that calls `main`), run by backend.runWebGPUProgram(program, inputs, dtype, extraUniforms). Programs have one
+// output, so AdamW, which writes three tensors, records its own pipeline into the backend's command stream instead.
+//
+// Only types are declared here (no import of the optional package): it loads when backend.ts registers the backend.
+import * as tf from "@tensorflow/tfjs";
+
+const BACKEND = "webgpu";
+export const BIAS_GELU = "BertqaBiasGelu";
+export const BIAS_GELU_GRAD = "BertqaBiasGeluGrad";
+export const ADD_LAYER_NORM = "BertqaAddLayerNorm";
+export const ROW_STATS = "BertqaRowStats";
+export const LAYER_NORM_GRAD = "BertqaLayerNormGrad";
+export const LAYER_NORM_PARAM_GRAD = "BertqaLayerNormParamGrad";
+export const ADAMW = "BertqaAdamW";
+
+// --- the few backend internals used (tfjs-backend-webgpu 4.22 dist/backend_webgpu.js) -------------------------------
+
+interface Info { dataId: object; shape: number[]; dtype: tf.DataType }
+interface Program {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[]; y?: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  size?: boolean; // adds uniforms.size = output size
+  uniforms?: string; // extra uniform fields, e.g. "eps : f32,"
+  getUserCode(): string;
+}
+type Uniform = { type: "float32" | "int32" | "uint32"; data: number[] };
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Gpu = any; // GPUDevice, GPUComputePassEncoder, ... (no @webgpu/types in this project)
+interface WebgpuBackend {
+  device: Gpu;
+  commandEncoder: Gpu;
+  computePassEncoder: Gpu;
+  dispatchCountInPass: number;
+  commandQueueOwnedIds: WeakSet<object>;
+  runWebGPUProgram(program: Program, inputs: Info[], dtype: tf.DataType, uniforms?: Uniform[]): Info;
+  makeTensorInfo(shape: number[], dtype: tf.DataType): Info;
+  uploadToGPU(dataId: object): void;
+  tensorToBinding(t: Info): Gpu;
+  makeUniforms(u: Uniform[]): Gpu;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  disposeData(dataId: object): boolean;
+}
+type Args = { inputs: Record<string, Info>; backend: WebgpuBackend; attrs: Record<string, unknown> };
+
+const flat = (shape: number[], wg = 128): Pick<Program, "dispatchLayout" | "dispatch" | "workgroupSize"> => ({
+  dispatchLayout: { x: shape.map((_, i) => i) },
+  dispatch: [Math.ceil(shape.reduce((a, b) => a * b, 1) / wg), 1, 1],
+  workgroupSize: [wg, 1, 1],
+});
+
+// --- shared WGSL ------------------------------------------------------------------------------------------------------
+
+// The backend's own erf (Abramowitz–Stegun 7.1.26, the constants of tf.backend_util), so fused and composite GELU
+// on WebGPU evaluate the same formula.
+const ERF = `
+fn erf_(a : f32) -> f32 {
+  let t = 1.0 / (1.0 + ${tf.backend_util.ERF_P} * abs(a));
+  return sign(a) * (1.0 - (((((${tf.backend_util.ERF_A5} * t + ${tf.backend_util.ERF_A4}) * t) + ${tf.backend_util.ERF_A3}) * t
+    + ${tf.backend_util.ERF_A2}) * t + ${tf.backend_util.ERF_A1}) * t * exp(-a * a));
+}`;
+
+/** Workgroup-wide sum of `v` over WG threads (tree in shared memory; every thread gets the total). */
+const sumDecl = (wg: number) => `
+var<workgroup> red : array<f32, ${wg}>;
+fn workgroupSum(v : f32, tid : u32) -> f32 {
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}`;
+
+/** Threads per row for the row kernels: one workgroup per row, a power of two, at most 256. */
+function rowWorkgroup(cols: number): number {
+  return cols >= 1024 ? 256 : cols >= 256 ? 128 : 64;
+}
+
+// --- GELU -------------------------------------------------------------------------------------------------------------
+
+/** y = gelu(x + bias): the FFN activation; the composite needs 5 launches forward (7 backward) and saves Φ(x). */
+function biasGeluProgram(x: Info, hasBias: boolean): Program {
+  return {
+    variableNames: hasBias ? ["X", "Bias"] : ["X"], outputShape: x.shape, shaderKey: `bertqa_bias_gelu_${hasBias}`, size: true, ...flat(x.shape),
+    getUserCode: () => `${ERF}
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    let u = X[index]${hasBias ? " + Bias[index % uniforms.biasShape]" : ""};
+    let cdf = (erf_(u * ${Math.SQRT1_2}) + 1.0) * 0.5;
+    result[index] = u * cdf;
+  }
+}`,
+  };
+}
+
+/** dx = dy · (Φ(u) + u·φ(u)), u = x + bias: recomputes Φ from x instead of keeping it from the forward pass. */
+function biasGeluGradProgram(x: Info, hasBias: boolean): Program {
+  return {
+    variableNames: hasBias ? ["Dy", "X", "Bias"] : ["Dy", "X"], outputShape: x.shape, shaderKey: `bertqa_bias_gelu_grad_${hasBias}`, size: true, ...flat(x.shape),
+    getUserCode: () => `${ERF}
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    let u = X[index]${hasBias ? " + Bias[index % uniforms.biasShape]" : ""};
+    let cdf = (erf_(u * ${Math.SQRT1_2}) + 1.0) * 0.5;
+    let pdf = exp(u * u * -0.5) * ${1 / Math.sqrt(2 * Math.PI)};
+    result[index] = Dy[index] * (cdf + u * pdf);
+  }
+}`,
+  };
+}
+
+// --- LayerNorm(x + residual) ------------------------------------------------------------------------------------------
+
+// Row kernels: one workgroup per row of [rows, cols]; `row < rows` guards memory only (barriers stay uniform) in case
+// the backend folds a long dispatch into two dimensions.
+const rowHeader = (wg: number) => `
+const WG = ${wg}u;
+fn main(index : i32) {
+  let tid = u32(index) % WG;
+  let row = u32(index) / WG;
+  let rows = u32(uniforms.xShape.x);
+  let cols = u32(uniforms.xShape.y);
+  let live = row < rows;
+  let base = row * cols;`;
+
+/** Mean and 1/√(var + eps) of z = x + residual, two-pass like tf.moments; `body` then uses mean, rstd. */
+const rowMoments = `
+  var s = 0.0;
+  for (var c = tid; c < cols; c += WG) { if (live) { s += X[base + c] + R[base + c]; } }
+  let mean = workgroupSum(s, tid) / f32(cols);
+  var q = 0.0;
+  for (var c = tid; c < cols; c += WG) { if (live) { let d = X[base + c] + R[base + c] - mean; q += d * d; } }
+  let rstd = 1.0 / sqrt(workgroupSum(q, tid) / f32(cols) + uniforms.eps);`;
+
+/** y = (z − mean)·rstd·γ + β with z = x + residual: the post-LN of every block; the composite takes ~13 launches. */
+function addLayerNormProgram(x: Info): Program {
+  const wg = rowWorkgroup(x.shape[1]);
+  return {
+    variableNames: ["X", "R", "Gamma", "Beta"], outputShape: x.shape, shaderKey: `bertqa_add_layer_norm_${wg}`, uniforms: "eps : f32,",
+    dispatchLayout: { x: [0, 1] }, dispatch: [x.shape[0], 1, 1], workgroupSize: [wg, 1, 1],
+    getUserCode: () => `${sumDecl(wg)}${rowHeader(wg)}${rowMoments}
+  for (var c = tid; c < cols; c += WG) {
+    if (live) { result[base + c] = (X[base + c] + R[base + c] - mean) * rstd * Gamma[c] + Beta[c]; }
+  }
+}`,
+  };
+}
+
+/** [rows, 2] = (mean, rstd) of x + residual: the backward pass recomputes these instead of saving x̂ (rows×cols). */
+function rowStatsProgram(x: Info): Program {
+  const wg = rowWorkgroup(x.shape[1]);
+  return {
+    variableNames: ["X", "R"], outputShape: [x.shape[0], 2], shaderKey: `bertqa_row_stats_${wg}`, uniforms: "eps : f32,",
+    dispatchLayout: { x: [0, 1] }, dispatch: [x.shape[0], 1, 1], workgroupSize: [wg, 1, 1],
+    getUserCode: () => `${sumDecl(wg)}${rowHeader(wg)}${rowMoments}
+  if (live && tid == 0u) { result[row * 2u] = mean; result[row * 2u + 1u] = rstd; }
+}`,
+  };
+}
+
+/** dz = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ: LayerNorm's input gradient in one launch (composite ~10). */
+function layerNormGradProgram(x: Info): Program {
+  const wg = rowWorkgroup(x.shape[1]);
+  return {
+    variableNames: ["X", "R", "Dy", "Gamma", "Stats"], outputShape: x.shape, shaderKey: `bertqa_layer_norm_grad_${wg}`,
+    dispatchLayout: { x: [0, 1] }, dispatch: [x.shape[0], 1, 1], workgroupSize: [wg, 1, 1],
+    getUserCode: () => `${sumDecl(wg)}${rowHeader(wg)}
+  var mean = 0.0;
+  var rstd = 0.0;
+  if (live) { mean = Stats[row * 2u]; rstd = Stats[row * 2u + 1u]; }
+  var sg = 0.0;
+  var sgx = 0.0;
+  for (var c = tid; c < cols; c += WG) {
+    if (live) {
+      let g = Dy[base + c] * Gamma[c];
+      sg += g;
+      sgx += g * ((X[base + c] + R[base + c] - mean) * rstd);
+    }
+  }
+  let meanG = workgroupSum(sg, tid) / f32(cols);
+  let meanGX = workgroupSum(sgx, tid) / f32(cols);
+  for (var c = tid; c < cols; c += WG) {
+    if (live) {
+      let xhat = (X[base + c] + R[base + c] - mean) * rstd;
+      result[base + c] = (Dy[base + c] * Gamma[c] - meanG - xhat * meanGX) * rstd;
+    }
+  }
+}`,
+  };
+}
+
+const PARAM_ROWS = 64; // rows per partial sum of the γ/β gradients
+
+/** [blocks, 2·cols] partial sums of dy·x̂ (dγ) and dy (dβ) over blocks of 64 rows; tf.sum over axis 0 finishes
+ * them. Column sums over all rows in one thread per column would leave most of a large GPU idle. */
+function layerNormParamGradProgram(x: Info): Program {
+  const [rows, cols] = x.shape;
+  const blocks = Math.ceil(rows / PARAM_ROWS);
+  return {
+    variableNames: ["X", "R", "Dy", "Stats"], outputShape: [blocks, 2 * cols], shaderKey: "bertqa_layer_norm_param_grad",
+    dispatchLayout: { x: [1], y: [0] }, dispatch: [Math.ceil(cols / 64), blocks, 1], workgroupSize: [64, 1, 1],
+    getUserCode: () => `
+fn main() {
+  let rows = u32(uniforms.xShape.x);
+  let cols = u32(uniforms.xShape.y);
+  let c = globalId.x;
+  let block = workgroupId.y;
+  if (c >= cols) { return; }
+  var dg = 0.0;
+  var db = 0.0;
+  let end = min(rows, (block + 1u) * ${PARAM_ROWS}u);
+  for (var r = block * ${PARAM_ROWS}u; r < end; r++) {
+    let i = r * cols + c;
+    let dy = Dy[i];
+    dg += dy * ((X[i] + R[i] - Stats[r * 2u]) * Stats[r * 2u + 1u]);
+    db += dy;
+  }
+  result[block * 2u * cols + c] = dg;
+  result[block * 2u * cols + cols + c] = db;
+}`,
+  };
+}
+
+// --- AdamW ------------------------------------------------------------------------------------------------------------
+
+// torch.optim.AdamW's single-tensor step, in optim.ts's operation order: the composite costs ~13 launches and 13
+// full-size temporaries per parameter; this reads p, m, v, g once and writes p', m', v' once.
+const ADAMW_WGSL = `
+struct Hyper { n : u32, rowStride : u32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32,
+               decayFactor : f32, bc2Sqrt : f32, eps : f32, stepSize : f32 };
+@group(0) @binding(0) var<storage, read_write> pOut : array<f32>;
+@group(0) @binding(1) var<storage, read_write> mOut : array<f32>;
+@group(0) @binding(2) var<storage, read_write> vOut : array<f32>;
+@group(0) @binding(3) var<storage, read> P : array<f32>;
+@group(0) @binding(4) var<storage, read> M : array<f32>;
+@group(0) @binding(5) var<storage, read> V : array<f32>;
+@group(0) @binding(6) var<storage, read> G : array<f32>;
+@group(0) @binding(7) var<uniform> h : Hyper;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lid : u32) {
+  let i = (wid.y * h.rowStride + wid.x) * 256u + lid;
+  if (i >= h.n) { return; }
+  let g = G[i];
+  let m1 = M[i] * h.beta1 + g * h.oneMinusBeta1;
+  let v1 = V[i] * h.beta2 + (g * g) * h.oneMinusBeta2;
+  let denom = sqrt(v1) / h.bc2Sqrt + h.eps;
+  pOut[i] = P[i] * h.decayFactor - (m1 / denom) * h.stepSize;
+  mOut[i] = m1;
+  vOut[i] = v1;
+}`;
+
+const adamwPipelines = new WeakMap<object, Gpu>();
+
+/** Inputs p, m, v, g (float32, same shape); attrs lr-derived constants; outputs [p', m', v'] in one dispatch. */
+function adamw({ inputs, backend, attrs }: Args): Info[] {
+  const { p, m, v, g } = inputs;
+  const n = p.shape.reduce((a, b) => a * b, 1);
+  const outs = [0, 1, 2].map(() => backend.makeTensorInfo(p.shape.slice(), "float32"));
+  if (n === 0) return outs;
+  for (const t of [...outs, p, m, v, g]) backend.uploadToGPU(t.dataId);
+  const device = backend.device;
+  let pipeline = adamwPipelines.get(device);
+  if (pipeline === undefined) {
+    pipeline = device.createComputePipeline({ layout: "auto", label: ADAMW, compute: { module: device.createShaderModule({ code: ADAMW_WGSL, label: ADAMW }), entryPoint: "main" } });
+    adamwPipelines.set(device, pipeline);
+  }
+  const groups = Math.ceil(n / 256), maxX = device.limits.maxComputeWorkgroupsPerDimension as number;
+  const dispatch = groups <= maxX ? [groups, 1] : [maxX, Math.ceil(groups / maxX)];
+  const a = attrs as Record<string, number>;
+  const u = (type: Uniform["type"], x: number): Uniform => ({ type, data: [x] });
+  const uniforms = backend.makeUniforms([u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2), u("float32", 1 - a.beta2),
+    u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize)]);
+  const tensors = [...outs, p, m, v, g];
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [...tensors.map((t, i) => ({ binding: i, resource: backend.tensorToBinding(t) })), { binding: 7, resource: uniforms }] });
+  // Recorded exactly as backend.recordAndSubmit records its programs, so ordering with other kernels is kept.
+  for (const t of tensors) backend.commandQueueOwnedIds.add(t.dataId);
+  backend.ensureCommandEncoderReady();
+  if (!backend.computePassEncoder) backend.computePassEncoder = backend.commandEncoder.beginComputePass({});
+  backend.computePassEncoder.setPipeline(pipeline);
+  backend.computePassEncoder.setBindGroup(0, bindGroup);
+  backend.computePassEncoder.dispatchWorkgroups(dispatch[0], dispatch[1], 1);
+  backend.dispatchCountInPass++;
+  if (tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") <= backend.dispatchCountInPass) {
+    backend.endComputePassEncoder();
+    backend.submitQueue();
+  }
+  return outs;
+}
+
+// --- AddN -------------------------------------------------------------------------------------------------------------
+
+/** The stock AddN binds all inputs in one shader; past maxStorageBuffersPerShaderStage − 1 (7 on the default device
+ * tfjs requests) pipeline creation fails, Dawn only prints a validation error and the sum is silently garbage — which
+ * is what clipGradNorm's and gradsFinite's tf.addN over every gradient hit. Sum in chunks instead. */
+function addNChunked(stock: (args: Args) => Info): (args: Args) => Info {
+  return (args) => {
+    const max = Math.max(2, (args.backend.device.limits.maxStorageBuffersPerShaderStage as number) - 1);
+    let items = Object.values(args.inputs); // AddN's inputs arrive as an array, and the stock kernel wants one
+    const temporaries: Info[] = [];
+    while (items.length > max) {
+      const next: Info[] = [];
+      for (let i = 0; i < items.length; i += max) {
+        const chunk = items.slice(i, i + max);
+        if (chunk.length === 1) { next.push(chunk[0]); continue; }
+        const s = stock({ ...args, inputs: chunk as never });
+        temporaries.push(s);
+        next.push(s);
+      }
+      items = next;
+    }
+    const out = stock({ ...args, inputs: items as never });
+    for (const t of temporaries) args.backend.disposeData(t.dataId);
+    return out;
+  };
+}
+
+// --- registration -----------------------------------------------------------------------------------------------------
+
+let installed = false;
+
+/** Register the kernels above for "webgpu" (idempotent). Call after `require("@tensorflow/tfjs-backend-webgpu")`. */
+export function installWebgpuKernels(): void {
+  if (installed) return;
+  const reg = (kernelName: string, kernelFunc: (a: Args) => Info | Info[]) => {
+    if (tf.getKernel(kernelName, BACKEND) === undefined) tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: kernelFunc as never });
+  };
+  reg(BIAS_GELU, ({ inputs, backend }) => {
+    const { x, bias } = inputs;
+    return backend.runWebGPUProgram(biasGeluProgram(x, bias !== undefined), bias !== undefined ? [x, bias] : [x], "float32");
+  });
+  reg(BIAS_GELU_GRAD, ({ inputs, backend }) => {
+    const { dy, x, bias } = inputs;
+    return backend.runWebGPUProgram(biasGeluGradProgram(x, bias !== undefined), bias !== undefined ? [dy, x, bias] : [dy, x], "float32");
+  });
+  reg(ADD_LAYER_NORM, ({ inputs, backend, attrs }) => {
+    const { x, residual, gamma, beta } = inputs;
+    return backend.runWebGPUProgram(addLayerNormProgram(x), [x, residual, gamma, beta], "float32", [{ type: "float32", data: [attrs.eps as number] }]);
+  });
+  reg(ROW_STATS, ({ inputs, backend, attrs }) => {
+    const { x, residual } = inputs;
+    return backend.runWebGPUProgram(rowStatsProgram(x), [x, residual], "float32", [{ type: "float32", data: [attrs.eps as number] }]);
+  });
+  reg(LAYER_NORM_GRAD, ({ inputs, backend }) => {
+    const { x, residual, dy, gamma, stats } = inputs;
+    return backend.runWebGPUProgram(layerNormGradProgram(x), [x, residual, dy, gamma, stats], "float32");
+  });
+  reg(LAYER_NORM_PARAM_GRAD, ({ inputs, backend }) => {
+    const { x, residual, dy, stats } = inputs;
+    return backend.runWebGPUProgram(layerNormParamGradProgram(x), [x, residual, dy, stats], "float32");
+  });
+  reg(ADAMW, adamw);
+  const addN = tf.getKernel("AddN", BACKEND);
+  if (addN !== undefined) {
+    tf.unregisterKernel("AddN", BACKEND);
+    tf.registerKernel({ ...addN, kernelFunc: addNChunked(addN.kernelFunc as unknown as (a: Args) => Info) as never });
+  }
+  installed = true;
+}

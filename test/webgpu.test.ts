@@ -1,0 +1,186 @@
+// The custom WebGPU kernels (lib/kernels/webgpu.ts, used through lib/fused.ts) against the cpu backend's composite
+// ops on random inputs: forward values and gradients. They run wherever Dawn finds a WebGPU adapter — a real GPU, or
+// the CPU through Mesa's lavapipe (Debian: mesa-vulkan-drivers ≥ 23 and libvulkan1) — and are skipped otherwise.
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { diagnoseBackends, useBackend } from "../lib/backend";
+import { disposeModel, initModel, layerKeys } from "../lib/bert";
+import { presetConfig } from "../lib/config";
+import { loadSquad } from "../lib/squad";
+import { loadTokenizer } from "../lib/tokenizer";
+import { SAMPLE_FILES } from "../lib/sample";
+import { trainQA } from "../lib/train";
+import { addLayerNorm, adamwUpdate, biasGelu, fusedKernelActive, type AdamWUpdate } from "../lib/fused";
+import { ADAMW, ADD_LAYER_NORM, BIAS_GELU } from "../lib/kernels/webgpu";
+
+let ready: Promise<string | undefined> | undefined;
+/** undefined when the webgpu backend is up, else why not (the skip reason). */
+function webgpuMissing(): Promise<string | undefined> {
+  ready ??= (async () => {
+    const [d] = await diagnoseBackends({}, ["webgpu"]);
+    if (!d.available) return `no WebGPU adapter: ${d.detail}`;
+    await useBackend("webgpu");
+    return undefined;
+  })();
+  return ready;
+}
+
+async function needWebgpu(t: TestContext): Promise<boolean> {
+  const why = await webgpuMissing();
+  if (why !== undefined) t.skip(why);
+  return why === undefined;
+}
+
+/** Seeded normal samples (xorshift + Box–Muller), the same on every backend. */
+function randn(n: number, seed: number, scale = 1, shift = 0): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const u = () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return ((s >>> 0) + 0.5) / 2 ** 32; };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = shift + scale * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  return out;
+}
+
+/** Run `f` on `backend` and read every result back. */
+async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const ts = f();
+  const out = await Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose(ts);
+  return out;
+}
+
+/** |got − want| ≤ 1e-5·|want| + 1e-5·rms(want) elementwise (the rms term absorbs cancellation near zero). */
+function assertClose(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  const rms = Math.sqrt(want.reduce((a, w) => a + w * w, 0) / Math.max(1, want.length));
+  for (let i = 0; i < want.length; i++) {
+    const tol = 1e-5 * Math.abs(want[i]) + 1e-5 * rms;
+    if (!(Math.abs(got[i] - want[i]) <= tol)) assert.fail(`${what}[${i}]: webgpu ${got[i]} vs cpu ${want[i]} (tolerance ${tol.toExponential(2)})`);
+  }
+}
+
+test("biasGelu: the WGSL kernel's value and gradients match the composite exact GELU", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  assert.ok(fusedKernelActive(BIAS_GELU), "kernel registered and used on webgpu");
+  for (const [N, C] of [[37, 70], [64, 512]]) {
+    const xs = randn(N * C, N, 2.5), bs = randn(C, C, 0.5), ws = randn(N * C, 7);
+    for (const withBias of [true, false]) {
+      const f = () => {
+        const x = tf.tensor2d(xs, [N, C]), b = tf.tensor1d(bs), w = tf.tensor2d(ws, [N, C]);
+        if (!withBias) return [biasGelu(x), tf.grad((xx: tf.Tensor) => biasGelu(xx).mul(w).sum())(x)];
+        return [biasGelu(x, b), ...tf.grads((xx: tf.Tensor, bb: tf.Tensor) => biasGelu(xx, bb).mul(w).sum())([x, b])];
+      };
+      const gpu = await on("webgpu", f), cpu = await on("cpu", f);
+      assert.equal(gpu.length, withBias ? 3 : 2);
+      ["value", "dx", "dbias"].slice(0, gpu.length).forEach((name, i) => assertClose(gpu[i], cpu[i], `[${N},${C}] bias=${withBias} ${name}`));
+    }
+  }
+});
+
+test("addLayerNorm: LayerNorm(x + residual) kernels match the composite, value and all four gradients", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  assert.ok(fusedKernelActive(ADD_LAYER_NORM));
+  // 70 columns: fewer than a workgroup's threads; 300: several per thread; 1100: the 256-thread workgroup.
+  // 130 rows: three 64-row blocks of the γ/β partial sums, the last one short.
+  for (const [N, C] of [[37, 70], [130, 300], [9, 1100]]) {
+    const xs = randn(N * C, 1, 1.5, 0.3), rs = randn(N * C, 2), gs = randn(C, 3, 0.2, 1), bs = randn(C, 4, 0.1), ws = randn(N * C, 5);
+    const f = () => {
+      const x = tf.tensor2d(xs, [N, C]), r = tf.tensor2d(rs, [N, C]), g = tf.tensor1d(gs), b = tf.tensor1d(bs), w = tf.tensor2d(ws, [N, C]);
+      const y = addLayerNorm(x, r, g, b, 1e-12);
+      const loss = (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor, e: tf.Tensor) => addLayerNorm(a as tf.Tensor2D, c as tf.Tensor2D, d, e, 1e-12).mul(w).sum();
+      return [y, ...tf.grads(loss)([x, r, g, b])];
+    };
+    const gpu = await on("webgpu", f), cpu = await on("cpu", f);
+    ["value", "dx", "dresidual", "dgamma", "dbeta"].forEach((name, i) => assertClose(gpu[i], cpu[i], `[${N},${C}] ${name}`));
+  }
+});
+
+test("adamwUpdate: the one-launch AdamW kernel lands on the composite's p, m, v over three steps", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  assert.ok(fusedKernelActive(ADAMW));
+  const lr = 3e-4, beta1 = 0.9, beta2 = 0.999;
+  for (const [shape, weightDecay] of [[[1000], 0.01], [[3, 257], 0]] as [number[], number][]) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const f = () => {
+      const p = tf.variable(tf.tensor(randn(n, 1), shape)), m = tf.variable(tf.tensor(randn(n, 2, 0.01), shape));
+      const v = tf.variable(tf.tensor(randn(n, 3, 1e-4).map(Math.abs), shape));
+      for (let step = 1; step <= 3; step++) {
+        const g = tf.tensor(randn(n, 10 + step, 0.05), shape);
+        const h: AdamWUpdate = { lr, beta1, beta2, eps: 1e-8, weightDecay, stepSize: lr / (1 - beta1 ** step), bc2Sqrt: Math.sqrt(1 - beta2 ** step) };
+        adamwUpdate(p, m, v, g, h);
+        g.dispose();
+      }
+      return [p, m, v];
+    };
+    const gpu = await on("webgpu", f), cpu = await on("cpu", f);
+    ["p", "m", "v"].forEach((name, i) => assertClose(gpu[i], cpu[i], `[${shape}] wd=${weightDecay} ${name}`));
+  }
+});
+
+test("tf.addN over more inputs than a shader can bind (clipGradNorm's sum over every gradient) is right", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  const f = () => {
+    const parts = Array.from({ length: 23 }, (_, i) => tf.tensor1d(randn(50, 100 + i)));
+    return [tf.addN(parts), tf.addN(parts.slice(0, 9).map((p) => tf.sum(tf.square(p))))];
+  };
+  const gpu = await on("webgpu", f), cpu = await on("cpu", f);
+  assertClose(gpu[0], cpu[0], "addN of 23 vectors");
+  assertClose(gpu[1], cpu[1], "addN of 9 scalars");
+});
+
+test("no tensors leak from the fused ops on webgpu", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  const x = tf.tensor2d(randn(8 * 32, 1), [8, 32]), r = tf.tensor2d(randn(8 * 32, 2), [8, 32]), g = tf.ones([32]), b = tf.zeros([32]);
+  const p = tf.variable(tf.ones([32])), m = tf.variable(tf.zeros([32])), v = tf.variable(tf.zeros([32]));
+  const before = tf.memory().numTensors;
+  const grads = tf.grads((a: tf.Tensor, c: tf.Tensor) => biasGelu(addLayerNorm(a as tf.Tensor2D, c as tf.Tensor2D, g, b, 1e-12), b).sum())([x, r]);
+  adamwUpdate(p, m, v, g, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2, bc2Sqrt: 0.03 });
+  await Promise.all(grads.map((d) => d.data()));
+  tf.dispose(grads);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, r, g, b, p, m, v]);
+});
+
+test("trainQA on webgpu (fused kernels, async reads) lands on the cpu backend's parameters after 2 steps", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);
+  const train = loadSquad(SAMPLE_FILES.train).examples.slice(0, 8);
+  const config = { ...presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: 64 }), hidden_size: 64, num_attention_heads: 2, intermediate_size: 128, num_hidden_layers: 2, pad_token_id: tok.padId, hidden_dropout_prob: 0.1 };
+  const lr = 1e-3;
+  const run = async (backend: string) => {
+    await tf.setBackend(backend);
+    const model = initModel(config, "qa", 0); // seed 0 on purpose: it must be a real seed on both backends
+    const before = tf.memory().numTensors;
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `bertqa-${backend}-`));
+    const r = await trainQA({ model, tokenizer: tok, train, outDir, maxLength: 64, docStride: 32, batchSize: 4, maxSteps: 2, lr, warmupRatio: 0, logSteps: 1, quiet: true });
+    assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked by training`);
+    assert.ok(fs.existsSync(path.join(outDir, "model.safetensors")) && fs.existsSync(path.join(outDir, "checkpoint", "optimizer.safetensors")), `${backend}: saved`);
+    const params: Record<string, Float32Array> = {};
+    for (const [n, v] of Object.entries(model.params)) params[n] = Float32Array.from(await v.data());
+    disposeModel(model);
+    fs.rmSync(outDir, { recursive: true, force: true });
+    return { history: r.history.map((h) => [h.step, h.loss, h.grad_norm]), params };
+  };
+  const gpu = await run("webgpu"), cpu = await run("cpu");
+  assert.equal(cpu.history.length, 2);
+  assert.deepEqual(gpu.history, cpu.history, "loss and gradient norm of both steps (as logged: 5 and 4 decimals)");
+  // Parameters whose gradient is zero in exact arithmetic (a bias under a softmax over positions or keys, the last
+  // LayerNorm's bias feeding it) get rounding noise as gradient, and Adam, dividing by its own size, turns that noise
+  // into steps of ±lr whose sign no backend can agree on: those only stay within 2·lr per step.
+  const noise = new Set(["qa_outputs.bias", `${layerKeys(config, config.num_hidden_layers - 1).ffnNorm}.bias`,
+    ...Array.from({ length: config.num_hidden_layers }, (_, i) => `${layerKeys(config, i).key}.bias`)]);
+  for (const [name, want] of Object.entries(cpu.params)) {
+    const got = gpu.params[name], tol = noise.has(name) ? 2 * 2 * lr : 2e-5;
+    for (let i = 0; i < want.length; i++) {
+      if (!(Math.abs(got[i] - want[i]) <= tol)) assert.fail(`${name}[${i}]: webgpu ${got[i]} vs cpu ${want[i]} (tolerance ${tol})`);
+    }
+  }
+});
