@@ -1,13 +1,14 @@
 // Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, and one AdamW update.
 // On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
-// backward; everywhere else (cpu, wasm, tensorflow) each is exactly the composite of tf ops that lib/bert.ts and
-// lib/optim.ts use, so the numbers there do not change. BERTQA_FUSED=0 turns the kernels off (to compare).
+// backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
+// else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
+// off (to compare).
 import * as tf from "@tensorflow/tfjs";
 import { ADAMW, ADD_LAYER_NORM, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./kernels/webgpu";
 
-/** True when `kernel` will run: the active backend is webgpu, the kernel is registered and BERTQA_FUSED is not 0. */
+/** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW) and BERTQA_FUSED is not 0. */
 export function fusedKernelActive(kernel: string): boolean {
-  return tf.getBackend() === "webgpu" && process.env.BERTQA_FUSED !== "0" && tf.getKernel(kernel, "webgpu") !== undefined;
+  return process.env.BERTQA_FUSED !== "0" && tf.getKernel(kernel, tf.getBackend()) !== undefined;
 }
 
 function run(kernel: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor {

@@ -22,8 +22,8 @@ export const SAMPLE_FILES = {
 
 /** The sizes and seeds of the committed files (changing them changes data/; test/sample.test.ts checks they agree). */
 export const SAMPLE_SPEC = {
-  squad: { train: { seed: 11, n: 6000, pool: "train" }, dev: { seed: 12, n: 300, pool: "dev" } },
-  cmrc: { train: { seed: 21, n: 1500, pool: "train" }, dev: { seed: 22, n: 200, pool: "dev" } },
+  squad: { train: { seed: 11, n: 6000, split: "train" }, dev: { seed: 12, n: 300, split: "dev" } },
+  cmrc: { train: { seed: 21, n: 1500, split: "train" }, dev: { seed: 22, n: 200, split: "dev" } },
   sentiment: { train: { seed: 31, n: 400 }, dev: { seed: 32, n: 100 } },
   vocabSize: { en: 2000, zh: 2000 },
 } as const;
@@ -57,27 +57,35 @@ function shuffled<T>(rng: Rng, xs: readonly T[]): T[] {
   return out;
 }
 
-// ---- fictional names: disjoint pools so dev entities never occur in train ----
+// ---- fictional names: one lexicon, each name always of one kind ----
 
 const SYLLABLES = ["ba", "bel", "dor", "fen", "gal", "har", "is", "jor", "ka", "kel", "lan", "lor", "ma", "mir", "nal",
   "nor", "ol", "pen", "quel", "ra", "ros", "sel", "tan", "tor", "ul", "val", "ven", "wen", "yor", "zan"];
 const ZH_SYLLABLES = [..."青白云龙凤金石泉桃柳松梅竹兰溪川岭湖阳平安宁丰和华荣嘉永长清明秀文德"];
 const ZH_SURNAMES = [..."李王张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"];
 const NAME_SEED = 20240611;
-const POOL_SIZES = { train: 360, dev: 120 };
-export type Pool = "train" | "dev";
+const LEXICON_SIZE = 360;
+export type Split = "train" | "dev";
+export type NameKind = "person" | "town" | "province" | "river" | "guild";
 
-/** Name pools (English words like "Valmor", Chinese two-character stems), disjoint between train and dev. */
-export function namePools(lang: "en" | "zh"): Record<Pool, string[]> {
+/**
+ * The sample's names (English words like "Valmor", Chinese two-character stems) by kind, shared by train and dev. A
+ * name always denotes the same kind of thing, as "Paris" is always a place: a pretrained BERT brings that knowledge,
+ * a tiny model trained from scratch can only learn it from the training text (with names changing kind from one
+ * paragraph to the next, it learned to answer with the question's own town or person). Dev paragraphs are new.
+ */
+export function nameLexicon(lang: "en" | "zh"): Record<NameKind, string[]> {
   const rng = makeRng(NAME_SEED + (lang === "zh" ? 1 : 0));
   const seen = new Set<string>();
   const make = lang === "en"
     ? () => cap(Array.from({ length: rng.next() < 0.7 ? 2 : 3 }, () => rng.pick(SYLLABLES)).join(""))
     : () => rng.pick(ZH_SYLLABLES) + rng.pick(ZH_SYLLABLES);
-  const total = POOL_SIZES.train + POOL_SIZES.dev;
-  while (seen.size < total) seen.add(make());
+  while (seen.size < LEXICON_SIZE) seen.add(make());
   const all = [...seen];
-  return { train: all.slice(0, POOL_SIZES.train), dev: all.slice(POOL_SIZES.train) };
+  const kind = (i: number): NameKind => (["person", "person", "person", "person", "town", "town", "province", "river", "guild"] as const)[i % 9];
+  const lexicon: Record<NameKind, string[]> = { person: [], town: [], province: [], river: [], guild: [] };
+  all.forEach((n, i) => lexicon[kind(i)].push(n));
+  return lexicon;
 }
 
 function cap(s: string): string {
@@ -107,7 +115,7 @@ interface Lang {
 }
 interface Gen {
   rng: Rng;
-  names: string[];
+  names: Record<NameKind, string[]>;
   used: Set<string>;
 }
 
@@ -124,7 +132,7 @@ const WORK_NOUN = ["Harbor", "Garden", "Bridge", "Tower", "Lantern", "Road", "Is
 
 const TOWN: Topic = {
   key: "town",
-  subject: (g) => ({ S: freshName(g) }),
+  subject: (g) => ({ S: freshName(g, "town") }),
   title: (v) => v.S,
   intro: fact("province", { province: "province" },
     ["{S} is a town in the province of {province}.", "{S} is a small town in the province of {province}."],
@@ -163,7 +171,7 @@ const TOWN: Topic = {
 const PERSON: Topic = {
   key: "person",
   subject: (g) => {
-    const first = freshName(g), last = freshName(g);
+    const first = freshName(g, "person"), last = freshName(g, "person");
     return { S: `${first} ${last}`, L: last };
   },
   title: (v) => v.S,
@@ -196,7 +204,7 @@ const PERSON: Topic = {
 const GUILD_KINDS = ["Guild", "Company", "Society", "League", "Council"];
 const GUILD: Topic = {
   key: "guild",
-  subject: (g) => ({ N: freshName(g), K: g.rng.pick(GUILD_KINDS) }),
+  subject: (g) => ({ N: freshName(g, "guild"), K: g.rng.pick(GUILD_KINDS) }),
   title: (v) => `${v.N} ${v.K}`,
   intro: fact("founded", { founder: "person", year: "year" },
     ["The {N} {K} was founded in {year} by {founder}.", "{founder} founded the {N} {K} in {year}."],
@@ -225,10 +233,10 @@ const EN: Lang = {
   topics: [TOWN, TOWN, PERSON, GUILD], // towns twice as often: they have the most fact kinds
   joiner: " ",
   values: {
-    person: (g) => freshName(g),
-    name: (g) => freshName(g),
-    river: (g) => `${freshName(g)} River`,
-    province: (g) => freshName(g),
+    person: (g) => freshName(g, "person"),
+    name: (g) => freshName(g, "town"),
+    river: (g) => `${freshName(g, "river")} River`,
+    province: (g) => freshName(g, "province"),
     year: (g) => String(1100 + g.rng.int(880)),
     count: (g) => String(2 + g.rng.int(48)),
     pop: (g) => `${2 + g.rng.int(88)} thousand`,
@@ -243,7 +251,7 @@ const ZH_PRODUCTS = ["丝绸", "茶叶", "瓷器", "纸张", "米酒", "食盐",
 const ZH_JOBS = ["画家", "诗人", "商人", "医生", "工匠", "乐师", "船长", "学者"];
 const ZH_TOWN: Topic = {
   key: "town",
-  subject: (g) => ({ S: freshName(g) + "镇" }),
+  subject: (g) => ({ S: freshName(g, "town") + "镇" }),
   title: (v) => v.S,
   intro: fact("province", { province: "province" },
     ["{S}是{province}的一个小镇。", "{S}位于{province}。"],
@@ -270,7 +278,7 @@ const ZH_TOWN: Topic = {
 };
 const ZH_PERSON: Topic = {
   key: "person",
-  subject: (g) => ({ S: g.rng.pick(ZH_SURNAMES) + freshName(g) }),
+  subject: (g) => ({ S: g.rng.pick(ZH_SURNAMES) + freshName(g, "person") }),
   title: (v) => v.S,
   intro: fact("job", { job: "job" }, ["{S}是一位著名的{job}。", "{S}是一位有名的{job}。"],
     { job: ["{S}的职业是什么？", "{S}是做什么的？"] }),
@@ -289,10 +297,10 @@ const ZH: Lang = {
   topics: [ZH_TOWN, ZH_TOWN, ZH_PERSON],
   joiner: "",
   values: {
-    person: (g) => g.rng.pick(ZH_SURNAMES) + freshName(g),
-    name: (g) => freshName(g) + "镇",
-    river: (g) => freshName(g) + "河",
-    province: (g) => freshName(g) + "省",
+    person: (g) => g.rng.pick(ZH_SURNAMES) + freshName(g, "person"),
+    name: (g) => freshName(g, "town") + "镇",
+    river: (g) => freshName(g, "river") + "河",
+    province: (g) => freshName(g, "province") + "省",
     year: (g) => `${1100 + g.rng.int(880)}年`,
     count: (g) => String(2 + g.rng.int(48)),
     pop: (g) => `${2 + g.rng.int(88)}万`,
@@ -305,9 +313,9 @@ const ZH: Lang = {
 
 // ---- rendering: fill templates and remember where each answer slot landed ----
 
-function freshName(g: Gen): string {
+function freshName(g: Gen, kind: NameKind): string {
   for (;;) {
-    const n = g.rng.pick(g.names);
+    const n = g.rng.pick(g.names[kind]);
     if (!g.used.has(n)) {
       g.used.add(n);
       return n;
@@ -393,8 +401,8 @@ function makeUnanswerable(g: Gen, lang: Lang, topic: Topic, subject: Record<stri
   });
 }
 
-function makeParagraphs(lang: Lang, opts: { seed: number; n: number; pool?: Pool; v2?: boolean }): Para[] {
-  const names = namePools(lang === ZH ? "zh" : "en")[opts.pool ?? "train"];
+function makeParagraphs(lang: Lang, opts: { seed: number; n: number; v2?: boolean }): Para[] {
+  const names = nameLexicon(lang === ZH ? "zh" : "en");
   const rng = makeRng(opts.seed);
   // unanswerable questions draw from their own stream, so the v2 files hold exactly the v1 questions plus extras
   const v2 = opts.v2 ? { rng: makeRng(opts.seed ^ 0x5bd1e995), names, used: new Set<string>() } : undefined;
@@ -415,11 +423,11 @@ const codePoints = (s: string, end: number) => Array.from(s.slice(0, end)).lengt
 const answerJson = (ctx: string, a: Span) => ({ text: a.text, answer_start: codePoints(ctx, a.start) });
 
 /**
- * English SQuAD-format sample: `n` answerable questions (v2 adds ~n/4 unanswerable ones). `pool` picks the name set
- * (dev names never occur in train). `generateSquadSample({ seed: 7, n: 20000 })` makes a larger training set.
+ * English SQuAD-format sample: `n` answerable questions (v2 adds ~n/4 unanswerable ones); the seed makes the
+ * paragraphs, `split` only names the ids. `generateSquadSample({ seed: 7, n: 20000 })` makes a larger training set.
  */
-export function generateSquadSample(opts: { seed: number; n: number; v2?: boolean; pool?: Pool; idPrefix?: string }) {
-  const prefix = opts.idPrefix ?? `${opts.pool ?? "train"}${opts.v2 ? "-v2" : ""}`;
+export function generateSquadSample(opts: { seed: number; n: number; v2?: boolean; split?: Split; idPrefix?: string }) {
+  const prefix = opts.idPrefix ?? `${opts.split ?? "train"}${opts.v2 ? "-v2" : ""}`;
   const data = makeParagraphs(EN, opts).map((p, i) => {
     const pid = `${prefix}-${String(i).padStart(4, "0")}`;
     const qas: Record<string, unknown>[] = p.qas.map((q, j) => ({
@@ -436,8 +444,8 @@ export function generateSquadSample(opts: { seed: number; n: number; v2?: boolea
 }
 
 /** Chinese CMRC2018-format sample (paragraph ids, "v1.0"), fictional names from a fixed character set. */
-export function generateCmrcSample(opts: { seed: number; n: number; pool?: Pool }) {
-  const prefix = (opts.pool ?? "train").toUpperCase();
+export function generateCmrcSample(opts: { seed: number; n: number; split?: Split }) {
+  const prefix = (opts.split ?? "train").toUpperCase();
   const data = makeParagraphs(ZH, opts).map((p, i) => ({
     paragraphs: [{
       id: `${prefix}_${i}`, context: p.context,
@@ -494,7 +502,7 @@ export function sampleFileContents(): Record<string, string> {
   };
 }
 
-/** Texts a tokenizer's vocabulary is learnt from: training splits only, so dev names are seen as new words. */
+/** Texts a tokenizer's vocabulary is learnt from: the training splits only. */
 export function tokenizerCorpus(lang: "en" | "zh"): string[] {
   const { squad, cmrc, sentiment } = SAMPLE_SPEC;
   const texts: string[] = [];
@@ -512,13 +520,14 @@ export function tokenizerCorpus(lang: "en" | "zh"): string[] {
 
 /**
  * WordPiece vocabularies for data/tokenizer (English, lowercase) and data/tokenizer-zh (Chinese chars + English).
- * Every generated name (train and dev pools) is one whole-word token, as frequent names are in BERT's vocabulary: a
+ * Every name of the lexicon is one whole-word token, as frequent names are in BERT's vocabulary: a
  * tiny model trained from scratch in minutes cannot also learn where multi-piece names begin and end. Numbers, and
  * names the generator never made, still split into the syllable and digit pieces added after them.
  */
 export function sampleVocab(lang: "en" | "zh"): string[] {
   const vocabSize = SAMPLE_SPEC.vocabSize[lang];
-  const names = new Set(namePools("en").train);
+  const lexicon = Object.values(nameLexicon("en")).flat();
+  const names = new Set(lexicon);
   const numbers = new Set<string>();
   const plain = tokenizerCorpus(lang).map((t) => t.replace(/[A-Za-z]+|\d+/g, (w) => {
     if (/^\d+$/.test(w)) numbers.add(w);
@@ -528,8 +537,7 @@ export function sampleVocab(lang: "en" | "zh"): string[] {
   const words = buildWordPieceVocab(plain, { ...opts, vocabSize });
   // each distinct name once: below minFrequency as a whole word, so only its pieces qualify
   const pieces = buildWordPieceVocab([[...names, ...numbers].join(" ")], { ...opts, vocabSize: 100000 });
-  const pools = namePools("en");
-  const vocab = [...new Set([...words, ...[...pools.train, ...pools.dev].map((n) => n.toLowerCase())])];
+  const vocab = [...new Set([...words, ...lexicon.map((n) => n.toLowerCase())])];
   const seen = new Set(vocab);
   for (const p of pieces) {
     if (vocab.length >= vocabSize) break;

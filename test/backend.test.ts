@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { adamwUpdate } from "../lib/fused";
 import { chooseBackend, cudaReport, diagnoseBackends, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
 import { isUserError } from "../lib/errors";
 import { simplifyPermutation } from "../lib/kernels/wasm-extra";
@@ -130,6 +131,22 @@ test("wasm tiled rank-2 Transpose and leading-axes Sum (bias gradients) equal th
   await sameOnWasm("sum inner axis (library kernel)", () => tf.tidy(() => tf.sum(rnd([6, 50, 13], 45), -1)));
   await sameOnWasm("sum all", () => tf.tidy(() => tf.sum(rnd([6, 50, 13], 46))));
   await sameOnWasm("bias gradient", () => tf.tidy(() => tf.grad((b: tf.Tensor) => tf.add(rnd([4, 33, 24], 47), b).square().sum())(rnd([24], 48))));
+});
+
+test("wasm AdamW kernel (one pass on the heap) equals the cpu backend's composite over three steps", async () => {
+  await sameOnWasm("adamw", () => {
+    const init = [rnd([37, 11], 50), tf.zeros([37, 11]), tf.zeros([37, 11])];
+    const [p, m, v] = init.map((x) => tf.variable(x));
+    tf.dispose(init);
+    for (let t = 1; t <= 3; t++) {
+      const g = rnd([37, 11], 50 + t);
+      adamwUpdate(p, m, v, g, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) });
+      g.dispose();
+    }
+    const out = [p, m, v].map((x) => x.clone());
+    tf.dispose([p, m, v]);
+    return out;
+  }, 1e-6);
 });
 
 test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {

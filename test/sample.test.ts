@@ -5,7 +5,7 @@ import * as path from "node:path";
 import { loadSquad, readClassificationCsv, type QAExample } from "../lib/squad";
 import { loadTokenizer } from "../lib/tokenizer";
 import {
-  generateCmrcSample, generateSentiment, generateSquadSample, namePools, SAMPLE_FILES, SAMPLE_SPEC, sampleFileContents,
+  generateCmrcSample, generateSentiment, generateSquadSample, nameLexicon, type NameKind, SAMPLE_FILES, SAMPLE_SPEC, sampleFileContents,
   sampleVocab,
 } from "../lib/sample";
 
@@ -78,22 +78,34 @@ test("every answer is the exact span at answer_start (code points in the file)",
   }
 });
 
-test("dev entities never occur in train", () => {
-  const pools = namePools("en");
-  assert.equal(pools.train.filter((n) => pools.dev.includes(n)).length, 0);
-  const words = (examples: QAExample[]) =>
-    new Set(examples.flatMap((e) => `${e.context} ${e.question}`.match(/[A-Za-z]+/g) ?? []));
-  const train = words(loadSquad(SAMPLE_FILES.trainV2).examples);
-  const devNames = [...words(loadSquad(SAMPLE_FILES.devV2).examples)].filter((w) => pools.dev.includes(w));
-  assert.ok(devNames.length > 50, `only ${devNames.length} dev names used`);
-  assert.deepEqual(devNames.filter((w) => train.has(w)), []);
-  assert.ok([...train].some((w) => pools.train.includes(w)));
-
-  const zhTrain = loadSquad(SAMPLE_FILES.cmrcTrain).examples.map((e) => e.context).join("\n");
+test("dev paragraphs are new; every name keeps one kind (person, town, ...) across train and dev", () => {
+  const lex = nameLexicon("en");
+  const all = Object.values(lex).flat();
+  assert.equal(new Set(all).size, all.length, "a name has two kinds");
+  const train = loadSquad(SAMPLE_FILES.trainV2).examples, dev = loadSquad(SAMPLE_FILES.devV2).examples;
+  const trainContexts = new Set(train.map((e) => e.context));
+  assert.deepEqual(dev.filter((e) => trainContexts.has(e.context)).map((e) => e.id), []);
+  // The kind a name plays, read off the templates' cue words, is the kind the lexicon gives it, in both splits.
+  const cues: [RegExp, NameKind][] = [[/the province of ([A-Z][a-z]+)/g, "province"], [/the ([A-Z][a-z]+) River/g, "river"],
+    [/the town of ([A-Z][a-z]+)/g, "town"], [/(?:founded|opened|led) by ([A-Z][a-z]+)/g, "person"], [/the ([A-Z][a-z]+) (?:Guild|Company|Society|League|Council)/g, "guild"]];
+  for (const [split, examples] of [["train", train], ["dev", dev]] as const) {
+    const found = new Map<NameKind, number>();
+    for (const e of examples) {
+      for (const [re, kind] of cues) {
+        for (const m of `${e.context} ${e.question}`.matchAll(re)) {
+          assert.ok(lex[kind].includes(m[1]), `${split} ${e.id}: '${m[1]}' is used as a ${kind} but is not one`);
+          found.set(kind, (found.get(kind) ?? 0) + 1);
+        }
+      }
+    }
+    for (const kind of Object.keys(lex) as NameKind[]) assert.ok((found.get(kind) ?? 0) > 20, `${split}: few ${kind} cues`);
+  }
+  const zh = nameLexicon("zh");
+  const zhTown = (t: string) => zh.town.includes(t.slice(0, -1));
   const zhDev = loadSquad(SAMPLE_FILES.cmrcDev).examples;
-  const zhEntities = new Set(zhDev.flatMap((e) => [e.title, ...e.answers.map((a) => a.text)]).filter((t) => /[镇河省]$/.test(t)));
-  assert.ok(zhEntities.size > 30);
-  for (const name of zhEntities) assert.ok(!zhTrain.includes(name), `${name} occurs in CMRC train`);
+  const zhTowns = new Set(zhDev.flatMap((e) => [e.title, ...e.answers.map((a) => a.text)]).filter((t) => t.endsWith("镇")));
+  assert.ok(zhTowns.size > 30);
+  for (const t of zhTowns) assert.ok(zhTown(t), `${t} is not a town of the lexicon`);
 });
 
 test("v2 sample: the v1 questions plus ~20% unanswerable ones with plausible answers where natural", () => {

@@ -21,10 +21,10 @@ export const summary = "train a tiny BERT from scratch on the embedded sample, e
 const BACKENDS = ["auto", ...BACKEND_NAMES];
 
 // Tuned on this sample for 2 CPU cores: a 2-layer, 128-wide BERT learns the templated questions from scratch with a
-// high learning rate (tiny models tolerate ~1e-3). Progress per optimizer step hardly depends on the batch size here,
-// so small batches (more steps per second) learn fastest; the schedule is sized in steps so that it ends (learning
-// rate decayed to 0) inside the time budget. Windows of 128 tokens hold every sample context.
-export const DEMO = { trainBudgetS: 540, steps: 1400, batchSize: 16, lr: 1e-3, warmupRatio: 0.06, maxLength: 128, docStride: 64, seed: 7, examplesShown: 8 };
+// high learning rate (tiny models tolerate ~1e-3) and no dropout (in minutes it underfits; dropout only slows it).
+// Batches group features of similar length (less padding, ~20% faster steps). The schedule is sized in steps so that
+// it ends (learning rate decayed to 0) inside the time budget. Windows of 128 tokens hold every sample context.
+export const DEMO = { trainBudgetS: 540, steps: 1400, batchSize: 16, lr: 1e-3, dropout: 0, warmupRatio: 0.06, maxLength: 128, docStride: 64, seed: 7, examplesShown: 8 };
 
 export const flags = {
   out: { type: "string", help: "output directory (model, metrics.jsonl, loss.svg, report.md)", default: path.join("runs", "demo") },
@@ -49,6 +49,7 @@ export async function run(argv: string[]): Promise<void> {
   const dev = loadSquad(SAMPLE_FILES.dev).examples;
   const config = presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: DEMO.maxLength });
   config.pad_token_id = tok.padId;
+  config.hidden_dropout_prob = config.attention_probs_dropout_prob = DEMO.dropout;
   const model = initModel(config, "qa", f.seed);
   let result: TrainResult;
   try {
@@ -56,7 +57,7 @@ export async function run(argv: string[]): Promise<void> {
     result = await trainQA({
       model, tokenizer: tok, tokenizerDir: SAMPLE_FILES.tokenizerDir, train, trainFile: SAMPLE_FILES.train, eval: dev, evalFile: SAMPLE_FILES.dev,
       outDir: f.out, maxSteps: f.steps, batchSize: f["batch-size"], lr: f.lr, warmupRatio: DEMO.warmupRatio, seed: f.seed,
-      maxLength: DEMO.maxLength, docStride: DEMO.docStride, logSteps: 10, quiet: f.quiet,
+      maxLength: DEMO.maxLength, docStride: DEMO.docStride, groupByLength: true, logSteps: 10, quiet: f.quiet,
       // The demo promises < 10 minutes on 2 cores: past the budget, stop (a checkpoint is kept) and evaluate.
       shouldStop: () => (Date.now() - t0) / 1000 > f["train-budget"],
     });
@@ -85,12 +86,12 @@ function report(s: { exact: number; f1: number; total: number; seconds: number; 
   return [
     "# bertqa demo: a tiny BERT trained from scratch for extractive QA",
     "",
-    `Trained on ${s.train_questions} questions of the embedded sample (\`data/squad-sample-train.json\`), evaluated on ${s.total} dev questions about places and people that never occur in training.`,
+    `Trained on ${s.train_questions} questions of the embedded sample (\`data/squad-sample-train.json\`), evaluated on ${s.total} dev questions about paragraphs that never occur in training.`,
     "",
     "| metric | value |", "| --- | --- |",
     `| exact match | ${s.exact} |`, `| F1 | ${s.f1} |`, `| dev questions | ${s.total} |`, `| optimizer steps | ${s.steps} (${s.epochs} epochs) |`,
     `| wall time | ${s.seconds} s |`, `| backend | ${s.backend}: ${backendDetail} |`,
-    `| settings | tiny preset (L2/H128/A2), lr ${f.lr}, batch ${f["batch-size"]}, ${f.steps} steps, seed ${f.seed}, max length ${DEMO.maxLength} |`,
+    `| settings | tiny preset (L2/H128/A2), no dropout, lr ${f.lr}, batch ${f["batch-size"]} grouped by length, ${f.steps} steps, seed ${f.seed}, max length ${DEMO.maxLength} |`,
     "",
     "## Training loss", "", "![loss curve](loss.svg)", "",
     "## Some dev answers", "", "| question | gold | predicted |", "| --- | --- | --- |",

@@ -6,10 +6,12 @@
 //   the output with a stride of a whole row and misses cache on every read; here it goes tile by tile.
 // - Sum over leading axes (every bias gradient sums [tokens, features] over tokens): the library transposes the
 //   input first so the summed axis is innermost; here the rows are added into one accumulator row instead.
+// - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter.
 // - Slice (and so SplitV): the library's JS kernel first copies the WHOLE input out of the heap (readSync) for every
 //   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
+import { ADAMW } from "./webgpu"; // the kernel's name (that module declares names and types only until webgpu loads)
 
 const BACKEND = "wasm";
 let installed = false;
@@ -33,6 +35,7 @@ export function installWasmExtraKernels(): void {
     tf.unregisterKernel("SplitV", BACKEND);
     tf.registerKernel({ ...split, kernelFunc: splitV as never }); // the library's calls its own Slice, not the registry's
   }
+  if (tf.getKernel(ADAMW, BACKEND) === undefined) tf.registerKernel({ kernelName: ADAMW, backendName: BACKEND, kernelFunc: adamw as never });
   const sum = tf.getKernel("Sum", BACKEND);
   if (sum !== undefined) {
     const wasmSum = sum.kernelFunc as unknown as (args: Args) => Info;
@@ -87,6 +90,30 @@ function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
   for (let r = 0, s = 0; r < rows; r++, s += inner) for (let j = 0; j < inner; j++) acc[j] += src[s + j];
   dst.set(acc);
   return out;
+}
+
+/** torch.optim.AdamW's step for one parameter: inputs p, m, v, g; outputs [p', m', v'] (attrs as lib/fused.ts's AdamWUpdate). */
+function adamw({ inputs, backend, attrs }: Args): Info[] {
+  const { p, m, v, g } = inputs;
+  const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, "float32"));
+  const [P, M, V, G] = [p, m, v, g].map((t) => backend.typedArrayFromHeap(t)); // views made after the allocations
+  const [P1, M1, V1] = outs.map((t) => backend.typedArrayFromHeap(t));
+  const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt", number>;
+  adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array,
+    a.beta1, a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps);
+  return outs;
+}
+
+function adamwLoop(P: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array,
+  b1: number, b2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number): void {
+  const c1 = 1 - b1, c2 = 1 - b2;
+  for (let i = 0; i < G.length; i++) {
+    const gi = G[i];
+    const mi = b1 * M[i] + c1 * gi, vi = b2 * V[i] + c2 * gi * gi;
+    M1[i] = mi;
+    V1[i] = vi;
+    P1[i] = P[i] * decay - stepSize * (mi / (Math.sqrt(vi) / bc2Sqrt + eps));
+  }
 }
 
 /** out[s] = Σ x[i] over i with segmentIds[i] = s (ids outside [0, numSegments) are dropped, as in TensorFlow). */
