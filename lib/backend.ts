@@ -308,6 +308,20 @@ export function wasmThreadCount(): number {
   return Number.isInteger(env) && env >= 1 ? Math.min(env, 8) : 1; // the threaded build caps at 8
 }
 
+// wasm's heap is one 32-bit address space; a training step holds ~26 bytes per parameter before activations (weights,
+// AdamW's m and v, gradients and their clipped copy; `bertqa bench`: mini 27, small 25). `base` (110M) aborts there.
+const WASM_HEAP_BYTES = 4 * 2 ** 30;
+const TRAIN_BYTES_PER_PARAM = 26;
+
+/** Refuse, before the first step, to train a model that cannot fit the active backend's memory (wasm: 4 GB heap). */
+export function checkTrainingFits(params: number, backend = tf.getBackend()): void {
+  const need = params * TRAIN_BYTES_PER_PARAM;
+  if (backend === "wasm" && need > 0.6 * WASM_HEAP_BYTES) {
+    throw userError(`a ${(params / 1e6).toFixed(0)}M-parameter model`, `needs about ${(need / 2 ** 30).toFixed(1)} GB to train before activations, more than the wasm backend's 4 GB heap holds`,
+      "train it on a GPU (--backend webgpu or tensorflow; see bertqa doctor) or use a smaller preset such as small or medium");
+  }
+}
+
 /** Memory in use: process RSS and what TensorFlow.js tracks (tensors, bytes). */
 export function memoryReport(): { rss_mb: number; tensors: number; tensor_mb: number } {
   const m = tf.memory();

@@ -10,6 +10,33 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   fs.renameSync(tmp, file);
 }
 
+/** Write lines to `file` through a temporary file renamed at the end, so a failed run leaves no half-written output. */
+export function writeLinesAtomic(file: string, count: number, line: (i: number) => string): void {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    let chunk: string[] = [], size = 0;
+    for (let i = 0; i < count; i++) {
+      const l = line(i) + "\n";
+      chunk.push(l);
+      size += l.length;
+      if (size > 1 << 20) { // ~1 MB writes: one huge string could exceed V8's string limit on SQuAD-sized output
+        fs.writeSync(fd, chunk.join(""));
+        chunk = [];
+        size = 0;
+      }
+    }
+    fs.writeSync(fd, chunk.join(""));
+    fs.closeSync(fd);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try { fs.closeSync(fd); } catch { /* already closed */ }
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + "\n");
 }

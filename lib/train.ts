@@ -18,6 +18,7 @@ import { readSafetensors, writeSafetensors } from "./safetensors";
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
+import { checkTrainingFits } from "./backend";
 import {
   adamwStep, adamwStateToHost, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, loadAdamWState, scheduledLr,
   accumulateGrads, type AdamW, type Grads,
@@ -257,6 +258,7 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
   const totalSteps = opts.maxSteps !== undefined ? opts.maxSteps : stepsPerEpoch * s.epochs;
   const warmupSteps = Math.ceil(totalSteps * s.warmupRatio); // Trainer.get_warmup_steps: ceil(total * ratio)
   const params = trainableParams(model);
+  checkTrainingFits(Object.values(params).reduce((n, v) => n + v.size, 0));
   const byVariable = new Map(Object.entries(params).map(([name, v]) => [v.name, name]));
   const opt = createAdamW(params, { lr: s.lr, weightDecay: s.weightDecay });
   const modelFp = fingerprint(configToJson(model.config, architecture(model.config, model.task)));
@@ -448,13 +450,17 @@ function diverged(step: number, what: string, checkpointDir: string): UserError 
 }
 
 /** Allocation failures become one line with the fix; other errors pass through. */
-function asMemoryError(e: unknown, batchSize: number, gradAccum: number, step?: number): unknown {
-  if (e instanceof UserError) return e;
+/** The first line of an allocation failure (wasm's 4 GB heap running out shows as "memory access out of bounds"). */
+export function outOfMemory(e: unknown): string | undefined {
+  if (e instanceof UserError) return undefined;
   const msg = e instanceof Error ? e.message : String(e);
-  if (/out of memory|OOM|allocation failed|Cannot allocate|Array buffer allocation|Maximum memory size|could not allocate|Invalid typed array length|memory access out of bounds/i.test(msg)) {
-    return userError(`batch size ${batchSize}`, `does not fit in memory${step !== undefined ? ` (step ${step + 1})` : ""}: ${msg.split("\n")[0]}`, `try --batch-size ${Math.max(1, Math.floor(batchSize / 2))} --grad-accum ${gradAccum * 2}`);
-  }
-  return e;
+  return /out of memory|OOM|allocation failed|Cannot allocate|Array buffer allocation|Maximum memory size|could not allocate|Invalid typed array length|memory access out of bounds|^Aborted\(\)/i.test(msg) ? msg.split("\n")[0] : undefined;
+}
+
+function asMemoryError(e: unknown, batchSize: number, gradAccum: number, step?: number): unknown {
+  const oom = outOfMemory(e);
+  if (oom === undefined) return e;
+  return userError(`batch size ${batchSize}`, `does not fit in memory${step !== undefined ? ` (step ${step + 1})` : ""}: ${oom}`, `try --batch-size ${Math.max(1, Math.floor(batchSize / 2))} --grad-accum ${gradAccum * 2}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

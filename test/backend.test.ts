@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { adamwUpdate } from "../lib/fused";
-import { chooseBackend, cudaReport, diagnoseBackends, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
+import { checkTrainingFits, chooseBackend, cudaReport, diagnoseBackends, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
 import { isUserError } from "../lib/errors";
 import { simplifyPermutation } from "../lib/kernels/wasm-extra";
 import { initModel, forward, qaLoss } from "../lib/bert";
@@ -81,6 +81,13 @@ test("the real doctor on this machine finds wasm and cpu working", async () => {
   assert.equal(byName.wasm.available, true, byName.wasm.detail);
   assert.match(byName.wasm.detail, /XNNPACK/);
   for (const x of d) if (!x.available) assert.ok(x.fix !== undefined && x.fix.length > 0, `${x.name} has a fix`);
+});
+
+test("training a model too big for wasm's 4 GB heap is refused up front with the fix; GPUs and small models pass", () => {
+  assert.throws(() => checkTrainingFits(110e6, "wasm"), (e: unknown) => isUserError(e) && /110M-parameter model: needs about 2\.7 GB .*wasm.*--backend webgpu or tensorflow/.test((e as Error).message));
+  assert.doesNotThrow(() => checkTrainingFits(41e6, "wasm")); // medium
+  assert.doesNotThrow(() => checkTrainingFits(110e6, "webgpu"));
+  assert.doesNotThrow(() => checkTrainingFits(110e6, "tensorflow"));
 });
 
 test("transpose axes are simplified only where neighbours stay neighbours", () => {

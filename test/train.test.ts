@@ -11,7 +11,7 @@ import { presetConfig, type BertConfig } from "../lib/config";
 import { loadSquad, readClassificationCsv } from "../lib/squad";
 import { loadTokenizer } from "../lib/tokenizer";
 import { SAMPLE_FILES } from "../lib/sample";
-import { trainQA, trainClassifier, epochOrder, lengthGroupedOrder, classificationScores } from "../lib/train";
+import { trainQA, trainClassifier, epochOrder, lengthGroupedOrder, classificationScores, outOfMemory } from "../lib/train";
 import { readSafetensors } from "../lib/safetensors";
 import { prepareFeatures } from "../lib/features";
 import { isUserError } from "../lib/errors";
@@ -109,6 +109,13 @@ test("classificationScores and epochOrder", () => {
   assert.deepEqual([...a].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   assert.deepEqual(epochOrder(10, 42, 0), a);
   assert.notDeepEqual(epochOrder(10, 42, 1), a);
+});
+
+test("outOfMemory recognises allocation failures (wasm's full 4 GB heap included) and nothing else", () => {
+  assert.equal(outOfMemory(new WebAssembly.RuntimeError("memory access out of bounds\n    at wasm://...")), "memory access out of bounds");
+  assert.equal(outOfMemory(new RangeError("Array buffer allocation failed")), "Array buffer allocation failed");
+  assert.equal(outOfMemory(new Error("Requested texture size exceeds maximum; OOM when allocating tensor")), "Requested texture size exceeds maximum; OOM when allocating tensor");
+  assert.equal(outOfMemory(new Error("shapes [2,3] and [4] do not match")), undefined);
 });
 
 test("lengthGroupedOrder: a permutation whose mega-batches of 50 batches are sorted longest first, and less padding", () => {

@@ -2,10 +2,11 @@
 // BERT on random tokens, after warm-up steps, and print ONE JSON line (compare with test/bench/torch_bench.py).
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
+import { outOfMemory } from "../train";
 import { initModel, forward, qaLoss, disposeModel, tfSeed } from "../bert";
 import { presetConfig, PRESETS, type PresetName } from "../config";
 import { adamwStep, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, type Grads } from "../optim";
-import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
+import { BACKEND_NAMES, checkTrainingFits, useBackend, type BackendName } from "../backend";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
@@ -31,7 +32,11 @@ export async function run(argv: string[]): Promise<void> {
   for (const k of ["batch-size", "seq-len", "steps", "vocab-size"] as const) if (!((f[k] as number) > 0)) throw userError(`--${k}`, `must be positive, got ${f[k]}`);
   if (f["seq-len"] > 512) throw userError("--seq-len", `${f["seq-len"]} is more than BERT's 512 positions`);
   const backend = await useBackend(f.backend as BackendName | "auto");
-  const r = await benchTraining({ preset: f.config as PresetName, batchSize: f["batch-size"], seqLen: f["seq-len"], steps: f.steps, warmup: f.warmup, vocabSize: f["vocab-size"], seed: f.seed });
+  const r = await benchTraining({ preset: f.config as PresetName, batchSize: f["batch-size"], seqLen: f["seq-len"], steps: f.steps, warmup: f.warmup, vocabSize: f["vocab-size"], seed: f.seed }).catch((e: unknown) => {
+    const oom = outOfMemory(e);
+    if (oom === undefined) throw e;
+    throw userError(`--config ${f.config} --batch-size ${f["batch-size"]} --seq-len ${f["seq-len"]}`, `does not fit in memory on ${backend.name}: ${oom}`, `try --batch-size ${Math.max(1, Math.floor(f["batch-size"] / 2))}`);
+  });
   console.log(JSON.stringify({ backend: backend.name, backend_detail: backend.detail, ...r }));
 }
 
@@ -46,6 +51,12 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   const config = presetConfig(o.preset, { vocabSize: o.vocabSize, maxPositions: Math.max(512, o.seqLen) });
   const model = initModel(config, "qa", o.seed);
   const params = Object.fromEntries(Object.entries(model.params).filter(([, v]) => v.trainable));
+  try {
+    checkTrainingFits(Object.values(params).reduce((n, v) => n + v.size, 0));
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
   const byVar = new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
   const opt = createAdamW(params, { lr: 1e-4 });
   const [B, T] = [o.batchSize, o.seqLen];

@@ -9,6 +9,7 @@ import { codePointIndex, prepareFeatures, type QAFeature } from "../features";
 import { loadSquad, type QAExample } from "../squad";
 import { loadTokenizer } from "../tokenizer";
 import { parseFlags, type FlagSpecs } from "./args";
+import { writeLinesAtomic } from "../fsutil";
 
 /** Below this many features the output is written without a progress bar (it takes well under a second). */
 const PROGRESS_MIN_FEATURES = 5000;
@@ -24,33 +25,6 @@ export const flags = {
   out: { type: "string", help: "output .jsonl file (written atomically)", required: true },
   "skip-invalid": { type: "boolean", help: "skip (and count) bad examples instead of stopping at the first" },
 } satisfies FlagSpecs;
-
-/** Write lines to `file` through a temporary file renamed at the end, so a failed run leaves no half-written output. */
-function writeLinesAtomic(file: string, count: number, line: (i: number) => string): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    let chunk: string[] = [], size = 0;
-    for (let i = 0; i < count; i++) {
-      const l = line(i) + "\n";
-      chunk.push(l);
-      size += l.length;
-      if (size > 1 << 20) { // ~1 MB writes: one huge string could exceed V8's string limit on SQuAD-sized output
-        fs.writeSync(fd, chunk.join(""));
-        chunk = [];
-        size = 0;
-      }
-    }
-    fs.writeSync(fd, chunk.join(""));
-    fs.closeSync(fd);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try { fs.closeSync(fd); } catch { /* already closed */ }
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** One JSONL record with run_qa.py's names; offsets converted to code points. */
 function featureJson(f: QAFeature, ex: QAExample, cpIndex: Int32Array | null): string {
