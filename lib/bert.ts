@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BertConfig } from "./config";
 import { userError } from "./errors";
-import { addLayerNorm, biasGelu, layerNorm } from "./fused";
+import { addLayerNorm, attention, biasGelu, layerNorm } from "./fused";
 
 export type Task = "qa" | "cls";
 export interface BertModel {
@@ -170,17 +170,21 @@ export function countParams(model: BertModel): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Building blocks. Activations inside the encoder stay 2-D, [N = B*T, H], so every dense layer is one matMul.
 
-type Dropout = (x: tf.Tensor, rate: number) => tf.Tensor;
+/** Dropout at the next site: drop(x, rate); drop.next(rate) instead takes the next site's function, or undefined where
+ * it would drop nothing (not training, or rate 0), for ops that fuse the no-dropout case (lib/fused.ts's attention). */
+type Dropout = ((x: tf.Tensor, rate: number) => tf.Tensor) & { next(rate: number): ((x: tf.Tensor) => tf.Tensor) | undefined };
 
 function makeDropout(opts: ForwardOptions): Dropout {
   let site = 0;
   const base = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-  return (x, rate) => {
+  const next = (rate: number) => {
     site++;
-    if (opts.training !== true || rate <= 0) return x;
+    if (opts.training !== true || rate <= 0) return undefined;
     // A distinct, reproducible stream per dropout site and step (the same seed everywhere would repeat masks).
-    return x.mul(dropoutMask(x.shape, rate, base * 7919 + site));
+    const seed = base * 7919 + site;
+    return (x: tf.Tensor) => x.mul(dropoutMask(x.shape, rate, seed));
   };
+  return Object.assign((x: tf.Tensor, rate: number) => next(rate)?.(x) ?? x, { next });
 }
 
 /** Inverted-dropout mask (0 or 1/(1 − rate)) from a seeded xorshift32 stream. tf.dropout draws each uniform through
@@ -289,9 +293,8 @@ function selfAttention(model: BertModel, k: LayerKeys, x: tf.Tensor2D, mask: tf.
   const q = project(k.query, scale).transpose([0, 2, 1, 3]).reshape([B * nh, T, d]) as tf.Tensor3D; // [B*nh, T, d]
   const kT = project(k.key).transpose([0, 2, 3, 1]).reshape([B * nh, d, T]) as tf.Tensor3D; // [B*nh, d, T]: pre-transposed keys
   const v = project(k.value).transpose([0, 2, 1, 3]).reshape([B * nh, T, d]) as tf.Tensor3D; // [B*nh, T, d]
-  const scores = tf.matMul(q, kT).reshape([B, nh, T, T]).add(mask); // [B, nh, T, T]
-  const probs = drop(tf.softmax(scores), c.attention_probs_dropout_prob).reshape([B * nh, T, T]);
-  const ctx = tf.matMul(probs as tf.Tensor3D, v).reshape([B, nh, T, d]).transpose([0, 2, 1, 3]).reshape([B * T, H]); // heads side by side
+  const probsDropout = drop.next(c.attention_probs_dropout_prob);
+  const ctx = attention(q, kT, v, mask, nh, probsDropout).reshape([B, nh, T, d]).transpose([0, 2, 1, 3]).reshape([B * T, H]); // heads side by side
   return dense(ctx as tf.Tensor2D, p[`${k.attnOut}.weight`], p[`${k.attnOut}.bias`]);
 }
 

@@ -1,10 +1,14 @@
-// Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, and one AdamW update.
+// Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, multi-head attention
+// (softmax(q·kT + mask)·v), and one AdamW update.
 // On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
 // backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
 // off (to compare).
 import * as tf from "@tensorflow/tfjs";
-import { ADAMW, ADD_LAYER_NORM, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./kernels/webgpu";
+import {
+  ADAMW, ADD_LAYER_NORM, ATTENTION, ATTENTION_GRAD_KV, ATTENTION_GRAD_Q, ATTENTION_MAX_D, ATTENTION_MAX_T, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD,
+  LAYER_NORM_PARAM_GRAD, ROW_STATS,
+} from "./kernels/webgpu";
 
 /** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW) and BERTQA_FUSED is not 0. */
 export function fusedKernelActive(kernel: string): boolean {
@@ -116,6 +120,47 @@ export function addLayerNorm(x: tf.Tensor2D, residual: tf.Tensor2D, gamma: tf.Te
 /** LayerNorm alone (the embeddings' LayerNorm has no residual): the composite, as lib/bert.ts has it. */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor2D {
   return compositeLayerNorm(x, gamma, beta, eps);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Attention
+
+function kernelAttention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number): tf.Tensor3D {
+  const f = tf.customGrad((...args: Args) => {
+    const [qi, ki, vi] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, kT: ki, v: vi, mask }, { nh } as never) as tf.Tensor[];
+    save([qi, ki, vi, mask, stats]); // probabilities are recomputed from each row's max and sum, not kept (B·nh·T² numbers)
+    stats.dispose(); // save keeps its own reference (and none when not recording gradients)
+    return {
+      value: ctx,
+      gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats]: tf.Tensor[]) => {
+        const inputs = { q: sq, kT: sk, v: sv, mask: sm, dctx };
+        const [dq, rows] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, stats }, { nh } as never) as tf.Tensor[];
+        const [dkT, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows }, { nh } as never) as tf.Tensor[];
+        rows.dispose();
+        return [dq, dkT, dv];
+      },
+    };
+  });
+  return f(q, kT, v) as tf.Tensor3D;
+}
+
+/**
+ * Attention of all heads at once: softmax(q·kT + mask)·v, with q [B·nh, T, d] (already scaled by 1/√d), kT
+ * [B·nh, d, T], v [B·nh, T, d] and the additive mask [B, 1, 1, T]; returns [B·nh, T, d]. `dropProbs`, when given,
+ * applies dropout to the probabilities. On WebGPU without dropout one kernel forward and two backward; otherwise
+ * lib/bert.ts's composite, op for op.
+ */
+export function attention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, dropProbs?: (probs: tf.Tensor) => tf.Tensor): tf.Tensor3D {
+  const [BH, T, d] = q.shape, B = BH / nh;
+  // The kernels have no dropout: training with attention_probs_dropout_prob > 0 takes the composite below.
+  if (dropProbs === undefined && q.dtype === "float32" && T <= ATTENTION_MAX_T && d <= ATTENTION_MAX_D && fusedKernelActive(ATTENTION)) {
+    return kernelAttention(q, kT, v, mask, nh); // the kernels read the mask as [B, T]
+  }
+  const scores = tf.matMul(q, kT).reshape([B, nh, T, T]).add(mask); // [B, nh, T, T]
+  const probs = tf.softmax(scores);
+  return tf.matMul((dropProbs === undefined ? probs : dropProbs(probs)).reshape([BH, T, T]) as tf.Tensor3D, v);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ import { loadSquad } from "../lib/squad";
 import { loadTokenizer } from "../lib/tokenizer";
 import { SAMPLE_FILES } from "../lib/sample";
 import { trainQA } from "../lib/train";
-import { addLayerNorm, adamwUpdate, biasGelu, fusedKernelActive, type AdamWUpdate } from "../lib/fused";
-import { ADAMW, ADD_LAYER_NORM, BIAS_GELU } from "../lib/kernels/webgpu";
+import { addLayerNorm, adamwUpdate, attention, biasGelu, fusedKernelActive, type AdamWUpdate } from "../lib/fused";
+import { ADAMW, ADD_LAYER_NORM, ATTENTION, BIAS_GELU } from "../lib/kernels/webgpu";
 
 let ready: Promise<string | undefined> | undefined;
 /** undefined when the webgpu backend is up, else why not (the skip reason). */
@@ -101,6 +101,31 @@ test("addLayerNorm: LayerNorm(x + residual) kernels match the composite, value a
   }
 });
 
+test("attention: the fused kernels' context and dq, dkT, dv match the composite, padded keys masked", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  assert.ok(fusedKernelActive(ATTENTION));
+  // T = 37: not a multiple of the 64-thread workgroup, d < workgroup; T = 128, d = 64: two keys per thread.
+  for (const [B, nh, T, d] of [[2, 2, 37, 16], [2, 2, 128, 64]]) {
+    const BH = B * nh, n = BH * T * d;
+    const qs = randn(n, T + 1, 1 / Math.sqrt(d) * 2), ks = randn(n, T + 2, 1), vs = randn(n, T + 3), ws = randn(n, T + 4);
+    const keep = Array.from({ length: B * T }, (_, i) => (i % T < T - 3 - 7 * Math.floor(i / T) ? 1 : 0)); // 3, 10 padded keys
+    const f = () => {
+      const q = tf.tensor3d(qs, [BH, T, d]), kT = tf.tensor3d(ks, [BH, d, T]), v = tf.tensor3d(vs, [BH, T, d]), w = tf.tensor3d(ws, [BH, T, d]);
+      const mask = tf.sub(1, tf.tensor2d(keep, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
+      const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh).mul(w).sum();
+      return [attention(q, kT, v, mask, nh), ...tf.grads(loss)([q, kT, v])];
+    };
+    const gpu = await on("webgpu", f), cpu = await on("cpu", f);
+    ["ctx", "dq", "dkT", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `[B=${B},nh=${nh},T=${T},d=${d}] ${name}`));
+    // Padded keys get no attention, so no gradient reaches their k and v.
+    const dv = gpu[3];
+    for (let bh = 0; bh < BH; bh++) for (let j = 0; j < T; j++) {
+      if (keep[Math.floor(bh / nh) * T + j] === 0) for (let c = 0; c < d; c++) assert.equal(dv[(bh * T + j) * d + c], 0, `dv of padded key ${j}`);
+    }
+  }
+});
+
 test("adamwUpdate: the one-launch AdamW kernel lands on the composite's p, m, v over three steps", async (t) => {
   if (!(await needWebgpu(t))) return;
   await tf.setBackend("webgpu");
@@ -142,6 +167,12 @@ test("no tensors leak from the fused ops on webgpu", async (t) => {
   const p = tf.variable(tf.ones([32])), m = tf.variable(tf.zeros([32])), v = tf.variable(tf.zeros([32]));
   const before = tf.memory().numTensors;
   const grads = tf.grads((a: tf.Tensor, c: tf.Tensor) => biasGelu(addLayerNorm(a as tf.Tensor2D, c as tf.Tensor2D, g, b, 1e-12), b).sum())([x, r]);
+  const q = tf.tensor3d(randn(2 * 8 * 4, 3), [2, 8, 4]), kT = tf.tensor3d(randn(2 * 8 * 4, 4), [2, 4, 8]), mask = tf.zeros([1, 1, 1, 8]);
+  const before2 = tf.memory().numTensors;
+  const attnGrads = tf.grads((a: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, c as tf.Tensor3D, a as tf.Tensor3D, mask, 2).sum())([q, kT]);
+  tf.dispose([attnGrads, attention(q, kT, q, mask, 2)]);
+  assert.equal(tf.memory().numTensors, before2, "attention");
+  tf.dispose([q, kT, mask]);
   adamwUpdate(p, m, v, g, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2, bc2Sqrt: 0.03 });
   await Promise.all(grads.map((d) => d.data()));
   tf.dispose(grads);
@@ -149,11 +180,13 @@ test("no tensors leak from the fused ops on webgpu", async (t) => {
   tf.dispose([x, r, g, b, p, m, v]);
 });
 
-test("trainQA on webgpu (fused kernels, async reads) lands on the cpu backend's parameters after 2 steps", async (t) => {
+// Attention dropout 0.1 runs the composite attention on webgpu; 0 the fused attention kernels inside the whole step.
+for (const attentionDropout of [0.1, 0]) test(`trainQA on webgpu (fused kernels, async reads, attention dropout ${attentionDropout}) lands on the cpu backend's parameters after 2 steps`, async (t) => {
   if (!(await needWebgpu(t))) return;
   const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);
   const train = loadSquad(SAMPLE_FILES.train).examples.slice(0, 8);
-  const config = { ...presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: 64 }), hidden_size: 64, num_attention_heads: 2, intermediate_size: 128, num_hidden_layers: 2, pad_token_id: tok.padId, hidden_dropout_prob: 0.1 };
+  const config = { ...presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: 64 }), hidden_size: 64, num_attention_heads: 2, intermediate_size: 128, num_hidden_layers: 2, pad_token_id: tok.padId, hidden_dropout_prob: 0.1,
+    attention_probs_dropout_prob: attentionDropout };
   const lr = 1e-3;
   const run = async (backend: string) => {
     await tf.setBackend(backend);

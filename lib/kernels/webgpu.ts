@@ -2,6 +2,8 @@
 // - BertqaBiasGelu / BertqaBiasGeluGrad: exact GELU (erf) with an optional bias, one launch each way.
 // - BertqaAddLayerNorm, BertqaRowStats, BertqaLayerNormGrad, BertqaLayerNormParamGrad: LayerNorm(x + residual).
 // - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch.
+// - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: softmax(q·kᵀ + mask)·v per head, one launch forward
+//   and two backward (probabilities recomputed from the saved row max and sum, flash-attention style).
 // - AddN (replaced): the stock kernel binds every input at once and breaks past 7 inputs (see addNChunked).
 // The model-facing ops that choose between these and the composite tf ops are in lib/fused.ts.
 //
@@ -9,7 +11,8 @@
 // input arrays, bound read-only in that order), outputShape (the one output, the array `result`), workgroupSize,
 // dispatch and getUserCode() (WGSL; the backend adds bindings, `uniforms` with every input's shape, and the entry
 // point that calls `main`), run by backend.runWebGPUProgram(program, inputs, dtype, extraUniforms). Programs have one
-// output, so AdamW, which writes three tensors, records its own pipeline into the backend's command stream instead.
+// output, so AdamW and attention, which write two or three tensors, record their own pipelines into the backend's command
+// stream instead (`record`).
 //
 // Only types are declared here (no import of the optional package): it loads when backend.ts registers the backend.
 import * as tf from "@tensorflow/tfjs";
@@ -22,6 +25,12 @@ export const ROW_STATS = "BertqaRowStats";
 export const LAYER_NORM_GRAD = "BertqaLayerNormGrad";
 export const LAYER_NORM_PARAM_GRAD = "BertqaLayerNormParamGrad";
 export const ADAMW = "BertqaAdamW";
+export const ATTENTION = "BertqaAttention";
+export const ATTENTION_GRAD_Q = "BertqaAttentionGradQ";
+export const ATTENTION_GRAD_KV = "BertqaAttentionGradKV";
+/** The attention kernels keep one row of scores and one head vector in workgroup memory: longest sequence, widest head. */
+export const ATTENTION_MAX_T = 512;
+export const ATTENTION_MAX_D = 128;
 
 // --- the few backend internals used (tfjs-backend-webgpu 4.22 dist/backend_webgpu.js) -------------------------------
 
@@ -268,30 +277,38 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index)
   vOut[i] = v1;
 }`;
 
-const adamwPipelines = new WeakMap<object, Gpu>();
-
 /** Inputs p, m, v, g (float32, same shape); attrs lr-derived constants; outputs [p', m', v'] in one dispatch. */
 function adamw({ inputs, backend, attrs }: Args): Info[] {
   const { p, m, v, g } = inputs;
   const n = p.shape.reduce((a, b) => a * b, 1);
   const outs = [0, 1, 2].map(() => backend.makeTensorInfo(p.shape.slice(), "float32"));
   if (n === 0) return outs;
-  for (const t of [...outs, p, m, v, g]) backend.uploadToGPU(t.dataId);
-  const device = backend.device;
-  let pipeline = adamwPipelines.get(device);
-  if (pipeline === undefined) {
-    pipeline = device.createComputePipeline({ layout: "auto", label: ADAMW, compute: { module: device.createShaderModule({ code: ADAMW_WGSL, label: ADAMW }), entryPoint: "main" } });
-    adamwPipelines.set(device, pipeline);
-  }
-  const groups = Math.ceil(n / 256), maxX = device.limits.maxComputeWorkgroupsPerDimension as number;
-  const dispatch = groups <= maxX ? [groups, 1] : [maxX, Math.ceil(groups / maxX)];
+  const groups = Math.ceil(n / 256), maxX = backend.device.limits.maxComputeWorkgroupsPerDimension as number;
+  const dispatch: [number, number] = groups <= maxX ? [groups, 1] : [maxX, Math.ceil(groups / maxX)];
   const a = attrs as Record<string, number>;
   const u = (type: Uniform["type"], x: number): Uniform => ({ type, data: [x] });
-  const uniforms = backend.makeUniforms([u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2), u("float32", 1 - a.beta2),
-    u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize)]);
-  const tensors = [...outs, p, m, v, g];
-  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [...tensors.map((t, i) => ({ binding: i, resource: backend.tensorToBinding(t) })), { binding: 7, resource: uniforms }] });
-  // Recorded exactly as backend.recordAndSubmit records its programs, so ordering with other kernels is kept.
+  record(backend, ADAMW, ADAMW_WGSL, [...outs, p, m, v, g], [u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2),
+    u("float32", 1 - a.beta2), u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize)], dispatch);
+  return outs;
+}
+
+const pipelines = new WeakMap<object, Map<string, Gpu>>(); // device → label → compute pipeline
+
+/** Record one dispatch of `wgsl` (entry point main; bindings 0.. = `tensors` in order, outputs first, then one
+ * uniform buffer) into the backend's command stream exactly as backend.recordAndSubmit records its programs, so
+ * ordering with other kernels is kept. For kernels with more than one output, which WebGPUProgram cannot express. */
+function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: Info[], uniforms: Uniform[], dispatch: [number, number]): void {
+  for (const t of tensors) backend.uploadToGPU(t.dataId);
+  const device = backend.device;
+  let cache = pipelines.get(device);
+  if (cache === undefined) pipelines.set(device, (cache = new Map()));
+  let pipeline = cache.get(label);
+  if (pipeline === undefined) {
+    pipeline = device.createComputePipeline({ layout: "auto", label, compute: { module: device.createShaderModule({ code: wgsl, label }), entryPoint: "main" } });
+    cache.set(label, pipeline);
+  }
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [...tensors.map((t, i) => ({ binding: i, resource: backend.tensorToBinding(t) })),
+    { binding: tensors.length, resource: backend.makeUniforms(uniforms) }] });
   for (const t of tensors) backend.commandQueueOwnedIds.add(t.dataId);
   backend.ensureCommandEncoderReady();
   if (!backend.computePassEncoder) backend.computePassEncoder = backend.commandEncoder.beginComputePass({});
@@ -303,7 +320,151 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
     backend.endComputePassEncoder();
     backend.submitQueue();
   }
-  return outs;
+}
+
+// --- attention --------------------------------------------------------------------------------------------------------
+
+// Per head (bh < B·nh, b = bh / nh) with q [B·nh, T, d] (pre-scaled), kT [B·nh, d, T], v [B·nh, T, d], mask [B,1,1,T]
+// (additive: 0 or float32 min): s = q·kT + mask, p = softmax(s) by rows, ctx = p·v. One workgroup per (row, head), in
+// the composite's operation order (exp(s − max) / sum, then p·v; dS = dP∘p − rowsum(dP∘p)·p, dP = dctx·vᵀ), so values
+// stay within float32 rounding of it. No dropout on p: with attention dropout the composite runs instead (lib/fused.ts).
+const ATTN_WG = 64;
+const attentionHeader = (outs: string[], ins: string[]) => `
+struct Dims { T : u32, d : u32, nh : u32 };
+${outs.map((n, i) => `@group(0) @binding(${i}) var<storage, read_write> ${n} : array<f32>;`).join("\n")}
+${ins.map((n, i) => `@group(0) @binding(${outs.length + i}) var<storage, read> ${n} : array<f32>;`).join("\n")}
+@group(0) @binding(${outs.length + ins.length}) var<uniform> u : Dims;
+const WG = ${ATTN_WG}u;
+const LOWEST = bitcast<f32>(0xff7fffffu); // -FLT_MAX
+var<workgroup> red : array<f32, ${ATTN_WG}>;
+fn workgroupSum(v : f32, tid : u32) -> f32 {
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = ${ATTN_WG / 2}u; s > 0u; s = s >> 1u) {
+    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+fn workgroupMax(v : f32, tid : u32) -> f32 {
+  red[tid] = v;
+  workgroupBarrier();
+  for (var s = ${ATTN_WG / 2}u; s > 0u; s = s >> 1u) {
+    if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+var<workgroup> qi : array<f32, ${ATTENTION_MAX_D}>;
+var<workgroup> gi : array<f32, ${ATTENTION_MAX_D}>;
+var<workgroup> sc : array<f32, ${ATTENTION_MAX_T}>;
+var<workgroup> dp : array<f32, ${ATTENTION_MAX_T}>;
+@compute @workgroup_size(${ATTN_WG})
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
+  let T = u.T;
+  let d = u.d;
+  let bh = wid.y;
+  let mBase = (bh / u.nh) * T;
+  let kBase = bh * d * T; // kT [d, T] of this head
+  let vBase = bh * T * d; // q, v, ctx, dctx [T, d] of this head`;
+
+/** [ctx, stats]: ctx [B·nh, T, d]; stats [B·nh, T, 2] = each score row's max and sum of exp (for the backward pass). */
+const ATTENTION_WGSL = `${attentionHeader(["Ctx", "Stats"], ["Q", "KT", "V", "M"])}
+  let row = bh * T + wid.x; // query row
+  for (var c = tid; c < d; c += WG) { qi[c] = Q[row * d + c]; }
+  workgroupBarrier();
+  var mx = LOWEST;
+  for (var j = tid; j < T; j += WG) {
+    var a = 0.0;
+    for (var c = 0u; c < d; c++) { a += qi[c] * KT[kBase + c * T + j]; }
+    let s = a + M[mBase + j];
+    sc[j] = s;
+    mx = max(mx, s);
+  }
+  let m = workgroupMax(mx, tid);
+  var l = 0.0;
+  for (var j = tid; j < T; j += WG) { let e = exp(sc[j] - m); sc[j] = e; l += e; }
+  let total = workgroupSum(l, tid);
+  for (var j = tid; j < T; j += WG) { sc[j] = sc[j] / total; }
+  workgroupBarrier();
+  for (var c = tid; c < d; c += WG) {
+    var a = 0.0;
+    for (var j = 0u; j < T; j++) { a += sc[j] * V[vBase + j * d + c]; }
+    Ctx[row * d + c] = a;
+  }
+  if (tid == 0u) { Stats[row * 2u] = m; Stats[row * 2u + 1u] = total; }
+}`;
+
+/** [dq, rows]: dq = dS·kTᵀ, one workgroup per query row; rows [B·nh, T, 3] = (max, sum, rowsum(dP∘p)) for GradKV. */
+const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Stats"])}
+  let row = bh * T + wid.x;
+  for (var c = tid; c < d; c += WG) { qi[c] = Q[row * d + c]; gi[c] = DO[row * d + c]; }
+  workgroupBarrier();
+  let m = Stats[row * 2u];
+  let l = Stats[row * 2u + 1u];
+  var sgp = 0.0;
+  for (var j = tid; j < T; j += WG) {
+    var a = 0.0;
+    var g = 0.0;
+    for (var c = 0u; c < d; c++) { a += qi[c] * KT[kBase + c * T + j]; g += gi[c] * V[vBase + j * d + c]; }
+    let s = a + M[mBase + j];
+    let p = exp(s - m) / l;
+    let gp = g * p;
+    sc[j] = p;
+    dp[j] = gp;
+    sgp += gp;
+  }
+  let delta = workgroupSum(sgp, tid);
+  for (var j = tid; j < T; j += WG) { sc[j] = dp[j] - delta * sc[j]; } // dS
+  workgroupBarrier();
+  for (var c = tid; c < d; c += WG) {
+    var a = 0.0;
+    for (var j = 0u; j < T; j++) { a += sc[j] * KT[kBase + c * T + j]; }
+    DQ[row * d + c] = a;
+  }
+  if (tid == 0u) { Rows[row * 3u] = m; Rows[row * 3u + 1u] = l; Rows[row * 3u + 2u] = delta; }
+}`;
+
+/** [dkT, dv]: dkT = qᵀ·dS [B·nh, d, T] and dv = pᵀ·dctx [B·nh, T, d], one workgroup per key position. */
+const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DKT", "DV"], ["Q", "KT", "V", "M", "DO", "Rows"])}
+  let j = wid.x; // key position
+  for (var c = tid; c < d; c += WG) { qi[c] = KT[kBase + c * T + j]; gi[c] = V[vBase + j * d + c]; } // k_j, v_j
+  workgroupBarrier();
+  let mj = M[mBase + j];
+  for (var i = tid; i < T; i += WG) {
+    let r = bh * T + i;
+    var a = 0.0;
+    var g = 0.0;
+    for (var c = 0u; c < d; c++) { a += Q[vBase + i * d + c] * qi[c]; g += DO[vBase + i * d + c] * gi[c]; }
+    let s = a + mj;
+    let p = exp(s - Rows[r * 3u]) / Rows[r * 3u + 1u];
+    let gp = g * p;
+    sc[i] = p;
+    dp[i] = gp - Rows[r * 3u + 2u] * p; // dS
+  }
+  workgroupBarrier();
+  for (var c = tid; c < d; c += WG) {
+    var dv = 0.0;
+    var dk = 0.0;
+    for (var i = 0u; i < T; i++) { dv += sc[i] * DO[vBase + i * d + c]; dk += dp[i] * Q[vBase + i * d + c]; }
+    DV[vBase + j * d + c] = dv;
+    DKT[kBase + c * T + j] = dk;
+  }
+}`;
+
+/** Inputs q, kT, v, mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, stats / rows for the gradients), attr nh: the attention kernels above. */
+function attentionKernel(label: string, wgsl: string, inputNames: string[], outShapes: (q: Info) => number[][]) {
+  return ({ inputs, backend, attrs }: Args): Info[] => {
+    const q = inputs.q, [BH, T, d] = q.shape;
+    const outs = outShapes(q).map((shape) => backend.makeTensorInfo(shape, "float32"));
+    const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
+    record(backend, label, wgsl, [...outs, ...inputNames.map((n) => inputs[n])], [u(T), u(d), u(attrs.nh as number)], [T, BH]);
+    return outs;
+  };
 }
 
 // --- AddN -------------------------------------------------------------------------------------------------------------
@@ -368,6 +529,10 @@ export function installWebgpuKernels(): void {
     return backend.runWebGPUProgram(layerNormParamGradProgram(x), [x, residual, dy, stats], "float32");
   });
   reg(ADAMW, adamw);
+  const qkv = ["q", "kT", "v", "mask"];
+  reg(ATTENTION, attentionKernel(ATTENTION, ATTENTION_WGSL, qkv, (q) => [q.shape, [q.shape[0], q.shape[1], 2]]));
+  reg(ATTENTION_GRAD_Q, attentionKernel(ATTENTION_GRAD_Q, ATTENTION_GRAD_Q_WGSL, [...qkv, "dctx", "stats"], (q) => [q.shape, [q.shape[0], q.shape[1], 3]]));
+  reg(ATTENTION_GRAD_KV, attentionKernel(ATTENTION_GRAD_KV, ATTENTION_GRAD_KV_WGSL, [...qkv, "dctx", "rows"], (q) => [[q.shape[0], q.shape[2], q.shape[1]], q.shape]));
   const addN = tf.getKernel("AddN", BACKEND);
   if (addN !== undefined) {
     tf.unregisterKernel("AddN", BACKEND);
