@@ -336,18 +336,7 @@ ${ins.map((n, i) => `@group(0) @binding(${outs.length + i}) var<storage, read> $
 @group(0) @binding(${outs.length + ins.length}) var<uniform> u : Dims;
 const WG = ${ATTN_WG}u;
 const LOWEST = bitcast<f32>(0xff7fffffu); // -FLT_MAX
-var<workgroup> red : array<f32, ${ATTN_WG}>;
-fn workgroupSum(v : f32, tid : u32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = ${ATTN_WG / 2}u; s > 0u; s = s >> 1u) {
-    if (tid < s) { red[tid] = red[tid] + red[tid + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+${sumDecl(ATTN_WG)}
 fn workgroupMax(v : f32, tid : u32) -> f32 {
   red[tid] = v;
   workgroupBarrier();
