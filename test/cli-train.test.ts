@@ -54,3 +54,21 @@ test("doctor prints one JSON object and exits 0 when a backend works", () => {
   assert.ok(j.backends.some((b: { name: string; available: boolean }) => b.name === "cpu" && b.available));
   assert.match(r.stderr, /--backend auto uses:/);
 });
+
+test("demo (short): trains, writes the report files, and its last stdout line is the JSON summary", () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-cli-demo-"));
+  const r = bertqa("demo", "--steps", "4", "--max-train", "40", "--out", out, "--backend", "wasm", "--quiet");
+  assert.equal(r.code, 0, r.stderr);
+  const last = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+  for (const k of ["exact", "f1", "total", "seconds"]) assert.equal(typeof last[k], "number", k);
+  assert.equal(last.total, 300); // the whole dev split is scored
+  assert.equal(last.steps, 4);
+  assert.ok(last.exact >= 0 && last.exact <= 100 && last.f1 >= last.exact - 1e-9);
+  for (const f of ["config.json", "model.safetensors", "metrics.jsonl", "eval.json", "loss.svg", "report.md", "predictions.json"]) {
+    assert.ok(fs.existsSync(path.join(out, f)), f);
+  }
+  const preds = JSON.parse(fs.readFileSync(path.join(out, "predictions.json"), "utf8"));
+  assert.equal(Object.keys(preds).length, 300);
+  assert.match(fs.readFileSync(path.join(out, "report.md"), "utf8"), /\| exact match \| [\d.]+ \|/);
+  oneLineError(bertqa("demo", "--backend", "gpu"), /unknown backend 'gpu'/);
+});

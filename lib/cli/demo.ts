@@ -86,7 +86,7 @@ function report(s: { exact: number; f1: number; total: number; seconds: number; 
   return [
     "# bertqa demo: a tiny BERT trained from scratch for extractive QA",
     "",
-    `Trained on ${s.train_questions} questions of the embedded sample (\`data/squad-sample-train.json\`), evaluated on ${s.total} dev questions about paragraphs that never occur in training.`,
+    `Trained on ${s.train_questions} questions of the embedded sample (\`data/squad-sample-train.json\`), evaluated on ${s.total} dev questions about paragraphs that never occur in training (their names come from the training lexicon, each always the same kind of thing: see \`data/README.md\`).`,
     "",
     "| metric | value |", "| --- | --- |",
     `| exact match | ${s.exact} |`, `| F1 | ${s.f1} |`, `| dev questions | ${s.total} |`, `| optimizer steps | ${s.steps} (${s.epochs} epochs) |`,
