@@ -87,10 +87,9 @@ export interface LogRecord {
 }
 
 /** What the loop needs from a task: its examples as padded tensors, its loss and its evaluation. */
-interface TaskHooks<F> {
+interface TaskHooks<F extends { inputIds: number[] }> {
   kind: "qa" | "cls";
   features: F[];
-  lengths: number[]; // tokens per feature, for groupByLength
   toBatch(batch: F[]): { inputs: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; tokenTypeIds: tf.Tensor2D }; labels: tf.Tensor1D[] };
   loss(model: BertModel, batch: ReturnType<TaskHooks<F>["toBatch"]>, seed: number): tf.Scalar;
   evaluate?: () => Promise<Record<string, number>>;
@@ -116,7 +115,6 @@ export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
   const hooks: TaskHooks<QAFeature> = {
     kind: "qa",
     features,
-    lengths: features.map((f) => f.inputIds.length),
     toBatch: (batch) => {
       const p = padBatch(batch, padId);
       return {
@@ -215,7 +213,6 @@ export async function trainClassifier(opts: ClsTrainOptions): Promise<TrainResul
   const hooks: TaskHooks<ClsFeature> = {
     kind: "cls",
     features,
-    lengths: features.map((f) => f.inputIds.length),
     toBatch: (batch) => clsBatch(batch, opts.tokenizer.padId),
     loss: (model, b, seed) => clsLoss(forward(model, b.inputs, { training: true, seed }).logits!, b.labels[0]),
     evaluate: evalSet === undefined ? undefined : async () => {
@@ -248,7 +245,7 @@ interface TrainerState {
   history: LogRecord[];
 }
 
-async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { outDir: string; tokenizerDir?: string }): Promise<TrainResult> {
+async function runTraining<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { outDir: string; tokenizerDir?: string }): Promise<TrainResult> {
   const s = { ...DEFAULTS, ...definedOnly(opts) };
   checkSettings(s);
   const t0 = Date.now();
@@ -293,7 +290,7 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
         stopped = "interrupted";
         break;
       }
-      if (orderEpoch !== state.epoch) [order, orderEpoch] = [s.groupByLength ? lengthGroupedOrder(task.lengths, s.batchSize * s.gradAccum, s.seed, state.epoch) : epochOrder(n, s.seed, state.epoch), state.epoch];
+      if (orderEpoch !== state.epoch) [order, orderEpoch] = [s.groupByLength ? lengthGroupedOrder(task.features.map((f) => f.inputIds.length), s.batchSize * s.gradAccum, s.seed, state.epoch) : epochOrder(n, s.seed, state.epoch), state.epoch];
       // One update = gradAccum micro-batches, or what is left of the epoch (averaged over what it really has).
       const count = Math.min(s.gradAccum, batchesPerEpoch - state.position);
       let acc: Grads | undefined;
@@ -370,7 +367,7 @@ async function runTraining<F>(model: BertModel, task: TaskHooks<F>, opts: TrainS
 }
 
 /** Forward + backward on one micro-batch: the loss and the gradients keyed by parameter name. */
-async function microStep<F>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number): Promise<{ loss: number; grads: Grads; examples: number }> {
+async function microStep<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number): Promise<{ loss: number; grads: Grads; examples: number }> {
   const b = task.toBatch(batch);
   try {
     const vars = [...byVariable.keys()].map((n) => model.params[byVariable.get(n)!]);

@@ -10,6 +10,7 @@ import {
 } from "../lib/tokenizer";
 import { charNormalizer, normalizeChar } from "../lib/wordpiece";
 import { isUserError } from "../lib/errors";
+import { codePointToUtf16 } from "../lib/squad";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const rust = require("tokenizers");
@@ -84,17 +85,11 @@ const RANDOM = randomTexts(300, 12345);
 /** The Rust reference's encoding, its offsets (Unicode code points) converted to UTF-16 indices. */
 async function reference(tok: { encode: Function }, text: string): Promise<Encoding> {
   const e = await tok.encode(text, null, { addSpecialTokens: false });
-  const utf16: number[] = [];
-  let u = 0;
-  for (const c of text) {
-    utf16.push(u);
-    u += c.length;
-  }
-  utf16.push(u);
+  const utf16 = codePointToUtf16(text);
   return {
     ids: e.getIds(),
     tokens: e.getTokens(),
-    offsets: e.getOffsets().map(([a, b]: number[]) => [utf16[a], utf16[b]] as [number, number]),
+    offsets: e.getOffsets().map(([a, b]: number[]) => [utf16(a), utf16(b)] as [number, number]),
   };
 }
 

@@ -169,13 +169,7 @@ function heapSlice({ inputs, backend, attrs }: Args): Info {
   const idx = new Array<number>(last).fill(0);
   for (let r = 0, o = 0; r < rows; r++, o += run) {
     dst.set(src.subarray(base, base + run), o);
-    for (let k = last - 1; k >= 0; k--) {
-      idx[k]++;
-      base += strides[k];
-      if (idx[k] < size[k]) break;
-      base -= strides[k] * size[k];
-      idx[k] = 0;
-    }
+    base = nextRow(idx, size, strides, base);
   }
   return out;
 }
@@ -217,14 +211,19 @@ function heapTranspose(backend: WasmBackend, x: Info, reportedShape: number[], s
       for (let j = 0, s = base; j < rowLen; j++, s += rowStride) dst[o + j] = src[s];
     }
     o += rowLen;
-    // odometer over the output's leading axes
-    for (let k = last - 1; k >= 0; k--) {
-      idx[k]++;
-      base += strideOf[k];
-      if (idx[k] < outShape[k]) break;
-      base -= strideOf[k] * outShape[k];
-      idx[k] = 0;
-    }
+    base = nextRow(idx, outShape, strideOf, base);
   }
   return out;
+}
+
+/** One step of an odometer over the leading axes idx walks (sizes[k], input stride strides[k]): the next row's offset. */
+function nextRow(idx: number[], sizes: number[], strides: number[], base: number): number {
+  for (let k = idx.length - 1; k >= 0; k--) {
+    idx[k]++;
+    base += strides[k];
+    if (idx[k] < sizes[k]) return base;
+    base -= strides[k] * sizes[k];
+    idx[k] = 0;
+  }
+  return base;
 }
