@@ -308,8 +308,10 @@ export function wasmThreadCount(): number {
   return Number.isInteger(env) && env >= 1 ? Math.min(env, 8) : 1; // the threaded build caps at 8
 }
 
-// wasm's heap is one 32-bit address space; a training step holds ~26 bytes per parameter before activations (weights,
-// AdamW's m and v, gradients and their clipped copy; `bertqa bench`: mini 27, small 25). `base` (110M) aborts there.
+// wasm's heap is one 32-bit address space; a training step peaks at ~26 bytes per parameter before activations: 16 held
+// (weights, AdamW's m and v, gradients; clipping makes no copy) plus weight-sized copies the backward pass makes and
+// AdamW's three new tensors for the word embeddings (`bertqa bench` at 1 × 16: mini 24, small 23). `base` (110M) at
+// 1 × 128 measured 29 and grew the heap to its 4 GB limit, so it stays refused.
 const WASM_HEAP_BYTES = 4 * 2 ** 30;
 const TRAIN_BYTES_PER_PARAM = 26;
 
@@ -326,4 +328,57 @@ export function checkTrainingFits(params: number, backend = tf.getBackend()): vo
 export function memoryReport(): { rss_mb: number; tensors: number; tensor_mb: number } {
   const m = tf.memory();
   return { rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20), tensors: m.numTensors, tensor_mb: Math.round(m.numBytes / 2 ** 20) };
+}
+
+// --- the WebGPU buffer pool ------------------------------------------------------------------------------------------
+// tfjs-backend-webgpu keeps every freed buffer for reuse by its exact byte size and never gives one back, so batches
+// of changing length grow the pool with each new length (measured on lavapipe, tiny model, 10 steps at 8 lengths:
+// 2 MB of live tensors, 509 MB allocated). Two remedies: few lengths (padMultiple) and emptying the pool when the
+// batch shape changes (gpuPoolKeeper).
+
+interface WebgpuBufferPool { freeBuffers: Map<string, { size: number; destroy(): void }[]>; numFreeBuffers: number; numBytesUsed: number; numBytesAllocated: number }
+
+function webgpuPool(): WebgpuBufferPool | undefined {
+  if (tf.getBackend() !== "webgpu") return undefined;
+  return (tf.backend() as unknown as { bufferManager?: WebgpuBufferPool }).bufferManager;
+}
+
+/** GPU memory of the webgpu backend: bytes of live tensors and bytes allocated (live + pooled); undefined elsewhere. */
+export function gpuMemory(): { usedBytes: number; allocatedBytes: number } | undefined {
+  const pool = webgpuPool();
+  return pool === undefined ? undefined : { usedBytes: pool.numBytesUsed, allocatedBytes: pool.numBytesAllocated };
+}
+
+/** Destroy the webgpu backend's pooled free buffers (the device frees each once queued work no longer uses it);
+ * returns the bytes given back. */
+export function releaseGpuPool(): number {
+  const pool = webgpuPool();
+  if (pool === undefined) return 0;
+  let bytes = 0;
+  for (const buffers of pool.freeBuffers.values()) {
+    for (const b of buffers.splice(0)) {
+      bytes += b.size;
+      b.destroy();
+    }
+  }
+  pool.numFreeBuffers = 0;
+  pool.numBytesAllocated -= bytes;
+  return bytes;
+}
+
+/** Call with each batch's shape: empties the pool when the shape changes, so it holds one shape's buffers at a time
+ * instead of every shape's ever seen (the next step refills it at the price of fresh allocations). */
+export function gpuPoolKeeper(): (shape: number[]) => void {
+  let last = "";
+  return (shape) => {
+    const key = shape.join("x");
+    if (last !== "" && key !== last) releaseGpuPool();
+    last = key;
+  };
+}
+
+/** Pad batches to a multiple of this many tokens (HF's pad_to_multiple_of): 64 on webgpu, where every new sequence
+ * length compiles new shaders and pools new buffer sizes; 1 elsewhere, where padding only costs arithmetic. */
+export function padMultiple(backend = tf.getBackend()): number {
+  return backend === "webgpu" ? 64 : 1;
 }

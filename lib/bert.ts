@@ -10,7 +10,10 @@
 import * as tf from "@tensorflow/tfjs";
 import type { BertConfig } from "./config";
 import { userError } from "./errors";
-import { addLayerNorm, attention, biasGelu, layerNorm } from "./fused";
+import type { DropoutSite } from "./dropout";
+import { addLayerNorm, attention, biasGelu, dropout, layerNorm } from "./fused";
+
+export { dropoutMask } from "./dropout"; // the host mask, now beside the hash it shares with the WebGPU kernels
 
 export type Task = "qa" | "cls";
 export interface BertModel {
@@ -111,7 +114,9 @@ export function initModel(config: BertConfig, task: Task, seed = 0): BertModel {
   if (task !== "qa" && task !== "cls") throw userError("initModel", `unknown task '${task}'`, "use 'qa' or 'cls'");
   const params: Record<string, tf.Variable> = {};
   paramSpecs(config, task).forEach((spec, i) => {
-    params[spec.name] = tf.variable(initTensor(config, spec, seed * 1000 + i), !isFrozen(config, spec.name));
+    const value = initTensor(config, spec, seed * 1000 + i);
+    params[spec.name] = tf.variable(value, !isFrozen(config, spec.name));
+    value.dispose(); // the variable keeps the buffer; kept, this handle would pin the initial weights after the first step
   });
   return { config, task, params };
 }
@@ -170,38 +175,23 @@ export function countParams(model: BertModel): number {
 // ---------------------------------------------------------------------------------------------------------------
 // Building blocks. Activations inside the encoder stay 2-D, [N = B*T, H], so every dense layer is one matMul.
 
-/** Dropout at the next site: drop(x, rate); drop.next(rate) instead takes the next site's function, or undefined where
- * it would drop nothing (not training, or rate 0), for ops that fuse the no-dropout case (lib/fused.ts's attention). */
-type Dropout = ((x: tf.Tensor, rate: number) => tf.Tensor) & { next(rate: number): ((x: tf.Tensor) => tf.Tensor) | undefined };
+/** Dropout at the next site: drop(x, rate); drop.next(rate) instead takes the next site's { rate, seed }, or undefined
+ * where it would drop nothing (not training, or rate 0), for ops that apply it inside (lib/fused.ts's attention). */
+type Dropout = ((x: tf.Tensor, rate: number) => tf.Tensor) & { next(rate: number): DropoutSite | undefined };
 
 function makeDropout(opts: ForwardOptions): Dropout {
   let site = 0;
   const base = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const next = (rate: number) => {
+  const next = (rate: number): DropoutSite | undefined => {
     site++;
     if (opts.training !== true || rate <= 0) return undefined;
-    // A distinct, reproducible stream per dropout site and step (the same seed everywhere would repeat masks).
-    const seed = base * 7919 + site;
-    return (x: tf.Tensor) => x.mul(dropoutMask(x.shape, rate, seed));
+    // A distinct, reproducible mask per dropout site and step (the same seed everywhere would repeat masks).
+    return { rate, seed: base * 7919 + site };
   };
-  return Object.assign((x: tf.Tensor, rate: number) => next(rate)?.(x) ?? x, { next });
-}
-
-/** Inverted-dropout mask (0 or 1/(1 − rate)) from a seeded xorshift32 stream. tf.dropout draws each uniform through
- * seedrandom in JS and then needs four more ops; this is one host loop and one multiply (measured on wasm for a
- * 16×2×384×384 attention map: 69 ms vs 124 ms). */
-export function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const mask = new Float32Array(n);
-  const keep = 1 / (1 - rate), threshold = rate * 2 ** 32;
-  let s = (Math.imul(seed | 0, 0x9e3779b1) ^ 0x6d2b79f5) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    mask[i] = s >>> 0 >= threshold ? keep : 0;
-  }
-  return tf.tensor(mask, shape);
+  return Object.assign((x: tf.Tensor, rate: number) => {
+    const s = next(rate);
+    return s === undefined ? x : dropout(x, s.rate, s.seed); // on WebGPU one kernel; elsewhere x × the host mask
+  }, { next });
 }
 
 /** x · W + b (W is [in, out]). The gradient is written out with explicit transposes because tfjs' own matMul

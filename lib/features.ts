@@ -208,6 +208,14 @@ export function prepareFeatures(examples: QAExample[], tok: BertTokenizer, opts:
   return { features, stats };
 }
 
+/** The length to pad a batch to: its longest feature rounded up to a multiple of `multipleOf` (HF's
+ * pad_to_multiple_of), but not past `cap` (the model's positions) unless the longest feature already is. */
+export function batchLength(features: { inputIds: number[] }[], multipleOf = 1, cap = Infinity): number {
+  let longest = 0;
+  for (const f of features) longest = Math.max(longest, f.inputIds.length);
+  return Math.max(longest, Math.min(Math.ceil(longest / multipleOf) * multipleOf, cap));
+}
+
 /** Pad to `length` (default: the longest feature) with padId; attention mask 1 on real tokens, 0 on padding. */
 export function padBatch(features: QAFeature[], padId: number, length?: number): { inputIds: number[][]; tokenTypeIds: number[][]; attentionMask: number[][] } {
   let longest = 0;

@@ -1,14 +1,16 @@
-// Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, multi-head attention
-// (softmax(q·kT + mask)·v), and one AdamW update.
+// Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, dropout, multi-head
+// attention (dropout(softmax(q·kT + mask))·v), and one AdamW update.
 // On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
 // backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
-// off (to compare).
+// off (to compare). Dropout masks are counter-based (lib/dropout.ts): the WebGPU kernels draw them from the seed, the
+// other backends build the same mask on the host and multiply.
 import * as tf from "@tensorflow/tfjs";
 import {
   ADAMW, ADD_LAYER_NORM, ATTENTION, ATTENTION_GRAD_KV, ATTENTION_GRAD_Q, ATTENTION_MAX_D, ATTENTION_MAX_T, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD,
-  LAYER_NORM_PARAM_GRAD, ROW_STATS,
+  DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
 } from "./kernels/webgpu";
+import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
 
 /** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW) and BERTQA_FUSED is not 0. */
 export function fusedKernelActive(kernel: string): boolean {
@@ -123,21 +125,43 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor, beta: tf.Tensor, eps
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Dropout
+
+function kernelDropout<T extends tf.Tensor>(x: T, params: DropoutParams): T {
+  const f = tf.customGrad((...args: Args) => {
+    const xi = args[0] as tf.Tensor;
+    // The mask is redrawn from the seed for the gradient: nothing is saved, nothing the size of x is kept.
+    return { value: run(DROPOUT, { x: xi }, { ...params }), gradFunc: (dy: tf.Tensor) => run(DROPOUT, { x: dy }, { ...params }) };
+  });
+  return f(x) as T;
+}
+
+/** Inverted dropout of x at `rate` with lib/dropout.ts's counter-based mask of `seed`: on WebGPU one kernel launch each
+ * way (the mask drawn in the shader); elsewhere x times the host mask, which drops exactly the same elements. */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
+  if (x.dtype === "float32" && fusedKernelActive(DROPOUT)) return kernelDropout(x, dropoutParams(rate, seed));
+  return x.mul(dropoutMask(x.shape, rate, seed));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Attention
 
-function kernelAttention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number): tf.Tensor3D {
+const NO_DROPOUT: DropoutParams = { key: 0, threshold: 0, scale: 1 }; // every hash ≥ 0: all kept, × 1
+
+function kernelAttention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop: DropoutParams): tf.Tensor3D {
+  const attrs = { nh, ...drop } as never;
   const f = tf.customGrad((...args: Args) => {
     const [qi, ki, vi] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, kT: ki, v: vi, mask }, { nh } as never) as tf.Tensor[];
-    save([qi, ki, vi, mask, stats]); // probabilities are recomputed from each row's max and sum, not kept (B·nh·T² numbers)
+    const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, kT: ki, v: vi, mask }, attrs) as tf.Tensor[];
+    save([qi, ki, vi, mask, stats]); // probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers)
     stats.dispose(); // save keeps its own reference (and none when not recording gradients)
     return {
       value: ctx,
       gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats]: tf.Tensor[]) => {
         const inputs = { q: sq, kT: sk, v: sv, mask: sm, dctx };
-        const [dq, rows] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, stats }, { nh } as never) as tf.Tensor[];
-        const [dkT, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows }, { nh } as never) as tf.Tensor[];
+        const [dq, rows] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, stats }, attrs) as tf.Tensor[];
+        const [dkT, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows }, attrs) as tf.Tensor[];
         rows.dispose();
         return [dq, dkT, dv];
       },
@@ -148,19 +172,20 @@ function kernelAttention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: 
 
 /**
  * Attention of all heads at once: softmax(q·kT + mask)·v, with q [B·nh, T, d] (already scaled by 1/√d), kT
- * [B·nh, d, T], v [B·nh, T, d] and the additive mask [B, 1, 1, T]; returns [B·nh, T, d]. `dropProbs`, when given,
- * applies dropout to the probabilities. On WebGPU without dropout one kernel forward and two backward; otherwise
- * lib/bert.ts's composite, op for op.
+ * [B·nh, d, T], v [B·nh, T, d] and the additive mask [B, 1, 1, T]; returns [B·nh, T, d]. `drop`, when given, is the
+ * dropout site applied to the probabilities [B, nh, T, T]. On WebGPU one kernel forward and two backward, with or
+ * without dropout (drawn in the kernels at the probabilities' flat index, so they drop what the composite drops);
+ * otherwise lib/bert.ts's composite, op for op.
  */
-export function attention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, dropProbs?: (probs: tf.Tensor) => tf.Tensor): tf.Tensor3D {
+export function attention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop?: DropoutSite): tf.Tensor3D {
   const [BH, T, d] = q.shape, B = BH / nh;
-  // The kernels have no dropout: training with attention_probs_dropout_prob > 0 takes the composite below.
-  if (dropProbs === undefined && q.dtype === "float32" && T <= ATTENTION_MAX_T && d <= ATTENTION_MAX_D && fusedKernelActive(ATTENTION)) {
-    return kernelAttention(q, kT, v, mask, nh); // the kernels read the mask as [B, T]
+  if (q.dtype === "float32" && T <= ATTENTION_MAX_T && d <= ATTENTION_MAX_D && fusedKernelActive(ATTENTION)) {
+    const params = drop === undefined ? NO_DROPOUT : dropoutParams(drop.rate, drop.seed);
+    return kernelAttention(q, kT, v, mask, nh, params); // the kernels read the mask as [B, T]
   }
   const scores = tf.matMul(q, kT).reshape([B, nh, T, T]).add(mask); // [B, nh, T, T]
   const probs = tf.softmax(scores);
-  return tf.matMul((dropProbs === undefined ? probs : dropProbs(probs)).reshape([BH, T, T]) as tf.Tensor3D, v);
+  return tf.matMul((drop === undefined ? probs : dropout(probs, drop.rate, drop.seed)).reshape([BH, T, T]) as tf.Tensor3D, v);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -175,23 +200,28 @@ export interface AdamWUpdate {
   weightDecay: number; // this parameter's: 0 for biases and LayerNorm weights
   stepSize: number; // lr / (1 − beta1^t)
   bc2Sqrt: number; // √(1 − beta2^t)
+  gradScale?: number; // clip_grad_norm_'s coefficient, applied to g first (absent: 1, no clipping)
 }
 
 /**
- * p, m, v ← torch.optim.AdamW's step with gradient g (updates the variables in place). On WebGPU one kernel launch
- * for the three; elsewhere the composite of lib/optim.ts's adamwStep, op for op.
+ * p, m, v ← torch.optim.AdamW's step with gradient g·gradScale (updates the variables in place; g itself is left
+ * as it is). On WebGPU and wasm one kernel launch for the three; elsewhere the composite of lib/optim.ts's adamwStep,
+ * op for op.
  */
 export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, h: AdamWUpdate): void {
+  const gradScale = h.gradScale ?? 1;
   tf.tidy(() => {
     if (p.dtype === "float32" && g.dtype === "float32" && fusedKernelActive(ADAMW)) {
-      const [p1, m1, v1] = tf.engine().runKernel(ADAMW, { p, m, v, g }, { ...h } as never) as tf.Tensor[];
+      const [p1, m1, v1] = tf.engine().runKernel(ADAMW, { p, m, v, g }, { ...h, gradScale } as never) as tf.Tensor[];
       m.assign(m1);
       v.assign(v1);
       p.assign(p1);
       return;
     }
-    const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
-    const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(g), 1 - h.beta2));
+    // Clipping as its own float32 multiply, the one clip_grad_norm_ does in place; the copy lives for this tidy only.
+    const gc = gradScale !== 1 ? tf.mul(g, gradScale) : g;
+    const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(gc, 1 - h.beta1));
+    const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(gc), 1 - h.beta2));
     const decayed = h.weightDecay !== 0 ? tf.mul(p, 1 - h.lr * h.weightDecay) : p;
     const denom = tf.add(tf.div(tf.sqrt(v1), h.bc2Sqrt), h.eps);
     const p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), h.stepSize));

@@ -9,7 +9,8 @@ import type { BertTokenizer } from "./tokenizer";
 import { loadTokenizer } from "./tokenizer";
 import { disposeModel, forward, type BertModel } from "./bert";
 import { loadModel } from "./weights";
-import { padBatch, prepareFeatures, type QAFeature } from "./features";
+import { batchLength, padBatch, prepareFeatures, type QAFeature } from "./features";
+import { gpuPoolKeeper, padMultiple } from "./backend";
 import { postprocessQA, type NBest, type PostprocessOptions, type PostprocessResult } from "./postprocess";
 import { progress as makeProgress } from "./progress";
 import { userError } from "./errors";
@@ -39,10 +40,13 @@ export async function featureLogits(model: BertModel, features: QAFeature[], pad
   onBatch?: (done: number) => void): Promise<{ start: Float32Array[]; end: Float32Array[]; batches: number }> {
   const start: Float32Array[] = new Array(features.length), end: Float32Array[] = new Array(features.length);
   const order = features.map((_, i) => i).sort((a, b) => features[a].inputIds.length - features[b].inputIds.length);
+  const keepPool = gpuPoolKeeper();
   let batches = 0;
   for (let b = 0; b < order.length; b += batchSize) {
     const idx = order.slice(b, b + batchSize);
-    const padded = padBatch(idx.map((i) => features[i]), padId);
+    const batch = idx.map((i) => features[i]);
+    const padded = padBatch(batch, padId, batchLength(batch, padMultiple(), model.config.max_position_embeddings));
+    keepPool([batch.length, padded.inputIds[0].length]);
     const [s, e] = tf.tidy(() => {
       const out = forward(model, {
         inputIds: tf.tensor2d(padded.inputIds, undefined, "int32"),

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
 import { forward, qaLoss, clsLoss, type BertModel } from "./bert";
 import { configToJson } from "./config";
-import { prepareFeatures, padBatch, type QAFeature } from "./features";
+import { batchLength, prepareFeatures, padBatch, type QAFeature } from "./features";
 import type { QAExample } from "./squad";
 import type { BertTokenizer } from "./tokenizer";
 import { predictQA } from "./predict";
@@ -18,9 +18,9 @@ import { readSafetensors, writeSafetensors } from "./safetensors";
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
-import { checkTrainingFits } from "./backend";
+import { checkTrainingFits, gpuPoolKeeper, padMultiple } from "./backend";
 import {
-  adamwStep, adamwStateToHost, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, loadAdamWState, scheduledLr,
+  adamwStep, adamwStateToHost, createAdamW, disposeAdamW, disposeGrads, gradClipScale, loadAdamWState, scheduledLr,
   accumulateGrads, type AdamW, type Grads,
 } from "./optim";
 
@@ -35,6 +35,7 @@ export interface TrainSettings {
   maxGradNorm?: number; // 1.0 (Trainer default); 0 disables clipping
   seed?: number; // 42 (Trainer default)
   groupByLength?: boolean; // batch features of similar length together (HF's group_by_length): less padding, same data
+  padToMultipleOf?: number; // pad each batch to a multiple of this many tokens (HF's pad_to_multiple_of); default: 64 on webgpu, else 1
   evalSteps?: number; // evaluate every N optimizer steps (0: only at epoch ends)
   saveSteps?: number; // checkpoint every N steps (default: whenever evaluating)
   maxSteps?: number; // stop after this many optimizer steps
@@ -116,7 +117,7 @@ export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
     kind: "qa",
     features,
     toBatch: (batch) => {
-      const p = padBatch(batch, padId);
+      const p = padBatch(batch, padId, batchLength(batch, opts.padToMultipleOf ?? padMultiple(), opts.model.config.max_position_embeddings));
       return {
         inputs: { inputIds: tf.tensor2d(p.inputIds, undefined, "int32"), attentionMask: tf.tensor2d(p.attentionMask, undefined, "int32"), tokenTypeIds: tf.tensor2d(p.tokenTypeIds, undefined, "int32") },
         labels: [tf.tensor1d(batch.map((f) => f.startPosition), "int32"), tf.tensor1d(batch.map((f) => f.endPosition), "int32")],
@@ -171,8 +172,11 @@ export function clsFeatures(examples: ClsExample[], tok: BertTokenizer, label2id
 export async function predictClasses(model: BertModel, tok: BertTokenizer, examples: ClsExample[], maxLength = 128, batchSize = 32): Promise<number[]> {
   const feats = clsFeatures(examples.map((e) => ({ ...e, label: Object.keys(model.config.label2id ?? {})[0] ?? "0" })), tok, model.config.label2id ?? { "0": 0 }, maxLength);
   const out: number[] = [];
+  const keepPool = gpuPoolKeeper();
   for (let b = 0; b < feats.length; b += batchSize) {
-    const batch = clsBatch(feats.slice(b, b + batchSize), tok.padId);
+    const slice = feats.slice(b, b + batchSize);
+    const batch = clsBatch(slice, tok.padId, batchLength(slice, padMultiple(), model.config.max_position_embeddings));
+    keepPool(batch.inputs.inputIds.shape);
     const pred = tf.tidy(() => forward(model, batch.inputs, { training: false }).logits!.argMax(1));
     out.push(...(await pred.data()));
     pred.dispose();
@@ -181,8 +185,7 @@ export async function predictClasses(model: BertModel, tok: BertTokenizer, examp
   return out;
 }
 
-function clsBatch(batch: ClsFeature[], padId: number) {
-  const T = Math.max(...batch.map((f) => f.inputIds.length));
+function clsBatch(batch: ClsFeature[], padId: number, T = batchLength(batch)) {
   const ids = batch.map((f) => [...f.inputIds, ...new Array<number>(T - f.inputIds.length).fill(padId)]);
   const mask = batch.map((f) => f.inputIds.map(() => 1).concat(new Array<number>(T - f.inputIds.length).fill(0)));
   return {
@@ -213,7 +216,7 @@ export async function trainClassifier(opts: ClsTrainOptions): Promise<TrainResul
   const hooks: TaskHooks<ClsFeature> = {
     kind: "cls",
     features,
-    toBatch: (batch) => clsBatch(batch, opts.tokenizer.padId),
+    toBatch: (batch) => clsBatch(batch, opts.tokenizer.padId, batchLength(batch, opts.padToMultipleOf ?? padMultiple(), opts.model.config.max_position_embeddings)),
     loss: (model, b, seed) => clsLoss(forward(model, b.inputs, { training: true, seed }).logits!, b.labels[0]),
     evaluate: evalSet === undefined ? undefined : async () => {
       const gold = evalSet.map((e, i) => {
@@ -273,6 +276,7 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   let windowLoss: number[] = [], windowExamples = 0, windowStart = Date.now(), lastNorm = 0, lastEval: Record<string, number> | undefined;
   let stopped: TrainResult["stopped"] = "done";
   let order: number[] = [], orderEpoch = -1;
+  const keepPool = gpuPoolKeeper(); // webgpu: one batch shape's buffers pooled at a time
   const log = (rec: LogRecord) => {
     state.history.push(rec);
     fs.appendFileSync(metricsFile, JSON.stringify(rec) + "\n");
@@ -297,7 +301,7 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
       let lossSum = 0;
       for (let micro = 0; micro < count; micro++) {
         const idx = order.slice(state.position * s.batchSize, (state.position + 1) * s.batchSize);
-        const { loss, grads, examples } = await microStep(model, task, idx.map((i) => task.features[i]), byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step);
+        const { loss, grads, examples } = await microStep(model, task, idx.map((i) => task.features[i]), byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step, keepPool);
         state.position++;
         if (!Number.isFinite(loss)) {
           disposeGrads(grads);
@@ -314,19 +318,19 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
       }
       const micro = count;
       if (acc === undefined) throw new Error("no micro-batch in a training step"); // count >= 1 by construction
-      let grads = acc;
+      const grads = acc;
+      let clipScale = 1; // clip_grad_norm_'s coefficient, applied inside the AdamW update (no clipped copy of grads)
       if (s.maxGradNorm > 0) {
-        const clipped = await clipGradNorm(acc, s.maxGradNorm);
-        disposeGrads(acc);
-        grads = clipped.grads;
-        lastNorm = clipped.totalNorm;
+        const clip = await gradClipScale(grads, s.maxGradNorm);
+        lastNorm = clip.totalNorm;
+        clipScale = clip.scale;
         if (!Number.isFinite(lastNorm)) {
           disposeGrads(grads);
           throw diverged(state.step + 1, `gradient norm is ${lastNorm}`, checkpointDir);
         }
       }
       const lr = opts.lrSchedule !== undefined ? opts.lrSchedule(state.step, totalSteps) : scheduledLr(s.lr, state.step, warmupSteps, totalSteps);
-      adamwStep(opt, params, grads, lr);
+      adamwStep(opt, params, grads, lr, clipScale);
       disposeGrads(grads);
       state.step++;
       windowLoss.push(lossSum / micro);
@@ -367,8 +371,10 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
 }
 
 /** Forward + backward on one micro-batch: the loss and the gradients keyed by parameter name. */
-async function microStep<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number): Promise<{ loss: number; grads: Grads; examples: number }> {
+async function microStep<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number,
+  keepPool: (shape: number[]) => void): Promise<{ loss: number; grads: Grads; examples: number }> {
   const b = task.toBatch(batch);
+  keepPool(b.inputs.inputIds.shape);
   try {
     const vars = [...byVariable.keys()].map((n) => model.params[byVariable.get(n)!]);
     const { value, grads } = tf.variableGrads(() => task.loss(model, b, seed), vars);

@@ -140,20 +140,31 @@ test("wasm tiled rank-2 Transpose and leading-axes Sum (bias gradients) equal th
   await sameOnWasm("bias gradient", () => tf.tidy(() => tf.grad((b: tf.Tensor) => tf.add(rnd([4, 33, 24], 47), b).square().sum())(rnd([24], 48))));
 });
 
-test("wasm AdamW kernel (one pass on the heap) equals the cpu backend's composite over three steps", async () => {
-  await sameOnWasm("adamw", () => {
-    const init = [rnd([37, 11], 50), tf.zeros([37, 11]), tf.zeros([37, 11])];
-    const [p, m, v] = init.map((x) => tf.variable(x));
-    tf.dispose(init);
-    for (let t = 1; t <= 3; t++) {
-      const g = rnd([37, 11], 50 + t);
-      adamwUpdate(p, m, v, g, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) });
-      g.dispose();
-    }
-    const out = [p, m, v].map((x) => x.clone());
-    tf.dispose([p, m, v]);
-    return out;
-  }, 1e-6);
+/** Three AdamW updates of a [37, 11] parameter from `adamwUpdate`; `clip` (gradScale) on every step, or, with
+ * `clipFirst`, applied beforehand as tf.mul (the old two-step path) and gradScale left at 1. */
+function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
+  const init = [rnd([37, 11], 50), tf.zeros([37, 11]), tf.zeros([37, 11])];
+  const [p, m, v] = init.map((x) => tf.variable(x));
+  tf.dispose(init);
+  for (let t = 1; t <= 3; t++) {
+    const raw = rnd([37, 11], 50 + t), g = clipFirst ? tf.mul(raw, clip) : raw;
+    const h = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) };
+    adamwUpdate(p, m, v, g, clipFirst ? h : { ...h, gradScale: clip });
+    tf.dispose([raw, g]);
+  }
+  const out = [p, m, v].map((x) => x.clone());
+  tf.dispose([p, m, v]);
+  return out;
+}
+
+test("wasm AdamW kernel (one pass on the heap) equals the cpu backend's composite over three steps, with and without gradScale", async () => {
+  await sameOnWasm("adamw", () => threeAdamWSteps(), 1e-6);
+  await sameOnWasm("adamw gradScale", () => threeAdamWSteps(0.3719), 1e-6);
+  // On wasm itself, gradScale folded into the kernel is bit for bit the old path: tf.mul(g, scale), then the kernel.
+  await useBackend("wasm");
+  const [folded, first] = [threeAdamWSteps(0.3719), threeAdamWSteps(0.3719, true)];
+  folded.forEach((t, i) => assert.deepEqual([...t.dataSync()], [...first[i].dataSync()], `wasm gradScale: output ${i}`));
+  tf.dispose([...folded, ...first]);
 });
 
 test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {

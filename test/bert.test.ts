@@ -8,6 +8,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { clsLoss, dropoutMask, forward, initModel, paramSpecs, qaLoss, disposeModel, type Batch, type BertModel, type Task } from "../lib/bert";
 import { presetConfig } from "../lib/config";
+import { dropoutKeep, dropoutKey, dropoutParams, lowbias32 } from "../lib/dropout";
 import { loadModelDir, modelTensors, toHfTensors } from "../lib/weights";
 import { readSafetensors, writeSafetensors, type TensorMap } from "../lib/safetensors";
 import { isUserError } from "../lib/errors";
@@ -154,12 +155,48 @@ test("dropout masks drop the requested fraction and scale the rest by 1/(1 - rat
     const m = dropoutMask([400, 250], rate, 7).dataSync();
     const zeros = m.filter((v) => v === 0).length / m.length;
     assert.ok(Math.abs(zeros - rate) < 0.01, `rate ${rate}: dropped ${zeros}`);
-    assert.ok(m.every((v) => v === 0 || Math.abs(v - 1 / (1 - rate)) < 1e-6));
-    // neighbouring seeds give unrelated masks (agreement ≈ rate² + (1 - rate)², not 1)
-    const other = dropoutMask([400, 250], rate, 8).dataSync();
-    const agree = m.filter((v, i) => (v === 0) === (other[i] === 0)).length / m.length;
-    assert.ok(Math.abs(agree - (rate * rate + (1 - rate) ** 2)) < 0.01, `agreement ${agree}`);
+    assert.ok(m.every((v) => v === 0 || v === Math.fround(1 / (1 - rate))));
+    // Unrelated masks (agreement ≈ rate² + (1 - rate)², not 1; 100k elements: σ ≈ 0.0016) for neighbouring seeds,
+    // neighbouring sites of a step past 2³² (base·7919 + site), seeds 2³² apart, and the same mask shifted by one.
+    const expected = rate * rate + (1 - rate) ** 2;
+    const agreement = (a: ArrayLike<number>, b: ArrayLike<number>, shift = 0) => {
+      let same = 0;
+      for (let i = 0; i + shift < a.length; i++) same += (a[i] === 0) === (b[i + shift] === 0) ? 1 : 0;
+      return same / (a.length - shift);
+    };
+    const pairs: [number, number][] = [[7, 8], [123456789 * 7919 + 1, 123456789 * 7919 + 2], [5, 2 ** 32 + 5]];
+    for (const [s1, s2] of pairs) {
+      const agree = agreement(dropoutMask([400, 250], rate, s1).dataSync(), dropoutMask([400, 250], rate, s2).dataSync());
+      assert.ok(Math.abs(agree - expected) < 0.01, `rate ${rate}, seeds ${s1} and ${s2}: agreement ${agree}`);
+    }
+    assert.ok(Math.abs(agreement(m, m, 1) - expected) < 0.01, `rate ${rate}: lag-1 agreement`);
   }
+});
+
+test("dropout hash: lowbias32 and the mask's element test give the values computed independently", () => {
+  // Computed once with Python's unbounded integers, not with this code:
+  //   M = 0xffffffff
+  //   def lb(x): x ^= x >> 16; x = x * 0x7feb352d & M; x ^= x >> 15; x = x * 0x846ca68b & M; return x ^ (x >> 16)
+  //   def key(seed): lo, hi = seed % 2**32, seed // 2**32 % 2**32; return lb(lb(lo ^ 0x9e3779b9) ^ hi)
+  //   element i of seed s: lb(lb(i) ^ key(s)); kept at rate 0.1 iff ≥ ceil(0.1 * 2**32) = 429496730
+  assert.deepEqual([0, 1, 2, 0xdeadbeef, 0xffffffff].map(lowbias32), [0, 1753845952, 3507691905, 3861431939, 1734902346]);
+  const known: [number, number, number[], string][] = [
+    [0, 2926543089, [2488251732, 326572744, 3072924616, 1562916629], "101111111111010111111011"],
+    [7, 3434613449, [3475429279, 1456395463, 1502114470, 2529027332], "111111111111111100111111"],
+    [2 ** 32 + 5, 5305586, [3981200753, 110250784, 2888905624, 2490764852], "101111111111010111101111"],
+  ];
+  for (const [seed, key, elements, kept] of known) {
+    assert.equal(dropoutKey(seed), key, `key of seed ${seed}`);
+    assert.deepEqual(elements.map((_, i) => lowbias32((lowbias32(i) ^ key) >>> 0)), elements, `elements of seed ${seed}`);
+    const { threshold, scale } = dropoutParams(0.1, seed);
+    assert.equal(threshold, 429496730);
+    assert.equal(scale, Math.fround(1 / 0.9));
+    assert.equal(Array.from({ length: kept.length }, (_, i) => (dropoutKeep(key, threshold, i) ? "1" : "0")).join(""), kept);
+    // the host mask's inlined loop is the same test
+    const m = dropoutMask([3, 8], 0.1, seed).dataSync();
+    assert.equal(Array.from(m, (v) => (v !== 0 ? "1" : "0")).join(""), kept, `dropoutMask of seed ${seed}`);
+  }
+  assert.deepEqual(dropoutParams(0, 1), { key: dropoutKey(1), threshold: 0, scale: 1 }, "rate 0 keeps everything");
 });
 
 test("qaLoss ignores positions past the sequence, like the reference's ignore_index", () => {

@@ -9,6 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Tokenizer } from "tokenizers";
 import {
+  batchLength,
   answerTokenSpan, charToToken, codePointIndex, contextWindows, padBatch, prepareFeatures, pyLstrip, toCodePointOffsets,
   type QAFeature,
 } from "../lib/features";
@@ -413,6 +414,15 @@ test("padBatch pads ids with padId, token types with 0, masks padding; rejects a
   assert.deepEqual(b.attentionMask, [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]);
   assert.deepEqual(padBatch([f(2)], 9, 4).inputIds, [[5, 6, 9, 9]]);
   assert.throws(() => padBatch([f(5)], 0, 4), /5 tokens/);
+});
+
+test("batchLength rounds the longest feature up to a multiple (pad_to_multiple_of), never past the cap unless it must", () => {
+  const f = (n: number) => ({ inputIds: new Array<number>(n).fill(1) });
+  assert.equal(batchLength([f(3), f(70)]), 70);
+  assert.equal(batchLength([f(3), f(70)], 64), 128);
+  assert.equal(batchLength([f(64)], 64), 64);
+  assert.equal(batchLength([f(70)], 64, 100), 100); // the model has 100 positions
+  assert.equal(batchLength([f(120)], 64, 100), 120); // already longer: left to the model's own length check
 });
 
 test("code-point offsets for Python parity", () => {

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as tf from "@tensorflow/tfjs";
 import { readSafetensors } from "../lib/safetensors";
 import {
-  accumulateGrads, adamwStateToHost, adamwStep, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, gradsFinite,
+  accumulateGrads, adamwStateToHost, adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, gradsFinite,
   isNoDecay, linearWarmupFactor, loadAdamWState, scheduledLr, type Grads, type Params,
 } from "../lib/optim";
 
@@ -67,17 +67,43 @@ test("linear schedule equals transformers' get_linear_schedule_with_warmup lambd
   assert.equal(scheduledLr(5e-4, 5, 10, 110), 2.5e-4);
 });
 
-test("clipGradNorm scales by maxNorm/(norm+1e-6) like torch.nn.utils.clip_grad_norm_, and leaves small gradients alone", async () => {
+test("gradClipScale gives clip_grad_norm_'s norm and coefficient min(1, maxNorm/(norm+1e-6)) and leaves the gradients alone", async () => {
+  await tf.setBackend("cpu");
   const grads: Grads = { a: tf.tensor([3, 4]), b: tf.tensor([[12]]) }; // global norm sqrt(9+16+144) = 13
-  const { grads: clipped, totalNorm } = await clipGradNorm(grads, 1);
+  const { totalNorm, scale } = await gradClipScale(grads, 1);
   assert.ok(Math.abs(totalNorm - 13) < 1e-6);
-  const coef = 1 / (13 + 1e-6);
-  assert.deepEqual([...clipped.a.dataSync()].map((x) => +x.toFixed(6)), [+(3 * coef).toFixed(6), +(4 * coef).toFixed(6)]);
-  assert.ok(Math.abs(clipped.b.dataSync()[0] - 12 * coef) < 1e-6);
-  const { grads: same, totalNorm: n2 } = await clipGradNorm(grads, 100);
+  assert.equal(scale, 1 / (totalNorm + 1e-6));
+  assert.deepEqual([...grads.a.dataSync()], [3, 4]); // untouched: the scaling happens inside the AdamW step
+  const { totalNorm: n2, scale: s2 } = await gradClipScale(grads, 100);
   assert.ok(Math.abs(n2 - 13) < 1e-6);
-  assert.deepEqual([...same.a.dataSync()], [3, 4]);
-  disposeGrads(grads); disposeGrads(clipped); disposeGrads(same);
+  assert.equal(s2, 1); // small gradients are left alone
+  disposeGrads(grads);
+});
+
+test("AdamW with gradScale equals clipping first (tf.mul, as clip_grad_norm_ does in place) then a plain step, bit for bit", async () => {
+  await tf.setBackend("cpu");
+  const mk = (): Params => ({ "w.weight": tf.variable(tf.tensor([[0.5, -0.3], [0.1, 0.2]])), "w.bias": tf.variable(tf.tensor([0.1, -0.1])) });
+  const grad = (k: number): Grads => ({ "w.weight": tf.tensor([[3 * k, -2], [1.7, 0.05 * k]]), "w.bias": tf.tensor([0.9 * k, 2.3]) });
+  const folded = mk(), optF = createAdamW(folded, { lr: 0.01 });
+  const twoStep = mk(), optT = createAdamW(twoStep, { lr: 0.01 });
+  for (const k of [1, 2, 3]) {
+    const g = grad(k);
+    const { scale } = await gradClipScale(g, 1);
+    assert.ok(scale < 1, "the case must clip");
+    const before = tf.memory().numTensors;
+    adamwStep(optF, folded, g, 0.01, scale);
+    assert.equal(tf.memory().numTensors, before, "tensors leaked by a step with gradScale");
+    const clipped: Grads = Object.fromEntries(Object.entries(g).map(([n, t]) => [n, tf.mul(t, scale)])); // the old two-step path
+    adamwStep(optT, twoStep, clipped, 0.01);
+    disposeGrads(g); disposeGrads(clipped);
+  }
+  for (const n of Object.keys(folded)) {
+    assert.deepEqual([...folded[n].dataSync()], [...twoStep[n].dataSync()], `${n}: p`);
+    assert.deepEqual([...optF.m[n].dataSync()], [...optT.m[n].dataSync()], `${n}: m`);
+    assert.deepEqual([...optF.v[n].dataSync()], [...optT.v[n].dataSync()], `${n}: v`);
+  }
+  disposeAdamW(optF); disposeAdamW(optT);
+  tf.dispose([...Object.values(folded), ...Object.values(twoStep)]);
 });
 
 test("gradient accumulation with scale 1/k sums to the mean gradient; finiteness check spots NaN", async () => {

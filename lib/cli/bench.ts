@@ -5,8 +5,8 @@ import { userError } from "../errors";
 import { outOfMemory } from "../train";
 import { initModel, forward, qaLoss, disposeModel, tfSeed } from "../bert";
 import { presetConfig, PRESETS, type PresetName } from "../config";
-import { adamwStep, clipGradNorm, createAdamW, disposeAdamW, disposeGrads, type Grads } from "../optim";
-import { BACKEND_NAMES, checkTrainingFits, useBackend, type BackendName } from "../backend";
+import { adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, type Grads } from "../optim";
+import { BACKEND_NAMES, checkTrainingFits, gpuMemory, useBackend, type BackendName } from "../backend";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
@@ -44,6 +44,8 @@ export interface BenchResult {
   config: string; params: number; batch_size: number; seq_len: number; steps: number;
   step_ms: number; step_ms_min: number; examples_per_s: number; tokens_per_s: number;
   peak_rss_mb: number; peak_tensor_mb: number; live_tensors_after: number;
+  kernels_per_step: number; // kernel launches (tf ops and the library's kernels) in one step: the cost on GPUs is per launch
+  peak_gpu_mb?: number; // webgpu: GPU buffers allocated (live tensors and the backend's pool of free ones)
 }
 
 /** Median time of `steps` full training steps (same work as one step of trainQA with clipping). */
@@ -65,7 +67,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   const tokenTypeIds = tf.tensor2d(Array.from({ length: B }, () => Array.from({ length: T }, (_, t) => (t < T / 4 ? 0 : 1))), [B, T], "int32");
   const starts = tf.tensor1d(Array.from({ length: B }, (_, i) => (i * 7) % T), "int32");
   const ends = tf.tensor1d(Array.from({ length: B }, (_, i) => Math.min(T - 1, ((i * 7) % T) + 3)), "int32");
-  let peakRss = 0, peakBytes = 0;
+  let peakRss = 0, peakBytes = 0, peakGpu = 0;
   const step = async (i: number) => {
     const vars = Object.values(params);
     const { value, grads } = tf.variableGrads(() => {
@@ -76,12 +78,12 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
     value.dispose();
     const named: Grads = {};
     for (const [vn, g] of Object.entries(grads)) named[byVar.get(vn)!] = g;
-    const { grads: clipped } = await clipGradNorm(named, 1);
+    const { scale } = await gradClipScale(named, 1);
+    adamwStep(opt, params, named, 1e-4, scale); // clipping folded into the update, as trainQA does
     disposeGrads(named);
-    adamwStep(opt, params, clipped, 1e-4);
-    disposeGrads(clipped);
     peakBytes = Math.max(peakBytes, tf.memory().numBytes);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakGpu = Math.max(peakGpu, gpuMemory()?.allocatedBytes ?? 0); // the pool keeps what the step needed at its peak
   };
   for (let i = 0; i < o.warmup; i++) await step(i);
   // Peak tensor memory inside a step (activations kept for backward): tf.profile tracks it.
@@ -104,5 +106,6 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
     config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps,
     step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
     peak_rss_mb: Math.round(peakRss / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: tf.memory().numTensors,
+    kernels_per_step: prof.kernels.length, ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
   };
 }

@@ -6,7 +6,8 @@
 //   the output with a stride of a whole row and misses cache on every read; here it goes tile by tile.
 // - Sum over leading axes (every bias gradient sums [tokens, features] over tokens): the library transposes the
 //   input first so the summed axis is innermost; here the rows are added into one accumulator row instead.
-// - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter.
+// - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter,
+//   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored.
 // - Slice (and so SplitV): the library's JS kernel first copies the WHOLE input out of the heap (readSync) for every
 //   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
 import * as tf from "@tensorflow/tfjs";
@@ -98,17 +99,17 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
   const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, "float32"));
   const [P, M, V, G] = [p, m, v, g].map((t) => backend.typedArrayFromHeap(t)); // views made after the allocations
   const [P1, M1, V1] = outs.map((t) => backend.typedArrayFromHeap(t));
-  const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt", number>;
+  const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt" | "gradScale", number>;
   adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array,
-    a.beta1, a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps);
+    a.beta1, a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps, Math.fround(a.gradScale ?? 1)); // float32, as tf.mul's scalar
   return outs;
 }
 
 function adamwLoop(P: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array,
-  b1: number, b2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number): void {
+  b1: number, b2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number, gradScale: number): void {
   const c1 = 1 - b1, c2 = 1 - b2;
   for (let i = 0; i < G.length; i++) {
-    const gi = G[i];
+    const gi = Math.fround(G[i] * gradScale); // the clipped gradient as float32, exactly what tf.mul(g, scale) stored
     const mi = b1 * M[i] + c1 * gi, vi = b2 * V[i] + c2 * gi * gi;
     M1[i] = mi;
     V1[i] = vi;

@@ -2,8 +2,11 @@
 // - BertqaBiasGelu / BertqaBiasGeluGrad: exact GELU (erf) with an optional bias, one launch each way.
 // - BertqaAddLayerNorm, BertqaRowStats, BertqaLayerNormGrad, BertqaLayerNormParamGrad: LayerNorm(x + residual).
 // - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch.
-// - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: softmax(q·kᵀ + mask)·v per head, one launch forward
-//   and two backward (probabilities recomputed from the saved row max and sum, flash-attention style).
+// - BertqaDropout: inverted dropout with lib/dropout.ts's counter-based mask, drawn in the shader from the seed (no mask
+//   is built on the host, uploaded or saved); its gradient is the same kernel on dy.
+// - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: dropout(softmax(q·kᵀ + mask))·v per head, one launch
+//   forward and two backward (probabilities recomputed from the saved row max and sum, flash-attention style; the
+//   dropout mask redrawn from the seed in each).
 // - AddN (replaced): the stock kernel binds every input at once and breaks past 7 inputs (see addNChunked).
 // The model-facing ops that choose between these and the composite tf ops are in lib/fused.ts.
 //
@@ -16,6 +19,7 @@
 //
 // Only types are declared here (no import of the optional package): it loads when backend.ts registers the backend.
 import * as tf from "@tensorflow/tfjs";
+import { DROPOUT_WGSL } from "../dropout";
 
 const BACKEND = "webgpu";
 export const BIAS_GELU = "BertqaBiasGelu";
@@ -25,6 +29,7 @@ export const ROW_STATS = "BertqaRowStats";
 export const LAYER_NORM_GRAD = "BertqaLayerNormGrad";
 export const LAYER_NORM_PARAM_GRAD = "BertqaLayerNormParamGrad";
 export const ADAMW = "BertqaAdamW";
+export const DROPOUT = "BertqaDropout";
 export const ATTENTION = "BertqaAttention";
 export const ATTENTION_GRAD_Q = "BertqaAttentionGradQ";
 export const ATTENTION_GRAD_KV = "BertqaAttentionGradKV";
@@ -132,6 +137,22 @@ fn main(index : i32) {
     let cdf = (erf_(u * ${Math.SQRT1_2}) + 1.0) * 0.5;
     let pdf = exp(u * u * -0.5) * ${1 / Math.sqrt(2 * Math.PI)};
     result[index] = Dy[index] * (cdf + u * pdf);
+  }
+}`,
+  };
+}
+
+// --- dropout ----------------------------------------------------------------------------------------------------------
+
+/** y = x · (keep(i) ? scale : 0): the element test of lib/dropout.ts, so cpu/wasm's host mask drops the same elements
+ * (× a 0 or scale factor, not select(0, x·scale): −0 and NaN come out as the host's x · mask gives them). */
+function dropoutProgram(x: Info): Program {
+  return {
+    variableNames: ["X"], outputShape: x.shape, shaderKey: "bertqa_dropout", size: true, uniforms: "key : u32, threshold : u32, scale : f32,", ...flat(x.shape),
+    getUserCode: () => `${DROPOUT_WGSL}
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    result[index] = X[index] * select(0.0, uniforms.scale, dropoutKeep(uniforms.key, uniforms.threshold, u32(index)));
   }
 }`,
   };
@@ -252,10 +273,11 @@ fn main() {
 // --- AdamW ------------------------------------------------------------------------------------------------------------
 
 // torch.optim.AdamW's single-tensor step, in optim.ts's operation order: the composite costs ~13 launches and 13
-// full-size temporaries per parameter; this reads p, m, v, g once and writes p', m', v' once.
+// full-size temporaries per parameter; this reads p, m, v, g once and writes p', m', v' once. Gradient clipping is
+// folded in (g·gradScale), so no clipped copy of the gradients is ever stored.
 const ADAMW_WGSL = `
 struct Hyper { n : u32, rowStride : u32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32,
-               decayFactor : f32, bc2Sqrt : f32, eps : f32, stepSize : f32 };
+               decayFactor : f32, bc2Sqrt : f32, eps : f32, stepSize : f32, gradScale : f32 };
 @group(0) @binding(0) var<storage, read_write> pOut : array<f32>;
 @group(0) @binding(1) var<storage, read_write> mOut : array<f32>;
 @group(0) @binding(2) var<storage, read_write> vOut : array<f32>;
@@ -268,7 +290,7 @@ struct Hyper { n : u32, rowStride : u32, beta1 : f32, oneMinusBeta1 : f32, beta2
 fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lid : u32) {
   let i = (wid.y * h.rowStride + wid.x) * 256u + lid;
   if (i >= h.n) { return; }
-  let g = G[i];
+  let g = G[i] * h.gradScale; // clip_grad_norm_'s scaling, the same f32 multiply as the composite's tf.mul
   let m1 = M[i] * h.beta1 + g * h.oneMinusBeta1;
   let v1 = V[i] * h.beta2 + (g * g) * h.oneMinusBeta2;
   let denom = sqrt(v1) / h.bc2Sqrt + h.eps;
@@ -277,7 +299,7 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index)
   vOut[i] = v1;
 }`;
 
-/** Inputs p, m, v, g (float32, same shape); attrs lr-derived constants; outputs [p', m', v'] in one dispatch. */
+/** Inputs p, m, v, g (float32, same shape); attrs lr-derived constants and gradScale; outputs [p', m', v'] in one dispatch. */
 function adamw({ inputs, backend, attrs }: Args): Info[] {
   const { p, m, v, g } = inputs;
   const n = p.shape.reduce((a, b) => a * b, 1);
@@ -288,7 +310,7 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
   const a = attrs as Record<string, number>;
   const u = (type: Uniform["type"], x: number): Uniform => ({ type, data: [x] });
   record(backend, ADAMW, ADAMW_WGSL, [...outs, p, m, v, g], [u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2),
-    u("float32", 1 - a.beta2), u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize)], dispatch);
+    u("float32", 1 - a.beta2), u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize), u("float32", a.gradScale ?? 1)], dispatch);
   return outs;
 }
 
@@ -325,17 +347,21 @@ function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: In
 // --- attention --------------------------------------------------------------------------------------------------------
 
 // Per head (bh < B·nh, b = bh / nh) with q [B·nh, T, d] (pre-scaled), kT [B·nh, d, T], v [B·nh, T, d], mask [B,1,1,T]
-// (additive: 0 or float32 min): s = q·kT + mask, p = softmax(s) by rows, ctx = p·v. One workgroup per (row, head), in
-// the composite's operation order (exp(s − max) / sum, then p·v; dS = dP∘p − rowsum(dP∘p)·p, dP = dctx·vᵀ), so values
-// stay within float32 rounding of it. No dropout on p: with attention dropout the composite runs instead (lib/fused.ts).
+// (additive: 0 or float32 min): s = q·kT + mask, p = softmax(s) by rows, ctx = (p∘D)·v with D the dropout factors (0
+// or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index (bh·T + i)·T + j of the composite's [B, nh, T, T] probs;
+// threshold 0 and scale 1 (rate 0) keep every p as it is. One workgroup per (row, head), in the composite's operation
+// order (exp(s − max) / sum, then ·D, then ·v; dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D), so values stay within
+// float32 rounding of it. The row max and sum saved for the backward pass are those of the undropped softmax.
 const ATTN_WG = 64;
 const attentionHeader = (outs: string[], ins: string[]) => `
-struct Dims { T : u32, d : u32, nh : u32 };
+struct Dims { T : u32, d : u32, nh : u32, key : u32, threshold : u32, scale : f32 };
 ${outs.map((n, i) => `@group(0) @binding(${i}) var<storage, read_write> ${n} : array<f32>;`).join("\n")}
 ${ins.map((n, i) => `@group(0) @binding(${outs.length + i}) var<storage, read> ${n} : array<f32>;`).join("\n")}
 @group(0) @binding(${outs.length + ins.length}) var<uniform> u : Dims;
 const WG = ${ATTN_WG}u;
 const LOWEST = bitcast<f32>(0xff7fffffu); // -FLT_MAX
+${DROPOUT_WGSL}
+fn dropScale(i : u32) -> f32 { return select(0.0, u.scale, dropoutKeep(u.key, u.threshold, i)); } // D at flat index i
 ${sumDecl(ATTN_WG)}
 fn workgroupMax(v : f32, tid : u32) -> f32 {
   red[tid] = v;
@@ -378,7 +404,7 @@ const ATTENTION_WGSL = `${attentionHeader(["Ctx", "Stats"], ["Q", "KT", "V", "M"
   var l = 0.0;
   for (var j = tid; j < T; j += WG) { let e = exp(sc[j] - m); sc[j] = e; l += e; }
   let total = workgroupSum(l, tid);
-  for (var j = tid; j < T; j += WG) { sc[j] = sc[j] / total; }
+  for (var j = tid; j < T; j += WG) { sc[j] = sc[j] / total * dropScale(row * T + j); } // p∘D
   workgroupBarrier();
   for (var c = tid; c < d; c += WG) {
     var a = 0.0;
@@ -402,7 +428,7 @@ const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V"
     for (var c = 0u; c < d; c++) { a += qi[c] * KT[kBase + c * T + j]; g += gi[c] * V[vBase + j * d + c]; }
     let s = a + M[mBase + j];
     let p = exp(s - m) / l;
-    let gp = g * p;
+    let gp = g * dropScale(row * T + j) * p; // dP∘p
     sc[j] = p;
     dp[j] = gp;
     sgp += gp;
@@ -418,7 +444,7 @@ const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V"
   if (tid == 0u) { Rows[row * 3u] = m; Rows[row * 3u + 1u] = l; Rows[row * 3u + 2u] = delta; }
 }`;
 
-/** [dkT, dv]: dkT = qᵀ·dS [B·nh, d, T] and dv = pᵀ·dctx [B·nh, T, d], one workgroup per key position. */
+/** [dkT, dv]: dkT = qᵀ·dS [B·nh, d, T] and dv = (p∘D)ᵀ·dctx [B·nh, T, d], one workgroup per key position. */
 const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DKT", "DV"], ["Q", "KT", "V", "M", "DO", "Rows"])}
   let j = wid.x; // key position
   for (var c = tid; c < d; c += WG) { qi[c] = KT[kBase + c * T + j]; gi[c] = V[vBase + j * d + c]; } // k_j, v_j
@@ -431,9 +457,9 @@ const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DKT", "DV"], ["Q", "KT", "V"
     for (var c = 0u; c < d; c++) { a += Q[vBase + i * d + c] * qi[c]; g += DO[vBase + i * d + c] * gi[c]; }
     let s = a + mj;
     let p = exp(s - Rows[r * 3u]) / Rows[r * 3u + 1u];
-    let gp = g * p;
-    sc[i] = p;
-    dp[i] = gp - Rows[r * 3u + 2u] * p; // dS
+    let dij = dropScale(r * T + j);
+    sc[i] = p * dij; // p∘D
+    dp[i] = g * dij * p - Rows[r * 3u + 2u] * p; // dS
   }
   workgroupBarrier();
   for (var c = tid; c < d; c += WG) {
@@ -445,13 +471,16 @@ const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DKT", "DV"], ["Q", "KT", "V"
   }
 }`;
 
-/** Inputs q, kT, v, mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, stats / rows for the gradients), attr nh: the attention kernels above. */
+/** Inputs q, kT, v, mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, stats / rows for the gradients), attrs nh and the
+ * dropout's key, threshold, scale (lib/dropout.ts's dropoutParams; 0, 0, 1 for none): the attention kernels above. */
 function attentionKernel(label: string, wgsl: string, inputNames: string[], outShapes: (q: Info) => number[][]) {
   return ({ inputs, backend, attrs }: Args): Info[] => {
     const q = inputs.q, [BH, T, d] = q.shape;
     const outs = outShapes(q).map((shape) => backend.makeTensorInfo(shape, "float32"));
     const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
-    record(backend, label, wgsl, [...outs, ...inputNames.map((n) => inputs[n])], [u(T), u(d), u(attrs.nh as number)], [T, BH]);
+    const a = attrs as Record<string, number | undefined>;
+    record(backend, label, wgsl, [...outs, ...inputNames.map((n) => inputs[n])],
+      [u(T), u(d), u(a.nh!), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [T, BH]);
     return outs;
   };
 }
@@ -460,7 +489,7 @@ function attentionKernel(label: string, wgsl: string, inputNames: string[], outS
 
 /** The stock AddN binds all inputs in one shader; past maxStorageBuffersPerShaderStage − 1 (7 on the default device
  * tfjs requests) pipeline creation fails, Dawn only prints a validation error and the sum is silently garbage — which
- * is what clipGradNorm's and gradsFinite's tf.addN over every gradient hit. Sum in chunks instead. */
+ * is what gradClipScale's and gradsFinite's tf.addN over every gradient hit. Sum in chunks instead. */
 function addNChunked(stock: (args: Args) => Info): (args: Args) => Info {
   return (args) => {
     const max = Math.max(2, (args.backend.device.limits.maxStorageBuffersPerShaderStage as number) - 1);
@@ -518,6 +547,11 @@ export function installWebgpuKernels(): void {
     return backend.runWebGPUProgram(layerNormParamGradProgram(x), [x, residual, dy, stats], "float32");
   });
   reg(ADAMW, adamw);
+  reg(DROPOUT, ({ inputs, backend, attrs }) => {
+    const a = attrs as Record<string, number>;
+    return backend.runWebGPUProgram(dropoutProgram(inputs.x), [inputs.x], "float32",
+      [{ type: "uint32", data: [a.key] }, { type: "uint32", data: [a.threshold] }, { type: "float32", data: [a.scale] }]);
+  });
   const qkv = ["q", "kT", "v", "mask"];
   reg(ATTENTION, attentionKernel(ATTENTION, ATTENTION_WGSL, qkv, (q) => [q.shape, [q.shape[0], q.shape[1], 2]]));
   reg(ATTENTION_GRAD_Q, attentionKernel(ATTENTION_GRAD_Q, ATTENTION_GRAD_Q_WGSL, [...qkv, "dctx", "stats"], (q) => [q.shape, [q.shape[0], q.shape[1], 3]]));
