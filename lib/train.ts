@@ -19,6 +19,7 @@ import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
 import { checkTrainingFits, gpuPoolKeeper, padMultiple } from "./backend";
+import { variableGrads } from "./grad";
 import {
   adamwStep, adamwStateToHost, createAdamW, disposeAdamW, disposeGrads, gradClipScale, loadAdamWState, scheduledLr,
   accumulateGrads, type AdamW, type Grads,
@@ -377,7 +378,7 @@ async function microStep<F extends { inputIds: number[] }>(model: BertModel, tas
   keepPool(b.inputs.inputIds.shape);
   try {
     const vars = [...byVariable.keys()].map((n) => model.params[byVariable.get(n)!]);
-    const { value, grads } = tf.variableGrads(() => task.loss(model, b, seed), vars);
+    const { value, grads } = variableGrads(() => task.loss(model, b, seed), vars);
     const named: Grads = {};
     for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName)!] = g;
     let loss: number;

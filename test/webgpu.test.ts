@@ -135,7 +135,8 @@ test("attention: the fused kernels' context and dq, dkT, dv match the composite,
   if (!(await needWebgpu(t))) return;
   await tf.setBackend("webgpu");
   assert.ok(fusedKernelActive(ATTENTION));
-  // T = 37: not a multiple of the 64-thread workgroup, d < workgroup; T = 128, d = 64: two keys per thread.
+  // T = 37: part of one 64-row block, a ragged 32-key tile, d = 16 half a 32-column slab; T = 128, d = 64: two blocks,
+  // four key tiles, two slabs (test "attention tiling" below covers more shapes).
   for (const [B, nh, T, d] of [[2, 2, 37, 16], [2, 2, 128, 64]]) {
     const BH = B * nh, n = BH * T * d;
     const qs = randn(n, T + 1, 1 / Math.sqrt(d) * 2), ks = randn(n, T + 2, 1), vs = randn(n, T + 3), ws = randn(n, T + 4);
@@ -182,6 +183,46 @@ test("attention with dropout: the fused kernels match the composite with the hos
     for (let bh = 0; bh < BH; bh++) for (let j = 0; j < T; j++) {
       if (keep[Math.floor(bh / nh) * T + j] === 0) for (let c = 0; c < d; c++) assert.equal(dv[(bh * T + j) * d + c], 0, `dv of padded key ${j}`);
     }
+  }
+});
+
+test("attention tiling: ragged 64-row blocks and 32-key tiles, heads 8 to 128 wide, T = 512, a mask per batch row", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  assert.ok(fusedKernelActive(ATTENTION));
+  // [B, nh, T, d, dropout rate]. T = 65, 130: one and two rows past a 64-row block (and keys past a 32-key tile); T = 77
+  // with d = 37: ragged staging chunks (27 v rows or kT columns, 13 q rows); d = 8: a quarter of one 32-column slab;
+  // d = 128: all four slabs; T = 512, d = 64: BERT's longest sequence with dropout.
+  const cases: [number, number, number, number, number][] = [[3, 2, 65, 8, 0], [2, 1, 130, 128, 0.1], [3, 2, 77, 37, 0.1], [2, 1, 512, 64, 0.1]];
+  for (const [B, nh, T, d, rate] of cases) {
+    const BH = B * nh, n = BH * T * d;
+    const qs = randn(n, T + 11, 2 / Math.sqrt(d)), ks = randn(n, T + 12), vs = randn(n, T + 13), ws = randn(n, T + 14);
+    // Batch row b pads its last 5 + 17b keys; row 2 also masks every 7th key.
+    const keep = Array.from({ length: B * T }, (_, x) => {
+      const b = Math.floor(x / T), j = x % T;
+      return j < T - 5 - 17 * b && !(b === 2 && j % 7 === 3) ? 1 : 0;
+    });
+    const reversed = Array.from({ length: B * T }, (_, x) => keep[(B - 1 - Math.floor(x / T)) * T + (x % T)]); // batch rows' masks swapped
+    const drop = rate > 0 ? { rate, seed: 2 ** 32 + T } : undefined;
+    const f = (keepRows: number[], withGrads = true) => () => {
+      const q = tf.tensor3d(qs, [BH, T, d]), kT = tf.tensor3d(ks, [BH, d, T]), v = tf.tensor3d(vs, [BH, T, d]), w = tf.tensor3d(ws, [BH, T, d]);
+      const mask = tf.sub(1, tf.tensor2d(keepRows, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
+      const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh, drop).mul(w).sum();
+      return [attention(q, kT, v, mask, nh, drop), ...(withGrads ? tf.grads(loss)([q, kT, v]) : [])];
+    };
+    const what = `[B=${B},nh=${nh},T=${T},d=${d}] dropout ${rate}`;
+    const gpu = await on("webgpu", f(keep)), cpu = await on("cpu", f(keep));
+    ["ctx", "dq", "dkT", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `${what} ${name}`));
+    const [, , dkT, dv] = gpu; // masked keys get no attention, so no gradient reaches their k and v
+    for (let bh = 0; bh < BH; bh++) for (let j = 0; j < T; j++) {
+      if (keep[Math.floor(bh / nh) * T + j] === 0) for (let c = 0; c < d; c++) {
+        assert.equal(dv[(bh * T + j) * d + c], 0, `${what} dv of masked key ${j}`);
+        assert.equal(dkT[(bh * d + c) * T + j], 0, `${what} dkT of masked key ${j}`);
+      }
+    }
+    // Each head reads its own batch row's mask: the composite with the batch rows' masks swapped fails the comparison.
+    const swapped = await on("cpu", f(reversed, false));
+    assert.throws(() => assertClose(gpu[0], swapped[0], "swapped masks"), /swapped masks/);
   }
 });
 

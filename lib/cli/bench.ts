@@ -8,6 +8,7 @@ import { presetConfig, PRESETS, type PresetName } from "../config";
 import { adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, type Grads } from "../optim";
 import { BACKEND_NAMES, checkTrainingFits, gpuMemory, useBackend, type BackendName } from "../backend";
 import { parseFlags, type FlagSpecs } from "./args";
+import { variableGrads } from "../grad";
 
 export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
 
@@ -70,7 +71,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   let peakRss = 0, peakBytes = 0, peakGpu = 0;
   const step = async (i: number) => {
     const vars = Object.values(params);
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = variableGrads(() => {
       const out = forward(model, { inputIds, attentionMask, tokenTypeIds }, { training: true, seed: i });
       return qaLoss(out.startLogits!, out.endLogits!, starts, ends);
     }, vars);

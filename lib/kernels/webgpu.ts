@@ -33,7 +33,8 @@ export const DROPOUT = "BertqaDropout";
 export const ATTENTION = "BertqaAttention";
 export const ATTENTION_GRAD_Q = "BertqaAttentionGradQ";
 export const ATTENTION_GRAD_KV = "BertqaAttentionGradKV";
-/** The attention kernels keep one row of scores and one head vector in workgroup memory: longest sequence, widest head. */
+/** Longest sequence and widest head of the attention kernels (a thread covers 4 slabs of 32 head columns; T is BERT's
+ * 512, which the tests reach, and keeps the dropout's flat index B·nh·T² within u32 for any batch up to 16384 heads). */
 export const ATTENTION_MAX_T = 512;
 export const ATTENTION_MAX_D = 128;
 
@@ -349,125 +350,398 @@ function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: In
 // Per head (bh < B·nh, b = bh / nh) with q [B·nh, T, d] (pre-scaled), kT [B·nh, d, T], v [B·nh, T, d], mask [B,1,1,T]
 // (additive: 0 or float32 min): s = q·kT + mask, p = softmax(s) by rows, ctx = (p∘D)·v with D the dropout factors (0
 // or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index (bh·T + i)·T + j of the composite's [B, nh, T, T] probs;
-// threshold 0 and scale 1 (rate 0) keep every p as it is. One workgroup per (row, head), in the composite's operation
-// order (exp(s − max) / sum, then ·D, then ·v; dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D), so values stay within
-// float32 rounding of it. The row max and sum saved for the backward pass are those of the undropped softmax.
-const ATTN_WG = 64;
-const attentionHeader = (outs: string[], ins: string[]) => `
+// threshold 0 and scale 1 (rate 0) keep every p as it is. Values follow the composite's operation order as far as the
+// tiling allows (dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D, every dot product summed in index order), so they stay
+// within float32 rounding of it; the forward's softmax is online (exp(s − running max), rescaled as the max grows,
+// divided by the sum at the end). The row max and sum saved for the backward pass are those of the undropped softmax.
+// Tiling (FlashAttention-2's structure): 256 threads per workgroup, dispatch [⌈T/64⌉, B·nh]; a workgroup takes a block
+// of ATTN_BLOCK = 64 query rows (forward, GradQ) or keys (GradKV) of one head and walks the other side in tiles staged
+// in workgroup memory (≤ 16 KB, WebGPU's default limit), so k, v (or q, dctx) are read once per block, not per row.
+// Global reads per head in units of T·d: forward T/32 + T/32 (24 at T = 384; it was 2T + 1 = 769 with a workgroup per
+// row), GradQ T/8 + 5T/64 (78; was 3T + 2), GradKV T/16 + 2 (26; was 4T + 2).
+const ATTN_BLOCK = 64;
+const attentionHeader = (outs: string[], ins: string[], decls: string) => `
 struct Dims { T : u32, d : u32, nh : u32, key : u32, threshold : u32, scale : f32 };
 ${outs.map((n, i) => `@group(0) @binding(${i}) var<storage, read_write> ${n} : array<f32>;`).join("\n")}
 ${ins.map((n, i) => `@group(0) @binding(${outs.length + i}) var<storage, read> ${n} : array<f32>;`).join("\n")}
 @group(0) @binding(${outs.length + ins.length}) var<uniform> u : Dims;
-const WG = ${ATTN_WG}u;
+const WG = 256u;
 const LOWEST = bitcast<f32>(0xff7fffffu); // -FLT_MAX
 ${DROPOUT_WGSL}
 fn dropScale(i : u32) -> f32 { return select(0.0, u.scale, dropoutKeep(u.key, u.threshold, i)); } // D at flat index i
-${sumDecl(ATTN_WG)}
-fn workgroupMax(v : f32, tid : u32) -> f32 {
-  red[tid] = v;
-  workgroupBarrier();
-  for (var s = ${ATTN_WG / 2}u; s > 0u; s = s >> 1u) {
-    if (tid < s) { red[tid] = max(red[tid], red[tid + s]); }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-var<workgroup> qi : array<f32, ${ATTENTION_MAX_D}>;
-var<workgroup> gi : array<f32, ${ATTENTION_MAX_D}>;
-var<workgroup> sc : array<f32, ${ATTENTION_MAX_T}>;
-var<workgroup> dp : array<f32, ${ATTENTION_MAX_T}>;
-@compute @workgroup_size(${ATTN_WG})
+${decls}
+@compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
   let T = u.T;
   let d = u.d;
   let bh = wid.y;
   let mBase = (bh / u.nh) * T;
   let kBase = bh * d * T; // kT [d, T] of this head
-  let vBase = bh * T * d; // q, v, ctx, dctx [T, d] of this head`;
+  let vBase = bh * T * d; // q, v, ctx, dctx [T, d] of this head
+  let ox = tid & 31u; // [64, d] outputs: rows oy + 8m (m < 8), columns ox + 32k (k < 4, ox + 32k < d)
+  let oy = tid >> 5u;`;
 
-/** [ctx, stats]: ctx [B·nh, T, d]; stats [B·nh, T, 2] = each score row's max and sum of exp (for the backward pass). */
-const ATTENTION_WGSL = `${attentionHeader(["Ctx", "Stats"], ["Q", "KT", "V", "M"])}
-  let row = bh * T + wid.x; // query row
-  for (var c = tid; c < d; c += WG) { qi[c] = Q[row * d + c]; }
-  workgroupBarrier();
-  var mx = LOWEST;
-  for (var j = tid; j < T; j += WG) {
-    var a = 0.0;
-    for (var c = 0u; c < d; c++) { a += qi[c] * KT[kBase + c * T + j]; }
-    let s = a + M[mBase + j];
-    sc[j] = s;
-    mx = max(mx, s);
+/** [ctx, stats]: ctx [B·nh, T, d]; stats [B·nh, T, 2] = each score row's max and sum of exp (for the backward pass).
+ * Per key tile of 32: scores s = q·kT (q and kT staged in chunks of 16 columns; thread (sr, sx) holds s[sr][8sx..8sx+7]),
+ * online softmax (row max m, sum l of exp(s − m), ctx accumulator rescaled by exp(m_old − m_new)), exp(s − m)·D to
+ * `ps`, then ctx += ps·v with v staged by rows; ctx / l at the end. Workgroup memory 16128 bytes. */
+const ATTENTION_WGSL = `${attentionHeader(["Ctx", "Stats"], ["Q", "KT", "V", "M"], `
+const BR = 64u; // query rows per workgroup
+const BC = 32u; // keys per tile
+const DC = 16u; // columns per staged chunk of q and kT
+const KS = 1088u; // stage: q chunk [BR][DC + 1] at 0, kT chunk [DC][BC] at KS; then v rows [jn][d] at 0
+const PSTR = 33u;
+var<workgroup> stage : array<f32, 1600>;
+var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: exp(s − m)·D of the current tile
+var<workgroup> red : array<f32, 256>;
+var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at the end l`)}
+  let sr = tid >> 2u; // scores: row sr, keys 8sx + k (k < 8) of the tile
+  let sx = tid & 3u;
+  let i0 = wid.x * BR;
+  let si = i0 + sr;
+  let sRow = bh * T + si;
+  let jn = min(BC, 1024u / d); // v rows per staged chunk
+  var acc = array<f32, 32>(); // ctx[i0 + oy + 8m][ox + 32k] at m * 4 + k
+  var mRow = LOWEST;
+  var lRow = 0.0;
+  for (var j0 = 0u; j0 < T; j0 += BC) {
+    var s = array<f32, 8>();
+    for (var c0 = 0u; c0 < d; c0 += DC) {
+      workgroupBarrier();
+      for (var e = tid; e < BR * DC; e += WG) {
+        let i = i0 + e / DC;
+        let c = c0 + e % DC;
+        var x = 0.0;
+        if (i < T && c < d) { x = Q[vBase + i * d + c]; }
+        stage[(e / DC) * (DC + 1u) + e % DC] = x;
+      }
+      for (var e = tid; e < DC * BC; e += WG) {
+        let c = c0 + e / BC;
+        let j = j0 + e % BC;
+        var x = 0.0;
+        if (c < d && j < T) { x = KT[kBase + c * T + j]; }
+        stage[KS + e] = x;
+      }
+      workgroupBarrier();
+      for (var cc = 0u; cc < min(DC, d - c0); cc++) { // not cc < DC: unrolled, lavapipe took ~75 s (not ~20) to compile the 3
+        let qv = stage[sr * (DC + 1u) + cc];
+        for (var k = 0u; k < 8u; k++) { s[k] += qv * stage[KS + cc * BC + 8u * sx + k]; }
+      }
+    }
+    var tmax = LOWEST;
+    for (var k = 0u; k < 8u; k++) {
+      let j = j0 + 8u * sx + k;
+      if (j < T) { s[k] += M[mBase + j]; tmax = max(tmax, s[k]); }
+    }
+    red[tid] = tmax;
+    workgroupBarrier();
+    let mNew = max(mRow, max(max(red[sr * 4u], red[sr * 4u + 1u]), max(red[sr * 4u + 2u], red[sr * 4u + 3u])));
+    let alpha = exp(mRow - mNew);
+    var tsum = 0.0;
+    for (var k = 0u; k < 8u; k++) {
+      let j = j0 + 8u * sx + k;
+      var ex = 0.0;
+      var pd = 0.0;
+      if (j < T) { ex = exp(s[k] - mNew); pd = ex * dropScale(sRow * T + j); }
+      tsum += ex;
+      ps[sr * PSTR + 8u * sx + k] = pd;
+    }
+    workgroupBarrier();
+    red[tid] = tsum;
+    if (sx == 0u) { rowf[sr] = alpha; }
+    workgroupBarrier();
+    lRow = lRow * alpha + ((red[sr * 4u] + red[sr * 4u + 1u]) + (red[sr * 4u + 2u] + red[sr * 4u + 3u]));
+    mRow = mNew;
+    for (var m = 0u; m < 8u; m++) {
+      let a = rowf[oy + 8u * m];
+      for (var k = 0u; k < 4u; k++) { acc[m * 4u + k] *= a; }
+    }
+    for (var jc = 0u; jc < BC; jc += jn) {
+      let n = min(jn, BC - jc);
+      workgroupBarrier();
+      for (var e = tid; e < n * d; e += WG) {
+        var x = 0.0;
+        if (j0 + jc + e / d < T) { x = V[vBase + (j0 + jc) * d + e]; }
+        stage[e] = x;
+      }
+      workgroupBarrier();
+      for (var jj = 0u; jj < n; jj++) {
+        var pr = array<f32, 8>();
+        for (var m = 0u; m < 8u; m++) { pr[m] = ps[(oy + 8u * m) * PSTR + jc + jj]; }
+        for (var k = 0u; k < 4u; k++) {
+          let c = ox + 32u * k;
+          if (c < d) {
+            let vv = stage[jj * d + c];
+            for (var m = 0u; m < 8u; m++) { acc[m * 4u + k] += pr[m] * vv; }
+          }
+        }
+      }
+    }
   }
-  let m = workgroupMax(mx, tid);
-  var l = 0.0;
-  for (var j = tid; j < T; j += WG) { let e = exp(sc[j] - m); sc[j] = e; l += e; }
-  let total = workgroupSum(l, tid);
-  for (var j = tid; j < T; j += WG) { sc[j] = sc[j] / total * dropScale(row * T + j); } // p∘D
-  workgroupBarrier();
-  for (var c = tid; c < d; c += WG) {
-    var a = 0.0;
-    for (var j = 0u; j < T; j++) { a += sc[j] * V[vBase + j * d + c]; }
-    Ctx[row * d + c] = a;
+  if (sx == 0u) {
+    rowf[sr] = lRow;
+    if (si < T) { Stats[sRow * 2u] = mRow; Stats[sRow * 2u + 1u] = lRow; }
   }
-  if (tid == 0u) { Stats[row * 2u] = m; Stats[row * 2u + 1u] = total; }
+  workgroupBarrier();
+  for (var m = 0u; m < 8u; m++) {
+    let i = i0 + oy + 8u * m;
+    let l = rowf[oy + 8u * m];
+    for (var k = 0u; k < 4u; k++) {
+      let c = ox + 32u * k;
+      if (i < T && c < d) { Ctx[vBase + i * d + c] = acc[m * 4u + k] / l; }
+    }
+  }
 }`;
 
-/** [dq, rows]: dq = dS·kTᵀ, one workgroup per query row; rows [B·nh, T, 3] = (max, sum, rowsum(dP∘p)) for GradKV. */
-const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Stats"])}
-  let row = bh * T + wid.x;
-  for (var c = tid; c < d; c += WG) { qi[c] = Q[row * d + c]; gi[c] = DO[row * d + c]; }
-  workgroupBarrier();
-  let m = Stats[row * 2u];
-  let l = Stats[row * 2u + 1u];
-  var sgp = 0.0;
-  for (var j = tid; j < T; j += WG) {
-    var a = 0.0;
-    var g = 0.0;
-    for (var c = 0u; c < d; c++) { a += qi[c] * KT[kBase + c * T + j]; g += gi[c] * V[vBase + j * d + c]; }
-    let s = a + M[mBase + j];
-    let p = exp(s - m) / l;
-    let gp = g * dropScale(row * T + j) * p; // dP∘p
-    sc[j] = p;
-    dp[j] = gp;
-    sgp += gp;
+/** GradQ's scores of key tile j0 (recomputed in both of its passes, identically): p = exp(q·kT + mask − m) / l and
+ * gp = dP∘p = (dctx·vᵀ)·D·p for row si, keys j0 + 8sx + k (k < 8), zero outside [0, T)². */
+const GRAD_Q_TILE = `
+    var s = array<f32, 8>();
+    var g = array<f32, 8>();
+    for (var c0 = 0u; c0 < d; c0 += DC) {
+      workgroupBarrier();
+      for (var e = tid; e < BR * DC; e += WG) {
+        let i = i0 + e / DC;
+        let c = c0 + e % DC;
+        var x = 0.0;
+        var y = 0.0;
+        if (i < T && c < d) { x = Q[vBase + i * d + c]; y = DO[vBase + i * d + c]; }
+        let at = (e / DC) * (DC + 1u) + e % DC;
+        stage[at] = x;
+        stage[OS + at] = y;
+      }
+      for (var e = tid; e < DC * BC; e += WG) {
+        let c = c0 + e / BC;
+        let j = j0 + e % BC;
+        var x = 0.0;
+        if (c < d && j < T) { x = KT[kBase + c * T + j]; }
+        stage[KS + e] = x;
+      }
+      for (var e = tid; e < BC * DC; e += WG) {
+        let j = j0 + e / DC;
+        let c = c0 + e % DC;
+        var x = 0.0;
+        if (j < T && c < d) { x = V[vBase + j * d + c]; }
+        stage[VS + (e / DC) * (DC + 1u) + e % DC] = x;
+      }
+      workgroupBarrier();
+      for (var cc = 0u; cc < min(DC, d - c0); cc++) {
+        let qv = stage[sr * (DC + 1u) + cc];
+        let ov = stage[OS + sr * (DC + 1u) + cc];
+        for (var k = 0u; k < 8u; k++) {
+          s[k] += qv * stage[KS + cc * BC + 8u * sx + k];
+          g[k] += ov * stage[VS + (8u * sx + k) * (DC + 1u) + cc];
+        }
+      }
+    }
+    var p = array<f32, 8>();
+    var gp = array<f32, 8>();
+    for (var k = 0u; k < 8u; k++) {
+      let j = j0 + 8u * sx + k;
+      if (si < T && j < T) {
+        let sv = s[k] + M[mBase + j];
+        p[k] = exp(sv - mStat) / lStat;
+        gp[k] = g[k] * dropScale(sRow * T + j) * p[k];
+      }
+    }`;
+
+/** [dq, rows]: dq = dS·kTᵀ; rows [B·nh, T, 3] = (max, sum, rowsum(dP∘p)) for GradKV. Per block of 64 query rows, two
+ * passes over key tiles of 32 (the forward's score mapping, q, dctx, kT, v staged in chunks of 8 columns): the first
+ * sums delta = rowsum(dP∘p), the second writes dS = dP∘p − delta·p to `ps` and adds dS·kTᵀ (kT staged by columns) into
+ * dq. Workgroup memory 15232 bytes. */
+const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Stats"], `
+const BR = 64u; // query rows per workgroup
+const BC = 32u; // keys per tile
+const DC = 8u; // columns per staged chunk
+const OS = 576u; // stage: q chunk [BR][DC + 1] at 0, dctx chunk at OS, kT chunk [DC][BC] at KS, v chunk [BC][DC + 1] at VS;
+const KS = 1152u; // then kT columns [d][n + 1] at 0
+const VS = 1408u;
+const PSTR = 33u;
+var<workgroup> stage : array<f32, 1696>;
+var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
+  let sr = tid >> 2u;
+  let sx = tid & 3u;
+  let i0 = wid.x * BR;
+  let si = i0 + sr;
+  let sRow = bh * T + si;
+  var mStat = 0.0;
+  var lStat = 1.0;
+  if (si < T) { mStat = Stats[sRow * 2u]; lStat = Stats[sRow * 2u + 1u]; }
+  var part = 0.0;
+  for (var j0 = 0u; j0 < T; j0 += BC) {
+    ${GRAD_Q_TILE}
+    for (var k = 0u; k < 8u; k++) { part += gp[k]; }
   }
-  let delta = workgroupSum(sgp, tid);
-  for (var j = tid; j < T; j += WG) { sc[j] = dp[j] - delta * sc[j]; } // dS
+  ps[tid] = part;
   workgroupBarrier();
-  for (var c = tid; c < d; c += WG) {
-    var a = 0.0;
-    for (var j = 0u; j < T; j++) { a += sc[j] * KT[kBase + c * T + j]; }
-    DQ[row * d + c] = a;
+  let delta = (ps[sr * 4u] + ps[sr * 4u + 1u]) + (ps[sr * 4u + 2u] + ps[sr * 4u + 3u]);
+  let jn = min(BC, 1024u / d); // kT columns per staged chunk
+  var acc = array<f32, 32>(); // dq[i0 + oy + 8m][ox + 32k] at m * 4 + k
+  for (var j0 = 0u; j0 < T; j0 += BC) {
+    ${GRAD_Q_TILE}
+    for (var k = 0u; k < 8u; k++) { ps[sr * PSTR + 8u * sx + k] = gp[k] - delta * p[k]; } // dS
+    for (var jc = 0u; jc < BC; jc += jn) {
+      let n = min(jn, BC - jc);
+      workgroupBarrier();
+      for (var e = tid; e < n * d; e += WG) {
+        let c = e / n;
+        let jj = e % n;
+        var x = 0.0;
+        if (j0 + jc + jj < T) { x = KT[kBase + c * T + j0 + jc + jj]; }
+        stage[c * (n + 1u) + jj] = x;
+      }
+      workgroupBarrier();
+      for (var jj = 0u; jj < n; jj++) {
+        var pr = array<f32, 8>();
+        for (var m = 0u; m < 8u; m++) { pr[m] = ps[(oy + 8u * m) * PSTR + jc + jj]; }
+        for (var k = 0u; k < 4u; k++) {
+          let c = ox + 32u * k;
+          if (c < d) {
+            let kv = stage[c * (n + 1u) + jj];
+            for (var m = 0u; m < 8u; m++) { acc[m * 4u + k] += pr[m] * kv; }
+          }
+        }
+      }
+    }
   }
-  if (tid == 0u) { Rows[row * 3u] = m; Rows[row * 3u + 1u] = l; Rows[row * 3u + 2u] = delta; }
+  if (sx == 0u && si < T) { Rows[sRow * 3u] = mStat; Rows[sRow * 3u + 1u] = lStat; Rows[sRow * 3u + 2u] = delta; }
+  for (var m = 0u; m < 8u; m++) {
+    let i = i0 + oy + 8u * m;
+    for (var k = 0u; k < 4u; k++) {
+      let c = ox + 32u * k;
+      if (i < T && c < d) { DQ[vBase + i * d + c] = acc[m * 4u + k]; }
+    }
+  }
 }`;
 
-/** [dkT, dv]: dkT = qᵀ·dS [B·nh, d, T] and dv = (p∘D)ᵀ·dctx [B·nh, T, d], one workgroup per key position. */
-const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DKT", "DV"], ["Q", "KT", "V", "M", "DO", "Rows"])}
-  let j = wid.x; // key position
-  for (var c = tid; c < d; c += WG) { qi[c] = KT[kBase + c * T + j]; gi[c] = V[vBase + j * d + c]; } // k_j, v_j
-  workgroupBarrier();
-  let mj = M[mBase + j];
-  for (var i = tid; i < T; i += WG) {
-    let r = bh * T + i;
-    var a = 0.0;
-    var g = 0.0;
-    for (var c = 0u; c < d; c++) { a += Q[vBase + i * d + c] * qi[c]; g += DO[vBase + i * d + c] * gi[c]; }
-    let s = a + mj;
-    let p = exp(s - Rows[r * 3u]) / Rows[r * 3u + 1u];
-    let dij = dropScale(r * T + j);
-    sc[i] = p * dij; // p∘D
-    dp[i] = g * dij * p - Rows[r * 3u + 2u] * p; // dS
+/** [dkT, dv]: dkT = qᵀ·dS [B·nh, d, T] and dv = (p∘D)ᵀ·dctx [B·nh, T, d]. Per block of 64 keys, over query tiles of 16:
+ * sᵀ = k·qᵀ and (v·dctxᵀ) (kT, v, q, dctx staged in chunks of 8 columns; thread (kj, qx) holds queries qx + 4k), p∘D
+ * and dS to `pd`, `ds`, then dv += (p∘D)ᵀ·dctx (threads: keys oy + 8m, columns ox + 32k) and dkT += dSᵀ·q (keys
+ * ox + 32a, columns oy + 8b, so dkT's stores are coalesced), q and dctx staged by rows. Workgroup memory 14720 bytes. */
+const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DKT", "DV"], ["Q", "KT", "V", "M", "DO", "Rows"], `
+const BK = 64u; // keys per workgroup
+const BQ = 16u; // query rows per tile
+const DC = 8u; // columns per staged chunk
+const VS = 512u; // stage: kT chunk [DC][BK] at 0, v chunk [BK][DC + 1] at VS, q and dctx chunks [BQ][DC + 1] at QS, OS;
+const QS = 1088u; // then dctx rows [n][d] at 0 and q rows at n·d
+const OS = 1232u;
+const PSTR = 72u; // ≡ 8 (mod 32): the score threads' stores to pd, ds hit 32 different banks
+var<workgroup> stage : array<f32, 1376>;
+var<workgroup> pd : array<f32, 1152>; // [BQ][PSTR]: p∘D of the current tile, by query then key
+var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
+  let kj = tid >> 2u; // scores: key j0 + kj, queries i0 + qx + 4k (k < 4)
+  let qx = tid & 3u;
+  let j0 = wid.x * BK;
+  let j = j0 + kj;
+  var mj = 0.0;
+  if (j < T) { mj = M[mBase + j]; }
+  let qn = min(BQ, 512u / d); // q and dctx rows per staged chunk
+  var accV = array<f32, 32>(); // dv[j0 + oy + 8m][ox + 32k] at m * 4 + k
+  var accK = array<f32, 32>(); // dkT[oy + 8b][j0 + ox + 32a] at a * 16 + b
+  for (var i0 = 0u; i0 < T; i0 += BQ) {
+    var s = array<f32, 4>();
+    var g = array<f32, 4>();
+    for (var c0 = 0u; c0 < d; c0 += DC) {
+      workgroupBarrier();
+      for (var e = tid; e < DC * BK; e += WG) {
+        let c = c0 + e / BK;
+        let jj = j0 + e % BK;
+        var x = 0.0;
+        if (c < d && jj < T) { x = KT[kBase + c * T + jj]; }
+        stage[e] = x;
+      }
+      for (var e = tid; e < BK * DC; e += WG) {
+        let jj = j0 + e / DC;
+        let c = c0 + e % DC;
+        var x = 0.0;
+        if (jj < T && c < d) { x = V[vBase + jj * d + c]; }
+        stage[VS + (e / DC) * (DC + 1u) + e % DC] = x;
+      }
+      for (var e = tid; e < BQ * DC; e += WG) {
+        let i = i0 + e / DC;
+        let c = c0 + e % DC;
+        var x = 0.0;
+        var y = 0.0;
+        if (i < T && c < d) { x = Q[vBase + i * d + c]; y = DO[vBase + i * d + c]; }
+        let at = (e / DC) * (DC + 1u) + e % DC;
+        stage[QS + at] = x;
+        stage[OS + at] = y;
+      }
+      workgroupBarrier();
+      for (var cc = 0u; cc < min(DC, d - c0); cc++) {
+        let kv = stage[cc * BK + kj];
+        let vv = stage[VS + kj * (DC + 1u) + cc];
+        for (var k = 0u; k < 4u; k++) {
+          let q = qx + 4u * k;
+          s[k] += stage[QS + q * (DC + 1u) + cc] * kv;
+          g[k] += stage[OS + q * (DC + 1u) + cc] * vv;
+        }
+      }
+    }
+    for (var k = 0u; k < 4u; k++) {
+      let q = qx + 4u * k;
+      let i = i0 + q;
+      var a = 0.0;
+      var b = 0.0;
+      if (i < T && j < T) {
+        let r = bh * T + i;
+        let sv = s[k] + mj;
+        let p = exp(sv - Rows[r * 3u]) / Rows[r * 3u + 1u];
+        let dij = dropScale(r * T + j);
+        a = p * dij; // p∘D
+        b = g[k] * dij * p - Rows[r * 3u + 2u] * p; // dS
+      }
+      pd[q * PSTR + kj] = a;
+      ds[q * PSTR + kj] = b;
+    }
+    for (var q0 = 0u; q0 < BQ; q0 += qn) {
+      let n = min(qn, BQ - q0);
+      workgroupBarrier();
+      for (var e = tid; e < n * d; e += WG) {
+        var x = 0.0;
+        var y = 0.0;
+        if (i0 + q0 + e / d < T) { x = DO[vBase + (i0 + q0) * d + e]; y = Q[vBase + (i0 + q0) * d + e]; }
+        stage[e] = x;
+        stage[n * d + e] = y;
+      }
+      workgroupBarrier();
+      for (var qq = 0u; qq < n; qq++) {
+        let q = q0 + qq;
+        var pr = array<f32, 8>();
+        for (var m = 0u; m < 8u; m++) { pr[m] = pd[q * PSTR + oy + 8u * m]; }
+        for (var k = 0u; k < 4u; k++) {
+          let c = ox + 32u * k;
+          if (c < d) {
+            let ov = stage[qq * d + c];
+            for (var m = 0u; m < 8u; m++) { accV[m * 4u + k] += pr[m] * ov; }
+          }
+        }
+        let d0 = ds[q * PSTR + ox];
+        let d1 = ds[q * PSTR + ox + 32u];
+        for (var b = 0u; b < 16u; b++) {
+          let c = oy + 8u * b;
+          if (c < d) {
+            let qv = stage[(n + qq) * d + c];
+            accK[b] += d0 * qv;
+            accK[16u + b] += d1 * qv;
+          }
+        }
+      }
+    }
   }
-  workgroupBarrier();
-  for (var c = tid; c < d; c += WG) {
-    var dv = 0.0;
-    var dk = 0.0;
-    for (var i = 0u; i < T; i++) { dv += sc[i] * DO[vBase + i * d + c]; dk += dp[i] * Q[vBase + i * d + c]; }
-    DV[vBase + j * d + c] = dv;
-    DKT[kBase + c * T + j] = dk;
+  for (var m = 0u; m < 8u; m++) {
+    let jj = j0 + oy + 8u * m;
+    for (var k = 0u; k < 4u; k++) {
+      let c = ox + 32u * k;
+      if (jj < T && c < d) { DV[vBase + jj * d + c] = accV[m * 4u + k]; }
+    }
+  }
+  for (var a = 0u; a < 2u; a++) {
+    let jj = j0 + ox + 32u * a;
+    for (var b = 0u; b < 16u; b++) {
+      let c = oy + 8u * b;
+      if (jj < T && c < d) { DKT[kBase + c * T + jj] = accK[a * 16u + b]; }
+    }
   }
 }`;
 
@@ -480,7 +754,7 @@ function attentionKernel(label: string, wgsl: string, inputNames: string[], outS
     const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
     const a = attrs as Record<string, number | undefined>;
     record(backend, label, wgsl, [...outs, ...inputNames.map((n) => inputs[n])],
-      [u(T), u(d), u(a.nh!), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [T, BH]);
+      [u(T), u(d), u(a.nh!), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [Math.ceil(T / ATTN_BLOCK), BH]);
     return outs;
   };
 }
