@@ -27,6 +27,7 @@ test("train: bad flags and unknown presets are one-line errors", () => {
   oneLineError(bertqa("train", "--model", "tiny", "--train", SAMPLE_FILES.train, "--out", "x"), /--tokenizer.*is required to train preset 'tiny'/);
   oneLineError(bertqa("train", "--model", "./no-such-model", "--train", SAMPLE_FILES.train, "--out", "x"), /no-such-model/);
   oneLineError(bertqa("train", "--model", "tiny", "--train", "missing.json", "--out", "x"), /missing\.json: file not found/);
+  oneLineError(bertqa("train", "--model", "tiny", "--tokenizer", SAMPLE_FILES.tokenizerDir, "--train", SAMPLE_FILES.train, "--out", "x", "--pad-to-multiple-of", "0"), /--pad-to-multiple-of: must be a positive number of tokens, got 0/);
   oneLineError(bertqa("bench", "--config", "huge"), /unknown preset 'huge'/);
 });
 

@@ -35,6 +35,7 @@ export const flags = {
   "doc-stride": { type: "int", help: "tokens shared by neighbouring windows (default min(128, max-length/2))" },
   "grad-accum": { type: "int", help: "micro-batches per optimizer step", default: 1 },
   "group-by-length": { type: "boolean", help: "batch features of similar length together (less padding, faster; HF's group_by_length)" },
+  "pad-to-multiple-of": { type: "int", help: "pad each batch to a multiple of this many tokens (default: 64 on webgpu, where each new length compiles shaders; else 1)" },
   "max-grad-norm": { type: "number", help: "clip the global gradient norm (0: off)", default: 1 },
   seed: { type: "int", help: "seed for initialisation, data order and dropout", default: 42 },
   dropout: { type: "number", help: "set hidden_dropout_prob and attention_probs_dropout_prob (default: the model's config; 0 suits small models trained from scratch)" },
@@ -56,6 +57,8 @@ export async function run(argv: string[]): Promise<void> {
   const task = f.task as string;
   if (task !== "qa" && task !== "cls") throw userError("--task", `unknown task '${task}'`, "use qa or cls");
   if (!BACKENDS.includes(f.backend as string)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
+  const multiple = f["pad-to-multiple-of"];
+  if (multiple !== undefined && !(multiple >= 1)) throw userError("--pad-to-multiple-of", `must be a positive number of tokens, got ${multiple}`, "use e.g. 8 or 64; 1 pads each batch to its longest feature only");
   for (const file of [f.train, f.eval]) if (file !== undefined && !fs.existsSync(file)) throw userError(file, "file not found");
   const backend = await useBackend(f.backend as BackendName | "auto");
   const stop = installStopHandler();
@@ -94,7 +97,7 @@ export async function run(argv: string[]): Promise<void> {
 function trainSettings(f: TrainFlags, shouldStop: () => boolean): TrainSettings {
   return {
     epochs: f.epochs, batchSize: f["batch-size"], lr: f.lr, warmupRatio: f["warmup-ratio"], weightDecay: f["weight-decay"],
-    gradAccum: f["grad-accum"], groupByLength: f["group-by-length"], maxGradNorm: f["max-grad-norm"], seed: f.seed, evalSteps: f["eval-steps"], saveSteps: f["save-steps"],
+    gradAccum: f["grad-accum"], groupByLength: f["group-by-length"], padToMultipleOf: f["pad-to-multiple-of"], maxGradNorm: f["max-grad-norm"], seed: f.seed, evalSteps: f["eval-steps"], saveSteps: f["save-steps"],
     logSteps: f["log-steps"], maxSteps: f["max-steps"], resume: f.resume, shouldStop, quiet: f.quiet,
   };
 }
