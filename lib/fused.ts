@@ -154,15 +154,17 @@ function kernelAttention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: 
     const [qi, ki, vi] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
     const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, kT: ki, v: vi, mask }, attrs) as tf.Tensor[];
-    save([qi, ki, vi, mask, stats]); // probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers)
+    // Probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers); ctx, the output
+    // (saved as tfjs' saveAllOutputs kernels do: save holds its own reference), gives GradQ delta = dctx·ctx.
+    save([qi, ki, vi, mask, stats, ctx]);
     stats.dispose(); // save keeps its own reference (and none when not recording gradients)
     return {
       value: ctx,
-      gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats]: tf.Tensor[]) => {
+      gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats, sctx]: tf.Tensor[]) => {
         const inputs = { q: sq, kT: sk, v: sv, mask: sm, dctx };
-        const [dq, rows] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, stats }, attrs) as tf.Tensor[];
-        const [dkT, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows }, attrs) as tf.Tensor[];
-        rows.dispose();
+        // GradQ writes delta into stats' third column in place, making it GradKV's rows (max, sum, delta).
+        const [dq] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, ctx: sctx, stats }, attrs) as tf.Tensor[];
+        const [dkT, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows: stats }, attrs) as tf.Tensor[];
         return [dq, dkT, dv];
       },
     };

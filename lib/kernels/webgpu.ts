@@ -5,8 +5,8 @@
 // - BertqaDropout: inverted dropout with lib/dropout.ts's counter-based mask, drawn in the shader from the seed (no mask
 //   is built on the host, uploaded or saved); its gradient is the same kernel on dy.
 // - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: dropout(softmax(q·kᵀ + mask))·v per head, one launch
-//   forward and two backward (probabilities recomputed from the saved row max and sum, flash-attention style; the
-//   dropout mask redrawn from the seed in each).
+//   forward and two backward (probabilities recomputed from the saved row max and sum, flash-attention style, and the
+//   softmax gradient's row term from the saved output, delta = dctx·ctx; the dropout mask redrawn from the seed in each).
 // - AddN (replaced): the stock kernel binds every input at once and breaks past 7 inputs (see addNChunked).
 // The model-facing ops that choose between these and the composite tf ops are in lib/fused.ts.
 //
@@ -358,7 +358,8 @@ function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: In
 // of ATTN_BLOCK = 64 query rows (forward, GradQ) or keys (GradKV) of one head and walks the other side in tiles staged
 // in workgroup memory (≤ 16 KB, WebGPU's default limit), so k, v (or q, dctx) are read once per block, not per row.
 // Global reads per head in units of T·d: forward T/32 + T/32 (24 at T = 384; it was 2T + 1 = 769 with a workgroup per
-// row), GradQ T/8 + 5T/64 (78; was 3T + 2), GradKV T/16 + 2 (26; was 4T + 2).
+// row), GradQ T/16 + 3T/64 + 2 (44; was 3T + 2, then 78 with a second key pass for delta), GradKV T/16 + 2 (26; was
+// 4T + 2). GradQ's delta = dctx·ctx (FlashAttention-2) from the saved output costs H floats per token per layer.
 const ATTN_BLOCK = 64;
 const attentionHeader = (outs: string[], ins: string[], decls: string) => `
 struct Dims { T : u32, d : u32, nh : u32, key : u32, threshold : u32, scale : f32 };
@@ -381,7 +382,8 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index)
   let ox = tid & 31u; // [64, d] outputs: rows oy + 8m (m < 8), columns ox + 32k (k < 4, ox + 32k < d)
   let oy = tid >> 5u;`;
 
-/** [ctx, stats]: ctx [B·nh, T, d]; stats [B·nh, T, 2] = each score row's max and sum of exp (for the backward pass).
+/** [ctx, stats]: ctx [B·nh, T, d]; stats [B·nh, T, 3] = each score row's max and sum of exp (for the backward pass)
+ * and a third column left unwritten, which GradQ fills with delta in place (see ATTENTION_GRAD_Q_WGSL).
  * Per key tile of 32: scores s = q·kT (q and kT staged in chunks of 16 columns; thread (sr, sx) holds s[sr][8sx..8sx+7]),
  * online softmax (row max m, sum l of exp(s − m), ctx accumulator rescaled by exp(m_old − m_new)), exp(s − m)·D to
  * `ps`, then ctx += ps·v with v staged by rows; ctx / l at the end. Workgroup memory 16128 bytes. */
@@ -480,7 +482,7 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
   }
   if (sx == 0u) {
     rowf[sr] = lRow;
-    if (si < T) { Stats[sRow * 2u] = mRow; Stats[sRow * 2u + 1u] = lRow; }
+    if (si < T) { Stats[sRow * 3u] = mRow; Stats[sRow * 3u + 1u] = lRow; }
   }
   workgroupBarrier();
   for (var m = 0u; m < 8u; m++) {
@@ -493,7 +495,7 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
   }
 }`;
 
-/** GradQ's scores of key tile j0 (recomputed in both of its passes, identically): p = exp(q·kT + mask − m) / l and
+/** GradQ's scores of key tile j0 (recomputed from the saved row max and sum): p = exp(q·kT + mask − m) / l and
  * gp = dP∘p = (dctx·vᵀ)·D·p for row si, keys j0 + 8sx + k (k < 8), zero outside [0, T)². */
 const GRAD_Q_TILE = `
     var s = array<f32, 8>();
@@ -545,11 +547,13 @@ const GRAD_Q_TILE = `
       }
     }`;
 
-/** [dq, rows]: dq = dS·kTᵀ; rows [B·nh, T, 3] = (max, sum, rowsum(dP∘p)) for GradKV. Per block of 64 query rows, two
- * passes over key tiles of 32 (the forward's score mapping, q, dctx, kT, v staged in chunks of 8 columns): the first
- * sums delta = rowsum(dP∘p), the second writes dS = dP∘p − delta·p to `ps` and adds dS·kTᵀ (kT staged by columns) into
- * dq. Workgroup memory 15232 bytes. */
-const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Stats"], `
+/** [dq]: dq = dS·kTᵀ, and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for GradKV.
+ * delta = rowsum(dP∘p) = dctx·ctx per row (FlashAttention-2's identity, ctx = (p∘D)·v; equal up to rounding), one T·d
+ * pass at the start; then one pass over key tiles of 32 (the forward's score mapping, q, dctx, kT, v staged in chunks
+ * of 8 columns) writes dS = dP∘p − delta·p to `ps` and adds dS·kTᵀ (kT staged by columns) into dq. Bindings: DQ, Rows
+ * (stats, read_write) + Q, KT, V, M, DO, Ctx = 8 storage buffers, maxStorageBuffersPerShaderStage's default (a separate
+ * rows output would make 9). Workgroup memory 15232 bytes. */
+const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Ctx"], `
 const BR = 64u; // query rows per workgroup
 const BC = 32u; // keys per tile
 const DC = 8u; // columns per staged chunk
@@ -566,11 +570,11 @@ var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
   let sRow = bh * T + si;
   var mStat = 0.0;
   var lStat = 1.0;
-  if (si < T) { mStat = Stats[sRow * 2u]; lStat = Stats[sRow * 2u + 1u]; }
-  var part = 0.0;
-  for (var j0 = 0u; j0 < T; j0 += BC) {
-    ${GRAD_Q_TILE}
-    for (var k = 0u; k < 8u; k++) { part += gp[k]; }
+  var part = 0.0; // delta's columns sx + 4n of row si
+  if (si < T) {
+    mStat = Rows[sRow * 3u];
+    lStat = Rows[sRow * 3u + 1u];
+    for (var c = sx; c < d; c += 4u) { part += DO[vBase + si * d + c] * Ctx[vBase + si * d + c]; }
   }
   ps[tid] = part;
   workgroupBarrier();
@@ -604,7 +608,7 @@ var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
       }
     }
   }
-  if (sx == 0u && si < T) { Rows[sRow * 3u] = mStat; Rows[sRow * 3u + 1u] = lStat; Rows[sRow * 3u + 2u] = delta; }
+  if (sx == 0u && si < T) { Rows[sRow * 3u + 2u] = delta; }
   for (var m = 0u; m < 8u; m++) {
     let i = i0 + oy + 8u * m;
     for (var k = 0u; k < 4u; k++) {
@@ -745,15 +749,19 @@ var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
   }
 }`;
 
-/** Inputs q, kT, v, mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, stats / rows for the gradients), attrs nh and the
- * dropout's key, threshold, scale (lib/dropout.ts's dropoutParams; 0, 0, 1 for none): the attention kernels above. */
-function attentionKernel(label: string, wgsl: string, inputNames: string[], outShapes: (q: Info) => number[][]) {
+/** Inputs q, kT, v, mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, ctx, stats / rows for the gradients), attrs nh and
+ * the dropout's key, threshold, scale (lib/dropout.ts's dropoutParams; 0, 0, 1 for none): the attention kernels above.
+ * `inPlace` inputs are bound read_write after the new outputs (GradQ writes delta into stats) and not returned. */
+function attentionKernel(label: string, wgsl: string, inputNames: string[], outShapes: (q: Info) => number[][], inPlace: string[] = []) {
   return ({ inputs, backend, attrs }: Args): Info[] => {
     const q = inputs.q, [BH, T, d] = q.shape;
+    const bound = outShapes(q).length + inPlace.length + inputNames.length;
+    const limit = backend.device.limits.maxStorageBuffersPerShaderStage as number;
+    if (bound > limit) throw new Error(`${label}: ${bound} storage buffers, over the device's maxStorageBuffersPerShaderStage ${limit}`);
     const outs = outShapes(q).map((shape) => backend.makeTensorInfo(shape, "float32"));
     const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
     const a = attrs as Record<string, number | undefined>;
-    record(backend, label, wgsl, [...outs, ...inputNames.map((n) => inputs[n])],
+    record(backend, label, wgsl, [...outs, ...[...inPlace, ...inputNames].map((n) => inputs[n])],
       [u(T), u(d), u(a.nh!), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [Math.ceil(T / ATTN_BLOCK), BH]);
     return outs;
   };
@@ -827,8 +835,8 @@ export function installWebgpuKernels(): void {
       [{ type: "uint32", data: [a.key] }, { type: "uint32", data: [a.threshold] }, { type: "float32", data: [a.scale] }]);
   });
   const qkv = ["q", "kT", "v", "mask"];
-  reg(ATTENTION, attentionKernel(ATTENTION, ATTENTION_WGSL, qkv, (q) => [q.shape, [q.shape[0], q.shape[1], 2]]));
-  reg(ATTENTION_GRAD_Q, attentionKernel(ATTENTION_GRAD_Q, ATTENTION_GRAD_Q_WGSL, [...qkv, "dctx", "stats"], (q) => [q.shape, [q.shape[0], q.shape[1], 3]]));
+  reg(ATTENTION, attentionKernel(ATTENTION, ATTENTION_WGSL, qkv, (q) => [q.shape, [q.shape[0], q.shape[1], 3]]));
+  reg(ATTENTION_GRAD_Q, attentionKernel(ATTENTION_GRAD_Q, ATTENTION_GRAD_Q_WGSL, [...qkv, "dctx", "ctx"], (q) => [q.shape], ["stats"]));
   reg(ATTENTION_GRAD_KV, attentionKernel(ATTENTION_GRAD_KV, ATTENTION_GRAD_KV_WGSL, [...qkv, "dctx", "rows"], (q) => [[q.shape[0], q.shape[2], q.shape[1]], q.shape]));
   const addN = tf.getKernel("AddN", BACKEND);
   if (addN !== undefined) {
