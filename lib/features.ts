@@ -218,8 +218,7 @@ export function batchLength(features: { inputIds: number[] }[], multipleOf = 1, 
 
 /** Pad to `length` (default: the longest feature) with padId; attention mask 1 on real tokens, 0 on padding. */
 export function padBatch(features: QAFeature[], padId: number, length?: number): { inputIds: number[][]; tokenTypeIds: number[][]; attentionMask: number[][] } {
-  let longest = 0;
-  for (const f of features) longest = Math.max(longest, f.inputIds.length);
+  const longest = batchLength(features);
   const target = length ?? longest;
   if (longest > target) throw new RangeError(`padBatch: a feature has ${longest} tokens, more than the requested length ${target}`);
   const inputIds: number[][] = [], tokenTypeIds: number[][] = [], attentionMask: number[][] = [];

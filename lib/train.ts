@@ -92,7 +92,7 @@ export interface LogRecord {
 interface TaskHooks<F extends { inputIds: number[] }> {
   kind: "qa" | "cls";
   features: F[];
-  toBatch(batch: F[]): { inputs: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; tokenTypeIds: tf.Tensor2D }; labels: tf.Tensor1D[] };
+  toBatch(batch: F[], length: number): { inputs: { inputIds: tf.Tensor2D; attentionMask: tf.Tensor2D; tokenTypeIds: tf.Tensor2D }; labels: tf.Tensor1D[] };
   loss(model: BertModel, batch: ReturnType<TaskHooks<F>["toBatch"]>, seed: number): tf.Scalar;
   evaluate?: () => Promise<Record<string, number>>;
   headline: string; // the eval key shown in progress, e.g. "f1"
@@ -117,8 +117,8 @@ export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
   const hooks: TaskHooks<QAFeature> = {
     kind: "qa",
     features,
-    toBatch: (batch) => {
-      const p = padBatch(batch, padId, batchLength(batch, opts.padToMultipleOf ?? padMultiple(), opts.model.config.max_position_embeddings));
+    toBatch: (batch, length) => {
+      const p = padBatch(batch, padId, length);
       return {
         inputs: { inputIds: tf.tensor2d(p.inputIds, undefined, "int32"), attentionMask: tf.tensor2d(p.attentionMask, undefined, "int32"), tokenTypeIds: tf.tensor2d(p.tokenTypeIds, undefined, "int32") },
         labels: [tf.tensor1d(batch.map((f) => f.startPosition), "int32"), tf.tensor1d(batch.map((f) => f.endPosition), "int32")],
@@ -217,7 +217,7 @@ export async function trainClassifier(opts: ClsTrainOptions): Promise<TrainResul
   const hooks: TaskHooks<ClsFeature> = {
     kind: "cls",
     features,
-    toBatch: (batch) => clsBatch(batch, opts.tokenizer.padId, batchLength(batch, opts.padToMultipleOf ?? padMultiple(), opts.model.config.max_position_embeddings)),
+    toBatch: (batch, length) => clsBatch(batch, opts.tokenizer.padId, length),
     loss: (model, b, seed) => clsLoss(forward(model, b.inputs, { training: true, seed }).logits!, b.labels[0]),
     evaluate: evalSet === undefined ? undefined : async () => {
       const gold = evalSet.map((e, i) => {
@@ -302,7 +302,10 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
       let lossSum = 0;
       for (let micro = 0; micro < count; micro++) {
         const idx = order.slice(state.position * s.batchSize, (state.position + 1) * s.batchSize);
-        const { loss, grads, examples } = await microStep(model, task, idx.map((i) => task.features[i]), byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step, keepPool);
+        const batch = idx.map((i) => task.features[i]);
+        const length = batchLength(batch, s.padToMultipleOf ?? padMultiple(), model.config.max_position_embeddings);
+        keepPool([batch.length, length]);
+        const { loss, grads, examples } = await microStep(model, task, batch, length, byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step);
         state.position++;
         if (!Number.isFinite(loss)) {
           disposeGrads(grads);
@@ -372,10 +375,9 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
 }
 
 /** Forward + backward on one micro-batch: the loss and the gradients keyed by parameter name. */
-async function microStep<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, batch: F[], byVariable: Map<string, string>, seed: number, s: { batchSize: number }, step: number,
-  keepPool: (shape: number[]) => void): Promise<{ loss: number; grads: Grads; examples: number }> {
-  const b = task.toBatch(batch);
-  keepPool(b.inputs.inputIds.shape);
+async function microStep<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, batch: F[], length: number, byVariable: Map<string, string>, seed: number,
+  s: { batchSize: number }, step: number): Promise<{ loss: number; grads: Grads; examples: number }> {
+  const b = task.toBatch(batch, length);
   try {
     const vars = [...byVariable.keys()].map((n) => model.params[byVariable.get(n)!]);
     const { value, grads } = variableGrads(() => task.loss(model, b, seed), vars);
@@ -453,7 +455,6 @@ function diverged(step: number, what: string, checkpointDir: string): UserError 
   return userError(`training step ${step}`, `diverged: ${what}; ${kept}`, "lower --lr, keep --max-grad-norm 1, or resume from the checkpoint with --resume");
 }
 
-/** Allocation failures become one line with the fix; other errors pass through. */
 /** The first line of an allocation failure (wasm's 4 GB heap running out shows as "memory access out of bounds"). */
 export function outOfMemory(e: unknown): string | undefined {
   if (e instanceof UserError) return undefined;
@@ -461,6 +462,7 @@ export function outOfMemory(e: unknown): string | undefined {
   return /out of memory|OOM|allocation failed|Cannot allocate|Array buffer allocation|Maximum memory size|could not allocate|Invalid typed array length|memory access out of bounds|^Aborted\(\)/i.test(msg) ? msg.split("\n")[0] : undefined;
 }
 
+/** Allocation failures become one line with the fix; other errors pass through. */
 function asMemoryError(e: unknown, batchSize: number, gradAccum: number, step?: number): unknown {
   const oom = outOfMemory(e);
   if (oom === undefined) return e;

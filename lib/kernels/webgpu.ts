@@ -495,9 +495,44 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
   }
 }`;
 
-/** GradQ's scores of key tile j0 (recomputed from the saved row max and sum): p = exp(q·kT + mask − m) / l and
- * gp = dP∘p = (dctx·vᵀ)·D·p for row si, keys j0 + 8sx + k (k < 8), zero outside [0, T)². */
-const GRAD_Q_TILE = `
+
+/** [dq]: dq = dS·kTᵀ, and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for GradKV.
+ * delta = rowsum(dP∘p) = dctx·ctx per row (FlashAttention-2's identity, ctx = (p∘D)·v; equal up to rounding), one T·d
+ * pass at the start; then one pass over key tiles of 32 (the forward's score mapping, q, dctx, kT, v staged in chunks
+ * of 8 columns) writes dS = dP∘p − delta·p to `ps` and adds dS·kTᵀ (kT staged by columns) into dq. Bindings: DQ, Rows
+ * (stats, read_write) + Q, KT, V, M, DO, Ctx = 8 storage buffers, maxStorageBuffersPerShaderStage's default (a separate
+ * rows output would make 9). Workgroup memory 15232 bytes. */
+const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Ctx"], `
+const BR = 64u; // query rows per workgroup
+const BC = 32u; // keys per tile
+const DC = 8u; // columns per staged chunk
+const OS = 576u; // stage: q chunk [BR][DC + 1] at 0, dctx chunk at OS, kT chunk [DC][BC] at KS, v chunk [BC][DC + 1] at VS;
+const KS = 1152u; // then kT columns [d][n + 1] at 0
+const VS = 1408u;
+const PSTR = 33u;
+var<workgroup> stage : array<f32, 1696>;
+var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
+  let sr = tid >> 2u;
+  let sx = tid & 3u;
+  let i0 = wid.x * BR;
+  let si = i0 + sr;
+  let sRow = bh * T + si;
+  var mStat = 0.0;
+  var lStat = 1.0;
+  var part = 0.0; // delta's columns sx + 4n of row si
+  if (si < T) {
+    mStat = Rows[sRow * 3u];
+    lStat = Rows[sRow * 3u + 1u];
+    for (var c = sx; c < d; c += 4u) { part += DO[vBase + si * d + c] * Ctx[vBase + si * d + c]; }
+  }
+  ps[tid] = part;
+  workgroupBarrier();
+  let delta = (ps[sr * 4u] + ps[sr * 4u + 1u]) + (ps[sr * 4u + 2u] + ps[sr * 4u + 3u]);
+  let jn = min(BC, 1024u / d); // kT columns per staged chunk
+  var acc = array<f32, 32>(); // dq[i0 + oy + 8m][ox + 32k] at m * 4 + k
+  for (var j0 = 0u; j0 < T; j0 += BC) {
+    // Scores of key tile j0, recomputed from the saved row max and sum: p = exp(q·kT + mask − m) / l and gp = dP∘p =
+    // (dctx·vᵀ)·D·p for row si, keys j0 + 8sx + k (k < 8), zero outside [0, T)².
     var s = array<f32, 8>();
     var g = array<f32, 8>();
     for (var c0 = 0u; c0 < d; c0 += DC) {
@@ -545,44 +580,7 @@ const GRAD_Q_TILE = `
         p[k] = exp(sv - mStat) / lStat;
         gp[k] = g[k] * dropScale(sRow * T + j) * p[k];
       }
-    }`;
-
-/** [dq]: dq = dS·kTᵀ, and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for GradKV.
- * delta = rowsum(dP∘p) = dctx·ctx per row (FlashAttention-2's identity, ctx = (p∘D)·v; equal up to rounding), one T·d
- * pass at the start; then one pass over key tiles of 32 (the forward's score mapping, q, dctx, kT, v staged in chunks
- * of 8 columns) writes dS = dP∘p − delta·p to `ps` and adds dS·kTᵀ (kT staged by columns) into dq. Bindings: DQ, Rows
- * (stats, read_write) + Q, KT, V, M, DO, Ctx = 8 storage buffers, maxStorageBuffersPerShaderStage's default (a separate
- * rows output would make 9). Workgroup memory 15232 bytes. */
-const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Ctx"], `
-const BR = 64u; // query rows per workgroup
-const BC = 32u; // keys per tile
-const DC = 8u; // columns per staged chunk
-const OS = 576u; // stage: q chunk [BR][DC + 1] at 0, dctx chunk at OS, kT chunk [DC][BC] at KS, v chunk [BC][DC + 1] at VS;
-const KS = 1152u; // then kT columns [d][n + 1] at 0
-const VS = 1408u;
-const PSTR = 33u;
-var<workgroup> stage : array<f32, 1696>;
-var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
-  let sr = tid >> 2u;
-  let sx = tid & 3u;
-  let i0 = wid.x * BR;
-  let si = i0 + sr;
-  let sRow = bh * T + si;
-  var mStat = 0.0;
-  var lStat = 1.0;
-  var part = 0.0; // delta's columns sx + 4n of row si
-  if (si < T) {
-    mStat = Rows[sRow * 3u];
-    lStat = Rows[sRow * 3u + 1u];
-    for (var c = sx; c < d; c += 4u) { part += DO[vBase + si * d + c] * Ctx[vBase + si * d + c]; }
-  }
-  ps[tid] = part;
-  workgroupBarrier();
-  let delta = (ps[sr * 4u] + ps[sr * 4u + 1u]) + (ps[sr * 4u + 2u] + ps[sr * 4u + 3u]);
-  let jn = min(BC, 1024u / d); // kT columns per staged chunk
-  var acc = array<f32, 32>(); // dq[i0 + oy + 8m][ox + 32k] at m * 4 + k
-  for (var j0 = 0u; j0 < T; j0 += BC) {
-    ${GRAD_Q_TILE}
+    }
     for (var k = 0u; k < 8u; k++) { ps[sr * PSTR + 8u * sx + k] = gp[k] - delta * p[k]; } // dS
     for (var jc = 0u; jc < BC; jc += jn) {
       let n = min(jn, BC - jc);
