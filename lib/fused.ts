@@ -202,26 +202,26 @@ export interface AdamWUpdate {
   weightDecay: number; // this parameter's: 0 for biases and LayerNorm weights
   stepSize: number; // lr / (1 − beta1^t)
   bc2Sqrt: number; // √(1 − beta2^t)
-  gradScale?: number; // clip_grad_norm_'s coefficient, applied to g first (absent: 1, no clipping)
 }
 
 /**
  * p, m, v ← torch.optim.AdamW's step with gradient g·gradScale (updates the variables in place; g itself is left
- * as it is). On WebGPU and wasm one kernel launch for the three; elsewhere the composite of lib/optim.ts's adamwStep,
- * op for op.
+ * as it is). `gradScale` is clip_grad_norm_'s coefficient as a device scalar (absent: no clipping), read by the
+ * kernel itself so the host never waits for it. On WebGPU and wasm one kernel launch for the three; elsewhere the
+ * composite of lib/optim.ts's adamwStep, op for op.
  */
-export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, h: AdamWUpdate): void {
-  const gradScale = h.gradScale ?? 1;
+export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: tf.Tensor, h: AdamWUpdate, gradScale?: tf.Scalar): void {
   tf.tidy(() => {
     if (p.dtype === "float32" && g.dtype === "float32" && fusedKernelActive(ADAMW)) {
-      const [p1, m1, v1] = tf.engine().runKernel(ADAMW, { p, m, v, g }, { ...h, gradScale } as never) as tf.Tensor[];
+      const inputs: tf.NamedTensorMap = gradScale === undefined ? { p, m, v, g } : { p, m, v, g, gradScale };
+      const [p1, m1, v1] = tf.engine().runKernel(ADAMW, inputs, { ...h } as never) as tf.Tensor[];
       m.assign(m1);
       v.assign(v1);
       p.assign(p1);
       return;
     }
     // Clipping as its own float32 multiply, the one clip_grad_norm_ does in place; the copy lives for this tidy only.
-    const gc = gradScale !== 1 ? tf.mul(g, gradScale) : g;
+    const gc = gradScale !== undefined ? tf.mul(g, gradScale) : g;
     const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(gc, 1 - h.beta1));
     const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(gc), 1 - h.beta2));
     const decayed = h.weightDecay !== 0 ? tf.mul(p, 1 - h.lr * h.weightDecay) : p;

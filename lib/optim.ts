@@ -51,9 +51,10 @@ export function createAdamW(params: Params, opts: AdamWOptions): AdamW {
  * One AdamW update at learning rate `lr` (the scheduled value), exactly torch's single-tensor algorithm:
  * p *= 1 - lr*wd; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g²; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
  * Parameters without a gradient (not in `grads`) are left alone, like torch's `p.grad is None`. `gradScale` is
- * gradClipScale's coefficient: the step uses g·gradScale, what torch's optimizer sees after clip_grad_norm_.
+ * gradClipScale's coefficient, a scalar on the device: the step uses g·gradScale, what torch's optimizer sees after
+ * clip_grad_norm_, and the host never waits for it.
  */
-export function adamwStep(opt: AdamW, params: Params, grads: Grads, lr = opt.lr, gradScale = 1): void {
+export function adamwStep(opt: AdamW, params: Params, grads: Grads, lr = opt.lr, gradScale?: tf.Scalar): void {
   opt.step += 1;
   const t = opt.step;
   const stepSize = lr / (1 - Math.pow(opt.beta1, t)); // bias corrections in float64 as torch does on the host
@@ -65,7 +66,7 @@ export function adamwStep(opt: AdamW, params: Params, grads: Grads, lr = opt.lr,
     if (m === undefined || v === undefined) throw userError("optimiser state", `no moments for parameter '${name}'`, "the checkpoint's optimiser does not belong to this model");
     const decay = opt.noDecay(name) ? 0 : opt.weightDecay;
     // One kernel launch on WebGPU; elsewhere the tf ops of the formula above (lib/fused.ts).
-    adamwUpdate(p, m, v, g, { lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: decay, stepSize, bc2Sqrt, gradScale });
+    adamwUpdate(p, m, v, g, { lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: decay, stepSize, bc2Sqrt }, gradScale);
   }
 }
 
@@ -89,19 +90,19 @@ export function scheduledLr(baseLr: number, step: number, warmupSteps: number, t
 
 /**
  * torch.nn.utils.clip_grad_norm_, split in two: this half computes total = ‖(‖g_i‖₂)_i‖₂ and the coefficient
- * scale = min(1, maxNorm / (total + 1e-6)); the other half, multiplying every gradient by `scale`, happens inside the
- * AdamW update (`adamwStep(opt, params, grads, lr, scale)`), so no clipped copy of the gradients is stored
- * (4 bytes per parameter). The gradients are not touched. Returns the norm before clipping too (for the log).
+ * scale = min(1, maxNorm / (total + 1e-6)) in float32 on the device, as torch does; the other half, multiplying every
+ * gradient by `scale`, happens inside the AdamW update (`adamwStep(opt, params, grads, lr, scale)`), so no clipped copy
+ * of the gradients is stored (4 bytes per parameter) and nothing is read back: on a GPU the host goes on queuing the
+ * next step. The gradients are not touched. The caller disposes both scalars (the norm is for the log).
  */
-export async function gradClipScale(grads: Grads, maxNorm: number): Promise<{ totalNorm: number; scale: number }> {
+export function gradClipScale(grads: Grads, maxNorm: number): { totalNorm: tf.Scalar; scale: tf.Scalar } {
   const names = Object.keys(grads);
   // One tidy per gradient frees each full-size square at once (one outer tidy would hold them all: 4 more bytes/param).
   const sums = names.map((n) => tf.tidy(() => tf.sum(tf.square(grads[n]))));
-  const total = tf.tidy(() => tf.sqrt(tf.addN(sums)));
+  const totalNorm = tf.tidy(() => tf.sqrt(tf.addN(sums))) as tf.Scalar;
   tf.dispose(sums);
-  const totalNorm = (await total.data())[0]; // async: GPU backends cannot read synchronously
-  total.dispose();
-  const scale = Math.min(1, maxNorm / (totalNorm + 1e-6)); // 1e-6: torch's guard against division by zero
+  // clip_coef = max_norm / (total_norm + 1e-6), clamped at 1 (1e-6: torch's guard against division by zero).
+  const scale = tf.tidy(() => tf.minimum(tf.div(maxNorm, tf.add(totalNorm, 1e-6)), 1)) as tf.Scalar;
   return { totalNorm, scale };
 }
 

@@ -278,6 +278,18 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   let stopped: TrainResult["stopped"] = "done";
   let order: number[] = [], orderEpoch = -1;
   const keepPool = gpuPoolKeeper(); // webgpu: one batch shape's buffers pooled at a time
+  let pending: StepStats | undefined; // the last step's losses and norm, on their way to the host
+  /** Check a step's numbers once they have arrived (a NaN stops the run before anything is saved) and log them. */
+  const settle = (step: StepStats, values: Float32Array) => {
+    const losses = Array.from(values.subarray(0, step.micro));
+    const bad = losses.find((l) => !Number.isFinite(l));
+    if (bad !== undefined) throw diverged(step.step, `loss is ${bad}`, checkpointDir);
+    if (step.clipped) {
+      lastNorm = values[step.micro];
+      if (!Number.isFinite(lastNorm)) throw diverged(step.step, `gradient norm is ${lastNorm}`, checkpointDir);
+    }
+    windowLoss.push(losses.reduce((a, b) => a + b, 0) / step.micro);
+  };
   const log = (rec: LogRecord) => {
     state.history.push(rec);
     fs.appendFileSync(metricsFile, JSON.stringify(rec) + "\n");
@@ -299,20 +311,15 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
       // One update = gradAccum micro-batches, or what is left of the epoch (averaged over what it really has).
       const count = Math.min(s.gradAccum, batchesPerEpoch - state.position);
       let acc: Grads | undefined;
-      let lossSum = 0;
+      const losses: tf.Scalar[] = [];
       for (let micro = 0; micro < count; micro++) {
         const idx = order.slice(state.position * s.batchSize, (state.position + 1) * s.batchSize);
         const batch = idx.map((i) => task.features[i]);
         const length = batchLength(batch, s.padToMultipleOf ?? padMultiple(), model.config.max_position_embeddings);
         keepPool([batch.length, length]);
-        const { loss, grads, examples } = await microStep(model, task, batch, length, byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step);
+        const { loss, grads, examples } = microStep(model, task, batch, length, byVariable, dropoutSeed(s.seed, state.step, micro), s, state.step);
         state.position++;
-        if (!Number.isFinite(loss)) {
-          disposeGrads(grads);
-          if (acc !== undefined) disposeGrads(acc);
-          throw diverged(state.step + 1, `loss is ${loss}`, checkpointDir);
-        }
-        lossSum += loss;
+        losses.push(loss);
         windowExamples += examples;
         if (count === 1) acc = grads;
         else {
@@ -320,27 +327,28 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
           disposeGrads(grads);
         }
       }
-      const micro = count;
       if (acc === undefined) throw new Error("no micro-batch in a training step"); // count >= 1 by construction
       const grads = acc;
-      let clipScale = 1; // clip_grad_norm_'s coefficient, applied inside the AdamW update (no clipped copy of grads)
-      if (s.maxGradNorm > 0) {
-        const clip = await gradClipScale(grads, s.maxGradNorm);
-        lastNorm = clip.totalNorm;
-        clipScale = clip.scale;
-        if (!Number.isFinite(lastNorm)) {
-          disposeGrads(grads);
-          throw diverged(state.step + 1, `gradient norm is ${lastNorm}`, checkpointDir);
-        }
-      }
+      // clip_grad_norm_'s coefficient stays on the device and is applied inside the AdamW update (no clipped copy).
+      const clip = s.maxGradNorm > 0 ? gradClipScale(grads, s.maxGradNorm) : undefined;
       const lr = opts.lrSchedule !== undefined ? opts.lrSchedule(state.step, totalSteps) : scheduledLr(s.lr, state.step, warmupSteps, totalSteps);
-      adamwStep(opt, params, grads, lr, clipScale);
+      adamwStep(opt, params, grads, lr, clip?.scale);
       disposeGrads(grads);
       state.step++;
-      windowLoss.push(lossSum / micro);
+      // The step's losses and norm reach the host while the next step runs; only then are they checked and logged.
+      const previous = pending;
+      pending = readStepStats(state.step, losses, clip);
+      if (previous !== undefined) settle(previous, await previous.values);
       const epochEnd = state.position >= batchesPerEpoch;
       if (epochEnd) { state.epoch++; state.position = 0; }
-      if (state.step % s.logSteps === 0 || epochEnd || state.step === totalSteps) {
+      const logNow = state.step % s.logSteps === 0 || epochEnd || state.step === totalSteps;
+      const evalNow = (s.evalSteps > 0 && state.step % s.evalSteps === 0) || epochEnd || state.step === totalSteps;
+      const saveNow = opts.saveSteps !== undefined ? state.step % opts.saveSteps === 0 || state.step === totalSteps : evalNow;
+      if (logNow || evalNow || saveNow) {
+        settle(pending, await pending.values); // nothing is logged, scored or saved past a step not yet checked
+        pending = undefined;
+      }
+      if (logNow) {
         const secs = (Date.now() - windowStart) / 1000;
         log({ step: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), loss: mean(windowLoss), lr, grad_norm: +lastNorm.toFixed(4), examples_per_s: +(windowExamples / Math.max(secs, 1e-3)).toFixed(1), elapsed_s: (Date.now() - t0) / 1000 });
         bar?.update(state.step, { loss: mean(windowLoss), "ex/s": +(windowExamples / Math.max(secs, 1e-3)).toFixed(1), ...(lastEval?.[task.headline] !== undefined ? { [task.headline]: lastEval[task.headline] } : {}) });
@@ -348,15 +356,14 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
         windowExamples = 0;
         windowStart = Date.now();
       }
-      const evalNow = (s.evalSteps > 0 && state.step % s.evalSteps === 0) || epochEnd || state.step === totalSteps;
       if (evalNow) await evaluate();
-      const saveNow = opts.saveSteps !== undefined ? state.step % opts.saveSteps === 0 || state.step === totalSteps : evalNow;
       if (saveNow) {
         if (!(await paramsFinite(params))) throw diverged(state.step, "the weights are no longer finite", checkpointDir);
         await save();
       }
       await new Promise((r) => setImmediate(r)); // let SIGINT handlers and notebook displays run between steps
     }
+    if (pending !== undefined) settle(pending, await pending.values);
     if (stopped !== "interrupted" && opts.maxSteps !== undefined && state.step >= opts.maxSteps) stopped = "max_steps";
     if (stopped === "interrupted" && state.step > 0) await save();
     bar?.finish(lastEval?.[task.headline] !== undefined ? { [task.headline]: lastEval[task.headline] } : undefined);
@@ -374,30 +381,34 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   return { steps: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), stopped, loss: last?.loss ?? NaN, eval: lastEval, outDir: opts.outDir, checkpoint: checkpointDir, seconds: (Date.now() - t0) / 1000, history: state.history };
 }
 
-/** Forward + backward on one micro-batch: the loss and the gradients keyed by parameter name. */
-async function microStep<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, batch: F[], length: number, byVariable: Map<string, string>, seed: number,
-  s: { batchSize: number }, step: number): Promise<{ loss: number; grads: Grads; examples: number }> {
+/** Forward + backward on one micro-batch: the loss (left on the device) and the gradients keyed by parameter name. */
+function microStep<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, batch: F[], length: number, byVariable: Map<string, string>, seed: number,
+  s: { batchSize: number }, step: number): { loss: tf.Scalar; grads: Grads; examples: number } {
   const b = task.toBatch(batch, length);
   try {
     const vars = [...byVariable.keys()].map((n) => model.params[byVariable.get(n)!]);
     const { value, grads } = variableGrads(() => task.loss(model, b, seed), vars);
     const named: Grads = {};
     for (const [varName, g] of Object.entries(grads)) named[byVariable.get(varName)!] = g;
-    let loss: number;
-    try {
-      loss = (await value.data())[0]; // async: GPU backends (webgpu in Node) have no synchronous read
-    } catch (e) {
-      disposeGrads(named);
-      throw e;
-    } finally {
-      value.dispose();
-    }
-    return { loss, grads: named, examples: batch.length };
+    return { loss: value, grads: named, examples: batch.length };
   } catch (e) {
     throw asMemoryError(e, s.batchSize, 1, step);
   } finally {
     tf.dispose([b.inputs.inputIds, b.inputs.attentionMask, b.inputs.tokenTypeIds, ...b.labels]);
   }
+}
+
+/** A finished step's numbers for the log: [loss of each micro-batch, gradient norm if clipped], being read back. */
+interface StepStats { step: number; micro: number; clipped: boolean; values: Promise<Float32Array> }
+
+/** Start reading a step's losses and norm (one small read; GPU backends can only read asynchronously) without waiting
+ * for it, so the host queues the next step while this one runs. Takes ownership of the scalars. */
+function readStepStats(step: number, losses: tf.Scalar[], clip: { totalNorm: tf.Scalar; scale: tf.Scalar } | undefined): StepStats {
+  const packed = tf.stack(clip === undefined ? losses : [...losses, clip.totalNorm]);
+  tf.dispose([...losses, ...(clip === undefined ? [] : [clip.totalNorm, clip.scale])]);
+  const values = (packed.data() as Promise<Float32Array>).finally(() => packed.dispose());
+  values.catch(() => undefined); // awaited later; marked handled so an error in between cannot crash the process first
+  return { step, micro: losses.length, clipped: clip !== undefined, values };
 }
 
 function trainableParams(model: BertModel): Record<string, tf.Variable> {

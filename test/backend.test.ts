@@ -140,8 +140,8 @@ test("wasm tiled rank-2 Transpose and leading-axes Sum (bias gradients) equal th
   await sameOnWasm("bias gradient", () => tf.tidy(() => tf.grad((b: tf.Tensor) => tf.add(rnd([4, 33, 24], 47), b).square().sum())(rnd([24], 48))));
 });
 
-/** Three AdamW updates of a [37, 11] parameter from `adamwUpdate`; `clip` (gradScale) on every step, or, with
- * `clipFirst`, applied beforehand as tf.mul (the old two-step path) and gradScale left at 1. */
+/** Three AdamW updates of a [37, 11] parameter from `adamwUpdate`; `clip` (gradScale, a scalar tensor) on every step,
+ * or, with `clipFirst`, applied beforehand as tf.mul (the old two-step path) and no gradScale given. */
 function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
   const init = [rnd([37, 11], 50), tf.zeros([37, 11]), tf.zeros([37, 11])];
   const [p, m, v] = init.map((x) => tf.variable(x));
@@ -149,8 +149,9 @@ function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
   for (let t = 1; t <= 3; t++) {
     const raw = rnd([37, 11], 50 + t), g = clipFirst ? tf.mul(raw, clip) : raw;
     const h = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) };
-    adamwUpdate(p, m, v, g, clipFirst ? h : { ...h, gradScale: clip });
-    tf.dispose([raw, g]);
+    const scale = clipFirst ? undefined : tf.scalar(clip);
+    adamwUpdate(p, m, v, g, h, scale);
+    tf.dispose([raw, g, ...(scale ? [scale] : [])]);
   }
   const out = [p, m, v].map((x) => x.clone());
   tf.dispose([p, m, v]);
@@ -158,7 +159,8 @@ function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
 }
 
 test("wasm AdamW kernel (one pass on the heap) equals the cpu backend's composite over three steps, with and without gradScale", async () => {
-  await sameOnWasm("adamw", () => threeAdamWSteps(), 1e-6);
+  await sameOnWasm("adamw", () => threeAdamWSteps(1, true), 1e-6); // no gradScale input
+  await sameOnWasm("adamw gradScale 1", () => threeAdamWSteps(), 1e-6);
   await sameOnWasm("adamw gradScale", () => threeAdamWSteps(0.3719), 1e-6);
   // On wasm itself, gradScale folded into the kernel is bit for bit the old path: tf.mul(g, scale), then the kernel.
   await useBackend("wasm");

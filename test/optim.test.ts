@@ -67,16 +67,20 @@ test("linear schedule equals transformers' get_linear_schedule_with_warmup lambd
   assert.equal(scheduledLr(5e-4, 5, 10, 110), 2.5e-4);
 });
 
-test("gradClipScale gives clip_grad_norm_'s norm and coefficient min(1, maxNorm/(norm+1e-6)) and leaves the gradients alone", async () => {
+test("gradClipScale gives clip_grad_norm_'s norm and coefficient min(1, maxNorm/(norm+1e-6)) in float32, on the device, and leaves the gradients alone", async () => {
   await tf.setBackend("cpu");
   const grads: Grads = { a: tf.tensor([3, 4]), b: tf.tensor([[12]]) }; // global norm sqrt(9+16+144) = 13
-  const { totalNorm, scale } = await gradClipScale(grads, 1);
-  assert.ok(Math.abs(totalNorm - 13) < 1e-6);
-  assert.equal(scale, 1 / (totalNorm + 1e-6));
+  const before = tf.memory().numTensors;
+  const { totalNorm, scale } = gradClipScale(grads, 1);
+  assert.equal(tf.memory().numTensors, before + 2, "only the two scalars are left");
+  assert.equal(totalNorm.dataSync()[0], 13);
+  // torch: clip_coef = max_norm / (total_norm + 1e-6) on a float32 tensor, clamped at 1.
+  const f = Math.fround;
+  assert.equal(scale.dataSync()[0], f(1 / f(13 + f(1e-6))));
   assert.deepEqual([...grads.a.dataSync()], [3, 4]); // untouched: the scaling happens inside the AdamW step
-  const { totalNorm: n2, scale: s2 } = await gradClipScale(grads, 100);
-  assert.ok(Math.abs(n2 - 13) < 1e-6);
-  assert.equal(s2, 1); // small gradients are left alone
+  const small = gradClipScale(grads, 100);
+  assert.equal(small.scale.dataSync()[0], 1); // small gradients are left alone
+  tf.dispose([totalNorm, scale, small.totalNorm, small.scale]);
   disposeGrads(grads);
 });
 
@@ -88,14 +92,14 @@ test("AdamW with gradScale equals clipping first (tf.mul, as clip_grad_norm_ doe
   const twoStep = mk(), optT = createAdamW(twoStep, { lr: 0.01 });
   for (const k of [1, 2, 3]) {
     const g = grad(k);
-    const { scale } = await gradClipScale(g, 1);
-    assert.ok(scale < 1, "the case must clip");
+    const { totalNorm, scale } = gradClipScale(g, 1);
+    assert.ok(scale.dataSync()[0] < 1, "the case must clip");
     const before = tf.memory().numTensors;
     adamwStep(optF, folded, g, 0.01, scale);
     assert.equal(tf.memory().numTensors, before, "tensors leaked by a step with gradScale");
     const clipped: Grads = Object.fromEntries(Object.entries(g).map(([n, t]) => [n, tf.mul(t, scale)])); // the old two-step path
     adamwStep(optT, twoStep, clipped, 0.01);
-    disposeGrads(g); disposeGrads(clipped);
+    disposeGrads(g); disposeGrads(clipped); tf.dispose([totalNorm, scale]);
   }
   for (const n of Object.keys(folded)) {
     assert.deepEqual([...folded[n].dataSync()], [...twoStep[n].dataSync()], `${n}: p`);

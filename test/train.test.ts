@@ -72,6 +72,42 @@ test("resume: 3 steps + resume + 3 steps gives exactly the parameters of 6 strai
   disposeModel(other);
 });
 
+test("the loop queues step k+1 before it waits for step k's loss and norm, and logs the same numbers as waiting each step", { timeout: 120_000 }, async () => {
+  await tf.setBackend("cpu");
+  const backend = tf.engine().backend as unknown as { read: (id: object) => Promise<unknown> };
+  const read = backend.read;
+  // Each read may land only once the next step has started queuing (lrSchedule is asked for its rate), or on the last
+  // step. A loop that awaited a step's numbers before queuing the next would never finish, and the race below fails.
+  const maxSteps = 5;
+  let queued = -1;
+  const held: { after: number; go: () => void }[] = [];
+  const release = () => { for (const h of held.filter((h) => h.after < queued || queued === maxSteps - 1)) { held.splice(held.indexOf(h), 1); h.go(); } };
+  backend.read = (id) => new Promise((resolve) => { held.push({ after: queued, go: () => resolve(read.call(backend, id)) }); release(); });
+  const lrSchedule = (step: number) => { queued = step; release(); return 3e-3; };
+  const run = async (logSteps: number, gate: boolean) => {
+    const model = initModel(smallConfig(), "qa", 5);
+    try {
+      const r = await trainQA({ ...base, batchSize: 2, model, outDir: tmp(), maxSteps, logSteps, lrSchedule: gate ? lrSchedule : () => 3e-3 }); // 5 steps: within the first epoch
+      return r.history.filter((h) => h.loss !== undefined);
+    } finally {
+      disposeModel(model);
+    }
+  };
+  let gated: Awaited<ReturnType<typeof run>>, timer: NodeJS.Timeout | undefined;
+  try {
+    gated = await Promise.race([run(maxSteps, true), new Promise<never>((_, no) => { timer = setTimeout(() => no(new Error("the loop waited for a step's numbers before queuing the next")), 30_000); })]);
+  } finally {
+    clearTimeout(timer);
+    backend.read = read;
+  }
+  // Reading every step (logSteps 1 drains each one at once): the window mean and the last norm must match.
+  const each = await run(1, false);
+  assert.equal(gated.length, 1);
+  assert.ok(Math.abs(gated[0].loss! - each.reduce((a, h) => a + h.loss!, 0) / maxSteps) <= 1e-5, `${gated[0].loss} vs ${JSON.stringify(each)}`); // both logged to 5 decimals
+  assert.equal(gated[0].grad_norm, each[maxSteps - 1].grad_norm);
+  assert.ok(each.every((h) => Number.isFinite(h.loss!) && h.grad_norm! > 0));
+});
+
 test("a diverging run stops with the step named and keeps the last good checkpoint", async () => {
   await tf.setBackend("cpu");
   const out = tmp();

@@ -238,9 +238,11 @@ test("adamwUpdate: the one-launch AdamW kernel lands on the composite's p, m, v 
       const v = tf.variable(tf.tensor(randn(n, 3, 1e-4).map(Math.abs), shape));
       for (let step = 1; step <= 3; step++) {
         const raw = tf.tensor(randn(n, 10 + step, 0.05), shape), g = clipFirst ? tf.mul(raw, gradScale) : raw;
-        const h: AdamWUpdate = { lr, beta1, beta2, eps: 1e-8, weightDecay, stepSize: lr / (1 - beta1 ** step), bc2Sqrt: Math.sqrt(1 - beta2 ** step), gradScale: clipFirst ? 1 : gradScale };
-        adamwUpdate(p, m, v, g, h);
-        tf.dispose([raw, g]);
+        const h: AdamWUpdate = { lr, beta1, beta2, eps: 1e-8, weightDecay, stepSize: lr / (1 - beta1 ** step), bc2Sqrt: Math.sqrt(1 - beta2 ** step) };
+        // A device scalar, as gradClipScale leaves it; none at all without clipping (the kernel's unscaled variant).
+        const scale = clipFirst || gradScale === 1 ? undefined : tf.scalar(gradScale);
+        adamwUpdate(p, m, v, g, h, scale);
+        tf.dispose([raw, g, ...(scale ? [scale] : [])]);
       }
       return [p, m, v];
     };

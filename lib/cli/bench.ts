@@ -69,34 +69,43 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   const starts = tf.tensor1d(Array.from({ length: B }, (_, i) => (i * 7) % T), "int32");
   const ends = tf.tensor1d(Array.from({ length: B }, (_, i) => Math.min(T - 1, ((i * 7) % T) + 3)), "int32");
   let peakRss = 0, peakBytes = 0, peakGpu = 0;
-  const step = async (i: number) => {
+  /** Queue one training step, as trainQA does: clipping and the update on the device, the loss and norm read back
+   * while the next step is queued. Resolves when that read has landed, i.e. when the step has finished on the device. */
+  const step = (i: number): Promise<unknown> => {
     const vars = Object.values(params);
     const { value, grads } = variableGrads(() => {
       const out = forward(model, { inputIds, attentionMask, tokenTypeIds }, { training: true, seed: i });
       return qaLoss(out.startLogits!, out.endLogits!, starts, ends);
     }, vars);
-    await value.data(); // the loss on the host, as the trainer reads it every step (async: GPU backends have no sync read)
-    value.dispose();
     const named: Grads = {};
     for (const [vn, g] of Object.entries(grads)) named[byVar.get(vn)!] = g;
-    const { scale } = await gradClipScale(named, 1);
+    const { totalNorm, scale } = gradClipScale(named, 1);
     adamwStep(opt, params, named, 1e-4, scale); // clipping folded into the update, as trainQA does
     disposeGrads(named);
+    const stats = tf.stack([value, totalNorm]);
+    tf.dispose([value, totalNorm, scale]);
     peakBytes = Math.max(peakBytes, tf.memory().numBytes);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     peakGpu = Math.max(peakGpu, gpuMemory()?.allocatedBytes ?? 0); // the pool keeps what the step needed at its peak
+    return stats.data().finally(() => stats.dispose());
   };
   for (let i = 0; i < o.warmup; i++) await step(i);
   // Peak tensor memory inside a step (activations kept for backward): tf.profile tracks it.
-  const prof = await tf.profile(() => step(-1));
+  const prof = await tf.profile(async () => { await step(-1); });
   peakBytes = Math.max(peakBytes, prof.peakBytes);
+  // Steps pipelined as in the trainer: step i is queued before step i-1's numbers are awaited. A step's time is the
+  // gap between two such points; one untimed step primes the pipeline and one more is drained after.
   const times: number[] = [];
-  for (let i = 0; i < o.steps; i++) {
-    const t0 = performance.now();
-    await step(o.warmup + i);
-    await opt.m[Object.keys(params)[0]].data(); // the update has landed
-    times.push(performance.now() - t0);
+  let inFlight = step(o.warmup), last = performance.now();
+  for (let i = 1; i <= o.steps; i++) {
+    const next = step(o.warmup + i);
+    await inFlight;
+    inFlight = next;
+    const now = performance.now();
+    times.push(now - last);
+    last = now;
   }
+  await inFlight;
   const sorted = times.slice().sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
   const nParams = Object.values(model.params).reduce((n, v) => n + v.size, 0);

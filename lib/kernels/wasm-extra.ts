@@ -93,15 +93,17 @@ function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
   return out;
 }
 
-/** torch.optim.AdamW's step for one parameter: inputs p, m, v, g; outputs [p', m', v'] (attrs as lib/fused.ts's AdamWUpdate). */
+/** torch.optim.AdamW's step for one parameter: inputs p, m, v, g and optionally gradScale (a scalar); outputs
+ * [p', m', v'] (attrs as lib/fused.ts's AdamWUpdate). */
 function adamw({ inputs, backend, attrs }: Args): Info[] {
-  const { p, m, v, g } = inputs;
+  const { p, m, v, g, gradScale } = inputs;
   const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, "float32"));
   const [P, M, V, G] = [p, m, v, g].map((t) => backend.typedArrayFromHeap(t)); // views made after the allocations
   const [P1, M1, V1] = outs.map((t) => backend.typedArrayFromHeap(t));
-  const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt" | "gradScale", number>;
+  const scale = gradScale === undefined ? 1 : backend.typedArrayFromHeap(gradScale)[0]; // float32 already, as tf.mul's
+  const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt", number>;
   adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array,
-    a.beta1, a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps, Math.fround(a.gradScale ?? 1)); // float32, as tf.mul's scalar
+    a.beta1, a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps, scale);
   return outs;
 }
 

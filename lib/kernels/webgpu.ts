@@ -275,10 +275,11 @@ fn main() {
 
 // torch.optim.AdamW's single-tensor step, in optim.ts's operation order: the composite costs ~13 launches and 13
 // full-size temporaries per parameter; this reads p, m, v, g once and writes p', m', v' once. Gradient clipping is
-// folded in (g·gradScale), so no clipped copy of the gradients is ever stored.
-const ADAMW_WGSL = `
+// folded in (g·gradScale, the coefficient read from a 1-element buffer that gradClipScale wrote on the device), so no
+// clipped copy of the gradients is ever stored and the host never reads the norm. Without clipping, g as it is.
+const adamwWgsl = (scaled: boolean) => `
 struct Hyper { n : u32, rowStride : u32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32,
-               decayFactor : f32, bc2Sqrt : f32, eps : f32, stepSize : f32, gradScale : f32 };
+               decayFactor : f32, bc2Sqrt : f32, eps : f32, stepSize : f32 };
 @group(0) @binding(0) var<storage, read_write> pOut : array<f32>;
 @group(0) @binding(1) var<storage, read_write> mOut : array<f32>;
 @group(0) @binding(2) var<storage, read_write> vOut : array<f32>;
@@ -286,12 +287,13 @@ struct Hyper { n : u32, rowStride : u32, beta1 : f32, oneMinusBeta1 : f32, beta2
 @group(0) @binding(4) var<storage, read> M : array<f32>;
 @group(0) @binding(5) var<storage, read> V : array<f32>;
 @group(0) @binding(6) var<storage, read> G : array<f32>;
-@group(0) @binding(7) var<uniform> h : Hyper;
+${scaled ? "@group(0) @binding(7) var<storage, read> gradScale : array<f32>;" : ""}
+@group(0) @binding(${scaled ? 8 : 7}) var<uniform> h : Hyper;
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lid : u32) {
   let i = (wid.y * h.rowStride + wid.x) * 256u + lid;
   if (i >= h.n) { return; }
-  let g = G[i] * h.gradScale; // clip_grad_norm_'s scaling, the same f32 multiply as the composite's tf.mul
+  let g = G[i]${scaled ? " * gradScale[0]" : ""}; // clip_grad_norm_'s scaling, the same f32 multiply as the composite's tf.mul
   let m1 = M[i] * h.beta1 + g * h.oneMinusBeta1;
   let v1 = V[i] * h.beta2 + (g * g) * h.oneMinusBeta2;
   let denom = sqrt(v1) / h.bc2Sqrt + h.eps;
@@ -299,10 +301,12 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index)
   mOut[i] = m1;
   vOut[i] = v1;
 }`;
+const [ADAMW_WGSL, ADAMW_SCALED_WGSL] = [adamwWgsl(false), adamwWgsl(true)];
 
-/** Inputs p, m, v, g (float32, same shape); attrs lr-derived constants and gradScale; outputs [p', m', v'] in one dispatch. */
+/** Inputs p, m, v, g (float32, same shape) and optionally gradScale (a float32 scalar); attrs the lr-derived
+ * constants; outputs [p', m', v'] in one dispatch. */
 function adamw({ inputs, backend, attrs }: Args): Info[] {
-  const { p, m, v, g } = inputs;
+  const { p, m, v, g, gradScale } = inputs;
   const n = p.shape.reduce((a, b) => a * b, 1);
   const outs = [0, 1, 2].map(() => backend.makeTensorInfo(p.shape.slice(), "float32"));
   if (n === 0) return outs;
@@ -310,8 +314,9 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
   const dispatch: [number, number] = groups <= maxX ? [groups, 1] : [maxX, Math.ceil(groups / maxX)];
   const a = attrs as Record<string, number>;
   const u = (type: Uniform["type"], x: number): Uniform => ({ type, data: [x] });
-  record(backend, ADAMW, ADAMW_WGSL, [...outs, p, m, v, g], [u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2),
-    u("float32", 1 - a.beta2), u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize), u("float32", a.gradScale ?? 1)], dispatch);
+  const [label, wgsl, tensors] = gradScale === undefined ? [ADAMW, ADAMW_WGSL, [...outs, p, m, v, g]] : [`${ADAMW}Scaled`, ADAMW_SCALED_WGSL, [...outs, p, m, v, g, gradScale]];
+  record(backend, label, wgsl, tensors, [u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2),
+    u("float32", 1 - a.beta2), u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize)], dispatch);
   return outs;
 }
 
@@ -320,7 +325,7 @@ const pipelines = new WeakMap<object, Map<string, Gpu>>(); // device → label �
 /** Record one dispatch of `wgsl` (entry point main; bindings 0.. = `tensors` in order, outputs first, then one
  * uniform buffer) into the backend's command stream exactly as backend.recordAndSubmit records its programs, so
  * ordering with other kernels is kept. For kernels with more than one output, which WebGPUProgram cannot express. */
-function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: Info[], uniforms: Uniform[], dispatch: [number, number]): void {
+export function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: Info[], uniforms: Uniform[], dispatch: [number, number]): void {
   for (const t of tensors) backend.uploadToGPU(t.dataId);
   const device = backend.device;
   let cache = pipelines.get(device);
