@@ -73,3 +73,19 @@ test("demo (short): trains, writes the report files, and its last stdout line is
   assert.match(fs.readFileSync(path.join(out, "report.md"), "utf8"), /\| exact match \| [\d.]+ \|/);
   oneLineError(bertqa("demo", "--backend", "gpu"), /unknown backend 'gpu'/);
 });
+
+test("bench: pipelined training steps on cpu report consistent speed, no leaked tensors, and where the step's time goes by kernel", async () => {
+  const tf = await import("@tensorflow/tfjs");
+  const { benchTraining } = await import("../lib/cli/bench");
+  await tf.setBackend("cpu");
+  const r = await benchTraining({ preset: "tiny", batchSize: 2, seqLen: 32, steps: 3, warmup: 1, vocabSize: 500, seed: 0 });
+  assert.equal(r.live_tensors_after, 0, "tensors leaked by the bench");
+  assert.ok(r.step_ms > 0 && r.step_ms_min > 0 && r.step_ms_min <= r.step_ms);
+  assert.ok(Math.abs(r.examples_per_s - (1000 * 2) / r.step_ms) < 0.01 * r.examples_per_s + 0.01);
+  const rows = r.kernel_time ?? [];
+  assert.ok(rows.length > 3, "cpu times every kernel under tf.profile");
+  for (let i = 1; i < rows.length; i++) assert.ok(rows[i - 1].ms >= rows[i].ms, "costliest first");
+  for (const k of rows) assert.ok(tf.getKernel(k.kernel, "cpu") !== undefined, `${k.kernel}: a registered kernel, not an op scope`);
+  assert.ok(rows.some((k) => k.kernel === "BatchMatMul" || k.kernel === "_FusedMatMul"));
+  assert.ok(rows.reduce((n, k) => n + k.launches, 0) <= r.kernels_per_step);
+});

@@ -376,3 +376,20 @@ test("webgpu's buffer pool: grows with every new batch length, and gpuPoolKeeper
   assert.equal(padMultiple("webgpu"), 64);
   assert.equal(padMultiple("wasm"), 1);
 });
+
+test("under tf.profile the library's own multi-output kernels report GPU time (timestamp queries), as the backend's programs do", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  if (!(tf.backend() as unknown as { supportTimestampQuery: boolean }).supportTimestampQuery) return t.skip("the adapter has no timestamp-query");
+  const q = tf.tensor3d(randn(2 * 64 * 16, 5), [2, 64, 16]), kT = tf.tensor3d(randn(2 * 64 * 16, 6), [2, 16, 64]), mask = tf.zeros([1, 1, 1, 64]);
+  const p = tf.variable(tf.ones([4096])), m = tf.variable(tf.zeros([4096])), v = tf.variable(tf.zeros([4096])), g = tf.ones([4096]);
+  const prof = await tf.profile(() => {
+    adamwUpdate(p, m, v, g, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2, bc2Sqrt: 0.03 });
+    return [attention(q, kT, q, mask, 2), tf.mul(q, 2)];
+  });
+  for (const name of [ADAMW, ATTENTION, "Multiply"]) { // Multiply: a stock program, the reference for how times come
+    const k = prof.kernels.find((k) => k.name === name);
+    assert.ok(k !== undefined && typeof k.kernelTimeMs === "number" && k.kernelTimeMs > 0, `${name}: ${JSON.stringify(k?.kernelTimeMs)}`);
+  }
+  tf.dispose([q, kT, mask, p, m, v, g, prof.result]);
+});

@@ -47,6 +47,9 @@ export interface BenchResult {
   peak_rss_mb: number; peak_tensor_mb: number; live_tensors_after: number;
   kernels_per_step: number; // kernel launches (tf ops and the library's kernels) in one step: the cost on GPUs is per launch
   peak_gpu_mb?: number; // webgpu: GPU buffers allocated (live tensors and the backend's pool of free ones)
+  /** Where one step's time goes, by kernel, most first (tf.profile: GPU timestamps on webgpu where the adapter has
+   * timestamp-query, each kernel run to completion elsewhere); absent when the backend gives no times. */
+  kernel_time?: { kernel: string; launches: number; ms: number }[];
 }
 
 /** Median time of `steps` full training steps (same work as one step of trainQA with clipping). */
@@ -107,6 +110,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   }
   await inFlight;
   const sorted = times.slice().sort((a, b) => a - b);
+  const kernelTime = timeByKernel(prof.kernels);
   const median = sorted[Math.floor(sorted.length / 2)];
   const nParams = Object.values(model.params).reduce((n, v) => n + v.size, 0);
   disposeAdamW(opt);
@@ -117,5 +121,21 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
     step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
     peak_rss_mb: Math.round(peakRss / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: tf.memory().numTensors,
     kernels_per_step: prof.kernels.length, ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
+    ...(kernelTime.length > 0 ? { kernel_time: kernelTime } : {}),
   };
+}
+
+/** tf.profile's kernels summed by name: the 12 costliest, or none when no kernel reported a time. Only registered
+ * kernels count: the profile also lists op scopes (customGrad's, fused ops'), whose times include their kernels'. */
+function timeByKernel(kernels: { name: string; kernelTimeMs: unknown }[]): { kernel: string; launches: number; ms: number }[] {
+  const by = new Map<string, { launches: number; ms: number }>();
+  for (const k of kernels) {
+    if (tf.getKernel(k.name, tf.getBackend()) === undefined) continue;
+    const e = by.get(k.name) ?? { launches: 0, ms: 0 };
+    e.launches++;
+    e.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0; // tf.profile has awaited them; an error counts 0
+    by.set(k.name, e);
+  }
+  const rows = [...by].map(([kernel, e]) => ({ kernel, launches: e.launches, ms: +e.ms.toFixed(2) })).sort((a, b) => b.ms - a.ms);
+  return rows[0]?.ms > 0 ? rows.slice(0, 12) : [];
 }

@@ -70,6 +70,12 @@ interface WebgpuBackend {
   endComputePassEncoder(): void;
   submitQueue(): void;
   disposeData(dataId: object): boolean;
+  // Profiling (tf.profile): programs push {name, query} here while a timer is active; one timestamp query set.
+  activeTimers: { name: string; query: Promise<number> }[] | null;
+  supportTimestampQuery: boolean;
+  querySet: Gpu;
+  querySetCount: number;
+  getQueryTime(): Promise<number>;
 }
 type Args = { inputs: Record<string, Info>; backend: WebgpuBackend; attrs: Record<string, unknown> };
 
@@ -339,12 +345,21 @@ export function record(backend: WebgpuBackend, label: string, wgsl: string, tens
     { binding: tensors.length, resource: backend.makeUniforms(uniforms) }] });
   for (const t of tensors) backend.commandQueueOwnedIds.add(t.dataId);
   backend.ensureCommandEncoderReady();
-  if (!backend.computePassEncoder) backend.computePassEncoder = backend.commandEncoder.beginComputePass({});
+  // Under tf.profile with timestamp queries, a pass of its own with GPU timestamps, as the backend times its programs.
+  const timed = backend.activeTimers != null && backend.supportTimestampQuery;
+  if (timed) {
+    backend.endComputePassEncoder();
+    backend.querySet ??= device.createQuerySet({ type: "timestamp", count: backend.querySetCount });
+    backend.computePassEncoder = backend.commandEncoder.beginComputePass({ timestampWrites: { querySet: backend.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+  } else if (!backend.computePassEncoder) backend.computePassEncoder = backend.commandEncoder.beginComputePass({});
   backend.computePassEncoder.setPipeline(pipeline);
   backend.computePassEncoder.setBindGroup(0, bindGroup);
   backend.computePassEncoder.dispatchWorkgroups(dispatch[0], dispatch[1], 1);
   backend.dispatchCountInPass++;
-  if (tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") <= backend.dispatchCountInPass) {
+  if (timed) {
+    backend.endComputePassEncoder();
+    backend.activeTimers!.push({ name: label, query: backend.getQueryTime() });
+  } else if (tf.env().getNumber("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE") <= backend.dispatchCountInPass) {
     backend.endComputePassEncoder();
     backend.submitQueue();
   }
