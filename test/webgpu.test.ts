@@ -17,6 +17,7 @@ import { trainQA } from "../lib/train";
 import { dropoutMask } from "../lib/dropout";
 import { addLayerNorm, adamwUpdate, attention, biasGelu, dropout, fusedKernelActive, type AdamWUpdate } from "../lib/fused";
 import { ADAMW, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT } from "../lib/kernels/webgpu";
+import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
 
 let ready: Promise<string | undefined> | undefined;
 /** undefined when the webgpu backend is up, else why not (the skip reason). */
@@ -293,7 +294,7 @@ test("no tensors leak from the fused ops on webgpu", async (t) => {
 
 // Both run the fused kernels inside the whole step, dropout included (hidden dropout 0.1 through the dropout kernel;
 // attention dropout 0.1 inside the attention kernels, 0 without), against cpu's composite with host masks.
-for (const attentionDropout of [0.1, 0]) test(`trainQA on webgpu (fused attention and dropout kernels, async reads, attention dropout ${attentionDropout}) lands on the cpu backend's parameters after 2 steps`, async (t) => {
+for (const [attentionDropout, gemm] of [[0.1, false], [0, false], [0.1, true]] as const) test(`trainQA on webgpu (fused attention and dropout kernels, async reads, attention dropout ${attentionDropout}${gemm ? ", lib/kernels/gemm.ts for every matmul" : ""}) lands on the cpu backend's parameters after 2 steps`, async (t) => {
   if (!(await needWebgpu(t))) return;
   const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);
   const train = loadSquad(SAMPLE_FILES.train).examples.slice(0, 8);
@@ -306,7 +307,11 @@ for (const attentionDropout of [0.1, 0]) test(`trainQA on webgpu (fused attentio
     const before = tf.memory().numTensors;
     const outDir = fs.mkdtempSync(path.join(os.tmpdir(), `bertqa-${backend}-`));
     // The same padding on both (webgpu's default multiple of 64): dropout masks are indexed by position in the batch.
-    const r = await trainQA({ model, tokenizer: tok, train, outDir, maxLength: 64, docStride: 32, batchSize: 4, maxSteps: 2, lr, warmupRatio: 0, logSteps: 1, quiet: true, padToMultipleOf: 64 });
+    const withGemm = gemm && backend === "webgpu", calls = gemmStats.calls;
+    if (withGemm) installGemm(true);
+    const r = await trainQA({ model, tokenizer: tok, train, outDir, maxLength: 64, docStride: 32, batchSize: 4, maxSteps: 2, lr, warmupRatio: 0, logSteps: 1, quiet: true, padToMultipleOf: 64 })
+      .finally(() => { if (withGemm) uninstallGemm(); });
+    if (withGemm) assert.ok(gemmStats.calls > calls + 50, `our GEMM ran (${gemmStats.calls - calls} calls)`);
     assert.equal(tf.memory().numTensors, before, `${backend}: tensors leaked by training`);
     assert.ok(fs.existsSync(path.join(outDir, "model.safetensors")) && fs.existsSync(path.join(outDir, "checkpoint", "optimizer.safetensors")), `${backend}: saved`);
     const params: Record<string, Float32Array> = {};
