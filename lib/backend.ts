@@ -256,6 +256,7 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
     (globalThis as { navigator?: unknown }).navigator = { gpu };
     require("@tensorflow/tfjs-backend-webgpu");
     (require("./kernels/webgpu") as typeof import("./kernels/webgpu")).installWebgpuKernels(); // fused kernels + AddN fix
+    (require("./kernels/gemm") as typeof import("./kernels/gemm")).installGemm(); // our GEMM for matmuls if BERTQA_GEMM=1
     webgpuInstalled = true;
   }
   const info = adapter.info ?? {};

@@ -20,7 +20,6 @@
 // Only types are declared here (no import of the optional package): it loads when backend.ts registers the backend.
 import * as tf from "@tensorflow/tfjs";
 import { DROPOUT_WGSL } from "../dropout";
-import { installGemm } from "./gemm"; // gemm.ts imports `record` back: used at call time only, so the cycle is safe
 
 const BACKEND = "webgpu";
 export const BIAS_GELU = "BertqaBiasGelu";
@@ -862,6 +861,5 @@ export function installWebgpuKernels(): void {
     tf.unregisterKernel("AddN", BACKEND);
     tf.registerKernel({ ...addN, kernelFunc: addNChunked(addN.kernelFunc as unknown as (a: Args) => Info) as never });
   }
-  installGemm(); // BatchMatMul/_FusedMatMul on lib/kernels/gemm.ts when BERTQA_GEMM=1
   installed = true;
 }
