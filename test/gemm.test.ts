@@ -5,46 +5,16 @@
 import { test, after, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { diagnoseBackends, useBackend } from "../lib/backend";
+import { needWebgpu as webgpuUp, on, randn } from "./webgpu-helpers";
 import { gemmInstalled, gemmStats, installGemm, setGemmTile, uninstallGemm, GEMM_TILES } from "../lib/kernels/gemm";
 
-let ready: Promise<string | undefined> | undefined;
-/** undefined when the webgpu backend is up (with our GEMM installed), else why not (the skip reason). */
-function webgpuMissing(): Promise<string | undefined> {
-  ready ??= (async () => {
-    const [d] = await diagnoseBackends({}, ["webgpu"]);
-    if (!d.available) return `no WebGPU adapter: ${d.detail}`;
-    await useBackend("webgpu");
-    installGemm(true); // whatever BERTQA_GEMM says
-    return undefined;
-  })();
-  return ready;
+/** True when the webgpu backend is up, with our GEMM installed whatever BERTQA_GEMM says; skips the test otherwise. */
+async function needWebgpu(t: TestContext): Promise<boolean> {
+  if (!(await webgpuUp(t))) return false;
+  installGemm(true);
+  return true;
 }
 after(() => uninstallGemm());
-
-async function needWebgpu(t: TestContext): Promise<boolean> {
-  const why = await webgpuMissing();
-  if (why !== undefined) t.skip(why);
-  return why === undefined;
-}
-
-/** Seeded normal samples (xorshift + Box–Muller), the same on every backend. */
-function randn(n: number, seed: number, scale = 1, shift = 0): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const u = () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return ((s >>> 0) + 0.5) / 2 ** 32; };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = shift + scale * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
-
-/** Run `f` on `backend` and read every result back. */
-async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const ts = f();
-  const out = await Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
-  tf.dispose(ts);
-  return out;
-}
 
 /** |got − want| ≤ tol·(|want| + rms(want)) elementwise with tol = 2e-6·√K (float32 sums of K products in another
  * order differ by ~√K roundings); the rms term absorbs cancellation near zero. */

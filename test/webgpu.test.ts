@@ -1,13 +1,14 @@
 // The custom WebGPU kernels (lib/kernels/webgpu.ts, used through lib/fused.ts) against the cpu backend's composite
 // ops on random inputs: forward values and gradients. They run wherever Dawn finds a WebGPU adapter — a real GPU, or
 // the CPU through Mesa's lavapipe (Debian: mesa-vulkan-drivers ≥ 23 and libvulkan1) — and are skipped otherwise.
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { diagnoseBackends, gpuMemory, gpuPoolKeeper, padMultiple, releaseGpuPool, useBackend } from "../lib/backend";
+import { gpuMemory, gpuPoolKeeper, padMultiple, releaseGpuPool } from "../lib/backend";
+import { needWebgpu, on, randn } from "./webgpu-helpers";
 import { disposeModel, forward, initModel, layerKeys, qaLoss } from "../lib/bert";
 import { presetConfig } from "../lib/config";
 import { loadSquad } from "../lib/squad";
@@ -18,42 +19,6 @@ import { dropoutMask } from "../lib/dropout";
 import { addLayerNorm, adamwUpdate, attention, biasGelu, dropout, fusedKernelActive, type AdamWUpdate } from "../lib/fused";
 import { ADAMW, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT } from "../lib/kernels/webgpu";
 import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
-
-let ready: Promise<string | undefined> | undefined;
-/** undefined when the webgpu backend is up, else why not (the skip reason). */
-function webgpuMissing(): Promise<string | undefined> {
-  ready ??= (async () => {
-    const [d] = await diagnoseBackends({}, ["webgpu"]);
-    if (!d.available) return `no WebGPU adapter: ${d.detail}`;
-    await useBackend("webgpu");
-    return undefined;
-  })();
-  return ready;
-}
-
-async function needWebgpu(t: TestContext): Promise<boolean> {
-  const why = await webgpuMissing();
-  if (why !== undefined) t.skip(why);
-  return why === undefined;
-}
-
-/** Seeded normal samples (xorshift + Box–Muller), the same on every backend. */
-function randn(n: number, seed: number, scale = 1, shift = 0): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const u = () => { s ^= s << 13; s ^= s >>> 17; s ^= s << 5; return ((s >>> 0) + 0.5) / 2 ** 32; };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = shift + scale * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
-}
-
-/** Run `f` on `backend` and read every result back. */
-async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const ts = f();
-  const out = await Promise.all(ts.map((t) => t.data() as Promise<Float32Array>));
-  tf.dispose(ts);
-  return out;
-}
 
 /** |got − want| ≤ 1e-5·|want| + 1e-5·rms(want) elementwise (the rms term absorbs cancellation near zero). */
 function assertClose(got: Float32Array, want: Float32Array, what: string): void {
