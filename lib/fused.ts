@@ -214,7 +214,7 @@ export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: t
   tf.tidy(() => {
     if (p.dtype === "float32" && g.dtype === "float32" && fusedKernelActive(ADAMW)) {
       const inputs: tf.NamedTensorMap = gradScale === undefined ? { p, m, v, g } : { p, m, v, g, gradScale };
-      const [p1, m1, v1] = tf.engine().runKernel(ADAMW, inputs, { ...h } as never) as tf.Tensor[];
+      const [p1, m1, v1] = tf.engine().runKernel(ADAMW, inputs, h as never) as tf.Tensor[];
       m.assign(m1);
       v.assign(v1);
       p.assign(p1);
