@@ -399,11 +399,11 @@ function microStep<F extends { inputIds: number[] }>(model: BertModel, task: Tas
 }
 
 /** A finished step's numbers for the log: [loss of each micro-batch, gradient norm if clipped], being read back. */
-interface StepStats { step: number; micro: number; clipped: boolean; values: Promise<Float32Array> }
+export interface StepStats { step: number; micro: number; clipped: boolean; values: Promise<Float32Array> }
 
 /** Start reading a step's losses and norm (one small read; GPU backends can only read asynchronously) without waiting
  * for it, so the host queues the next step while this one runs. Takes ownership of the scalars. */
-function readStepStats(step: number, losses: tf.Scalar[], clip: { totalNorm: tf.Scalar; scale: tf.Scalar } | undefined): StepStats {
+export function readStepStats(step: number, losses: tf.Scalar[], clip: { totalNorm: tf.Scalar; scale: tf.Scalar } | undefined): StepStats {
   const packed = tf.stack(clip === undefined ? losses : [...losses, clip.totalNorm]);
   tf.dispose([...losses, ...(clip === undefined ? [] : [clip.totalNorm, clip.scale])]);
   const values = (packed.data() as Promise<Float32Array>).finally(() => packed.dispose());

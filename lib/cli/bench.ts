@@ -2,7 +2,7 @@
 // BERT on random tokens, after warm-up steps, and print ONE JSON line (compare with test/bench/torch_bench.py).
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
-import { outOfMemory } from "../train";
+import { outOfMemory, readStepStats } from "../train";
 import { initModel, forward, qaLoss, disposeModel, tfSeed } from "../bert";
 import { presetConfig, PRESETS, type PresetName } from "../config";
 import { adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, type Grads } from "../optim";
@@ -82,15 +82,14 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
     }, vars);
     const named: Grads = {};
     for (const [vn, g] of Object.entries(grads)) named[byVar.get(vn)!] = g;
-    const { totalNorm, scale } = gradClipScale(named, 1);
-    adamwStep(opt, params, named, 1e-4, scale); // clipping folded into the update, as trainQA does
+    const clip = gradClipScale(named, 1);
+    adamwStep(opt, params, named, 1e-4, clip.scale); // clipping folded into the update, as trainQA does
     disposeGrads(named);
-    const stats = tf.stack([value, totalNorm]);
-    tf.dispose([value, totalNorm, scale]);
+    const stats = readStepStats(i, [value], clip);
     peakBytes = Math.max(peakBytes, tf.memory().numBytes);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     peakGpu = Math.max(peakGpu, gpuMemory()?.allocatedBytes ?? 0); // the pool keeps what the step needed at its peak
-    return stats.data().finally(() => stats.dispose());
+    return stats.values;
   };
   for (let i = 0; i < o.warmup; i++) await step(i);
   // Peak tensor memory inside a step (activations kept for backward): tf.profile tracks it.

@@ -36,8 +36,8 @@ export const GEMM_TILES: Record<string, GemmTile> = {
   "128x128": { bm: 128, bn: 128, bk: 8 }, // 8×8, 8 KB
 };
 
-/** Calls that ran this GEMM (by tile name) and that fell back to tfjs's kernel: for tests and benchmarks. */
-export const gemmStats = { calls: 0, fallbacks: 0, byTile: {} as Record<string, number> };
+/** Calls that ran this GEMM and that fell back to tfjs's kernel: for tests and benchmarks. */
+export const gemmStats = { calls: 0, fallbacks: 0 };
 
 /** Force one tile for every call (benchmarks, tuning); undefined = pickTile's choice. BERTQA_GEMM_TILE sets it too. */
 let forcedTile: string | undefined = process.env.BERTQA_GEMM_TILE;
@@ -204,7 +204,6 @@ export function gemm(backend: Backend, a: Info, b: Info, tA: boolean, tB: boolea
   record(backend, label, wgsl, bias !== undefined ? [out, a, b, bias] : [out, a, b],
     [u(M), u(N), u(K), u(tilesM), u(batchA === 1 ? 0 : M * K), u(batchB === 1 ? 0 : K * N)], dispatch);
   gemmStats.calls++;
-  gemmStats.byTile[name] = (gemmStats.byTile[name] ?? 0) + 1;
   return out;
 }
 const sources = new Map<string, string>(); // label → WGSL (record caches the pipeline by label)
