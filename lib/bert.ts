@@ -194,8 +194,12 @@ function makeDropout(opts: ForwardOptions): Dropout {
   }, { next });
 }
 
-/** x · W + b (W is [in, out]). The gradient is written out with explicit transposes because tfjs' own matMul
- * gradient uses transposeA/transposeB, which plain tfjs-backend-wasm runs ~10× slower (see the layout note above). */
+// Backends whose tensors live in host memory (cpu, wasm): see linear's gradient and gatherRows.
+const HOST_MEMORY_BACKENDS = new Set(["cpu", "wasm"]);
+
+/** x · W + b (W is [in, out]). On host-memory backends the gradient is written out with explicit transposes: tfjs'
+ * own matMul gradient uses transposeA/transposeB, which plain tfjs-backend-wasm runs ~10× slower (see the layout note
+ * above). GPU matmul kernels read an operand transposed in their tile loads, so there the flags save a copy and a launch. */
 const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, b] = args as tf.Tensor2D[];
   const save = args[3] as tf.GradSaveFunc;
@@ -204,7 +208,9 @@ const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     value: tf.fused.matMul({ a: x, b: w, bias: b }),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as tf.Tensor2D[];
-      return [tf.matMul(dy as tf.Tensor2D, sw.transpose()), tf.matMul(sx.transpose(), dy as tf.Tensor2D), dy.sum(0)];
+      const d = dy as tf.Tensor2D;
+      if (!HOST_MEMORY_BACKENDS.has(tf.getBackend())) return [tf.matMul(d, sw, false, true), tf.matMul(sx, d, true, false), d.sum(0)];
+      return [tf.matMul(d, sw.transpose()), tf.matMul(sx.transpose(), d), d.sum(0)];
     },
   };
 });
@@ -244,9 +250,8 @@ function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D, paddingIdx?: numb
   return f(table) as tf.Tensor2D;
 }
 
-// Backends whose tensors live in host memory: there a row copy in JS beats the wasm GatherV2 kernel ~10× (measured
-// ~0.3 µs per element, 0.24 s per 16×384-token batch of a 128-wide table); GPU backends keep tf.gather.
-const HOST_MEMORY_BACKENDS = new Set(["cpu", "wasm"]);
+// On host-memory backends a row copy in JS beats the wasm GatherV2 kernel ~10× (measured ~0.3 µs per element, 0.24 s
+// per 16×384-token batch of a 128-wide table); GPU backends keep tf.gather.
 
 function gatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   if (!HOST_MEMORY_BACKENDS.has(tf.getBackend())) return tf.gather(table, ids);

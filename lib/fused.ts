@@ -1,5 +1,5 @@
 // Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, dropout, multi-head
-// attention (dropout(softmax(q·kT + mask))·v), and one AdamW update.
+// attention (dropout(softmax(q·kT + mask))·v), one AdamW update, and the clipping norm over all gradients.
 // On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
 // backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
@@ -7,7 +7,7 @@
 // other backends build the same mask on the host and multiply.
 import * as tf from "@tensorflow/tfjs";
 import {
-  ADAMW, ADD_LAYER_NORM, ATTENTION, ATTENTION_GRAD_KV, ATTENTION_GRAD_Q, ATTENTION_MAX_D, ATTENTION_MAX_T, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD,
+  ADAMW, ADD_LAYER_NORM, GRAD_NORM, ATTENTION, ATTENTION_GRAD_KV, ATTENTION_GRAD_Q, ATTENTION_MAX_D, ATTENTION_MAX_T, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD,
   DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
 } from "./kernels/webgpu";
 import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
@@ -231,4 +231,25 @@ export function adamwUpdate(p: tf.Variable, m: tf.Variable, v: tf.Variable, g: t
     v.assign(v1);
     p.assign(p1);
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Gradient clipping's norm
+
+/**
+ * clip_grad_norm_'s norm ‖(‖g_i‖₂)_i‖₂ and coefficient min(1, maxNorm/(norm + 1e-6)), both float32 scalars on the
+ * device. On WebGPU one launch per 7 gradients and one to finish; elsewhere a Square and a Sum per gradient.
+ */
+export function gradNormScale(grads: tf.Tensor[], maxNorm: number): { totalNorm: tf.Scalar; scale: tf.Scalar } {
+  if (grads.every((g) => g.dtype === "float32") && fusedKernelActive(GRAD_NORM)) {
+    const [totalNorm, scale] = tf.engine().runKernel(GRAD_NORM, grads as unknown as tf.NamedTensorMap, { maxNorm } as never) as tf.Scalar[];
+    return { totalNorm, scale };
+  }
+  // One tidy per gradient frees each full-size square at once (one outer tidy would hold them all: 4 more bytes/param).
+  const sums = grads.map((g) => tf.tidy(() => tf.sum(tf.square(g))));
+  const totalNorm = tf.tidy(() => tf.sqrt(tf.addN(sums))) as tf.Scalar;
+  tf.dispose(sums);
+  // clip_coef = max_norm / (total_norm + 1e-6), clamped at 1 (1e-6: torch's guard against division by zero).
+  const scale = tf.tidy(() => tf.minimum(tf.div(maxNorm, tf.add(totalNorm, 1e-6)), 1)) as tf.Scalar;
+  return { totalNorm, scale };
 }

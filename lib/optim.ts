@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { HostTensor, TensorMap } from "./safetensors";
 import { userError } from "./errors";
-import { adamwUpdate } from "./fused";
+import { adamwUpdate, gradNormScale } from "./fused";
 
 export type Params = Record<string, tf.Variable>;
 export type Grads = Record<string, tf.Tensor>;
@@ -96,14 +96,7 @@ export function scheduledLr(baseLr: number, step: number, warmupSteps: number, t
  * next step. The gradients are not touched. The caller disposes both scalars (the norm is for the log).
  */
 export function gradClipScale(grads: Grads, maxNorm: number): { totalNorm: tf.Scalar; scale: tf.Scalar } {
-  const names = Object.keys(grads);
-  // One tidy per gradient frees each full-size square at once (one outer tidy would hold them all: 4 more bytes/param).
-  const sums = names.map((n) => tf.tidy(() => tf.sum(tf.square(grads[n]))));
-  const totalNorm = tf.tidy(() => tf.sqrt(tf.addN(sums))) as tf.Scalar;
-  tf.dispose(sums);
-  // clip_coef = max_norm / (total_norm + 1e-6), clamped at 1 (1e-6: torch's guard against division by zero).
-  const scale = tf.tidy(() => tf.minimum(tf.div(maxNorm, tf.add(totalNorm, 1e-6)), 1)) as tf.Scalar;
-  return { totalNorm, scale };
+  return gradNormScale(Object.values(grads), maxNorm);
 }
 
 /**

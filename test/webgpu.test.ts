@@ -16,8 +16,8 @@ import { loadTokenizer } from "../lib/tokenizer";
 import { SAMPLE_FILES } from "../lib/sample";
 import { trainQA } from "../lib/train";
 import { dropoutMask } from "../lib/dropout";
-import { addLayerNorm, adamwUpdate, attention, biasGelu, dropout, fusedKernelActive, type AdamWUpdate } from "../lib/fused";
-import { ADAMW, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT } from "../lib/kernels/webgpu";
+import { addLayerNorm, adamwUpdate, attention, biasGelu, dropout, fusedKernelActive, gradNormScale, type AdamWUpdate } from "../lib/fused";
+import { ADAMW, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
 
 /** |got − want| ≤ 1e-5·|want| + 1e-5·rms(want) elementwise (the rms term absorbs cancellation near zero). */
@@ -222,7 +222,36 @@ test("adamwUpdate: the one-launch AdamW kernel lands on the composite's p, m, v 
   }
 });
 
-test("tf.addN over more inputs than a shader can bind (gradClipScale's sum over every gradient) is right", async (t) => {
+test("gradNormScale: the clipping norm over 17 gradients, one kernel (3 launches and a finish), equals the float64 norm, and the coefficient is torch's", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  assert.ok(fusedKernelActive(GRAD_NORM));
+  // Sizes around the 4096-element chunk and the 7 gradients a launch binds; an empty one; a 2-D one of 70k elements.
+  const shapes = [[1], [4095], [4096], [4097], [0], [3, 5], [8193], [256, 275], [7], [64, 64], [1000], [2], [4096, 2], [13], [31, 33], [5000], [1]];
+  const grads = shapes.map((shape, i) => tf.tensor(randn(shape.reduce((a, b) => a * b, 1), 40 + i, 0.01 * (i + 1)), shape));
+  let want = 0;
+  for (const g of grads) for (const x of g.dataSync()) want += x * x; // float64
+  want = Math.sqrt(want);
+  const before = tf.memory().numTensors;
+  const prof = await tf.profile(async () => {
+    const { totalNorm, scale } = gradNormScale(grads, 1);
+    const [norm, coef] = [(await totalNorm.data())[0], (await scale.data())[0]];
+    tf.dispose([totalNorm, scale]);
+    assert.ok(Math.abs(norm - want) <= 1e-6 * want, `norm ${norm} vs float64 ${want}`);
+    // torch: clamp(max_norm / (total_norm + 1e-6), max=1) in float32; WGSL allows division 2.5 ulp off.
+    const f = Math.fround, torch = f(1 / f(norm + f(1e-6)));
+    assert.ok(torch < 1 && Math.abs(coef - torch) <= 3 * 2 ** -24 * torch, `coefficient ${coef} vs torch's ${torch}`);
+    const big = gradNormScale(grads, 100); // over the norm: 1, no clipping
+    assert.equal((await big.scale.data())[0], 1);
+    tf.dispose([big.totalNorm, big.scale]);
+  });
+  const launched = prof.kernels.filter((k) => tf.getKernel(k.name, "webgpu") !== undefined).map((k) => k.name);
+  assert.deepEqual(launched, [GRAD_NORM, GRAD_NORM], "one kernel per call, no Square or Sum");
+  assert.equal(tf.memory().numTensors, before, "only the two scalars, which were disposed");
+  tf.dispose(grads);
+});
+
+test("tf.addN over more inputs than a shader can bind (the trainer's finiteness check over every parameter) is right", async (t) => {
   if (!(await needWebgpu(t))) return;
   const f = () => {
     const parts = Array.from({ length: 23 }, (_, i) => tf.tensor1d(randn(50, 100 + i)));

@@ -2,6 +2,7 @@
 // - BertqaBiasGelu / BertqaBiasGeluGrad: exact GELU (erf) with an optional bias, one launch each way.
 // - BertqaAddLayerNorm, BertqaRowStats, BertqaLayerNormGrad, BertqaLayerNormParamGrad: LayerNorm(x + residual).
 // - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch.
+// - BertqaGradNorm: the global gradient norm and clipping coefficient over all gradients, one launch per 7 of them.
 // - BertqaDropout: inverted dropout with lib/dropout.ts's counter-based mask, drawn in the shader from the seed (no mask
 //   is built on the host, uploaded or saved); its gradient is the same kernel on dy.
 // - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: dropout(softmax(q·kᵀ + mask))·v per head, one launch
@@ -29,6 +30,7 @@ export const ROW_STATS = "BertqaRowStats";
 export const LAYER_NORM_GRAD = "BertqaLayerNormGrad";
 export const LAYER_NORM_PARAM_GRAD = "BertqaLayerNormParamGrad";
 export const ADAMW = "BertqaAdamW";
+export const GRAD_NORM = "BertqaGradNorm";
 export const DROPOUT = "BertqaDropout";
 export const ATTENTION = "BertqaAttention";
 export const ATTENTION_GRAD_Q = "BertqaAttentionGradQ";
@@ -316,13 +318,93 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
   const n = p.shape.reduce((a, b) => a * b, 1);
   const outs = [0, 1, 2].map(() => backend.makeTensorInfo(p.shape.slice(), "float32"));
   if (n === 0) return outs;
-  const groups = Math.ceil(n / 256), maxX = backend.device.limits.maxComputeWorkgroupsPerDimension as number;
-  const dispatch: [number, number] = groups <= maxX ? [groups, 1] : [maxX, Math.ceil(groups / maxX)];
+  const dispatch = grid(backend, Math.ceil(n / 256));
   const a = attrs as Record<string, number>;
   const u = (type: Uniform["type"], x: number): Uniform => ({ type, data: [x] });
   const [label, wgsl, tensors] = gradScale === undefined ? [ADAMW, ADAMW_WGSL, [...outs, p, m, v, g]] : [`${ADAMW}Scaled`, ADAMW_SCALED_WGSL, [...outs, p, m, v, g, gradScale]];
   record(backend, label, wgsl, tensors, [u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2),
     u("float32", 1 - a.beta2), u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize)], dispatch);
+  return outs;
+}
+
+/** A dispatch of `groups` workgroups as [x, y], y > 1 only past the device's per-dimension limit; the shader finds
+ * its workgroup as wid.y·x + wid.x and returns past `groups`. */
+function grid(backend: WebgpuBackend, groups: number): [number, number] {
+  const maxX = backend.device.limits.maxComputeWorkgroupsPerDimension as number;
+  return groups <= maxX ? [groups, 1] : [maxX, Math.ceil(groups / maxX)];
+}
+
+// --- gradient norm ----------------------------------------------------------------------------------------------------
+
+// clip_grad_norm_'s first half over every gradient at once: the composite costs a Square and a Sum per gradient (plus
+// a full-size square each) and 5 launches to finish; this is one launch per 7 gradients (a shader binds at most
+// maxStorageBuffersPerShaderStage buffers) and one to finish. Each workgroup sums the squares of one NORM_CHUNK-element
+// chunk of one gradient into a partial; the last launch adds the partials in a fixed order (the result does not depend
+// on scheduling), then norm = √total and scale = min(1, maxNorm / (norm + 1e-6)) in float32, torch's expression.
+const NORM_CHUNK = 4096; // 256 threads × 16 elements: ~27k partials for BERT-base's 110M parameters
+const sumSquaresWgsl = (k: number) => {
+  const slots = Array.from({ length: k }, (_, j) => j);
+  return `
+struct U { base : u32, groups : u32, rowStride : u32, ${slots.map((j) => `n${j} : u32, start${j} : u32`).join(", ")} };
+@group(0) @binding(0) var<storage, read_write> Partials : array<f32>;
+${slots.map((j) => `@group(0) @binding(${j + 1}) var<storage, read> X${j} : array<f32>;`).join("\n")}
+@group(0) @binding(${k + 1}) var<uniform> u : U;
+${sumDecl(256)}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lid : u32) {
+  let w = wid.y * u.rowStride + wid.x;
+  if (w >= u.groups) { return; }
+  var acc = 0.0;
+  ${slots.map((j) => `${j > 0 ? "else " : ""}if (w < u.start${j} + (u.n${j} + ${NORM_CHUNK - 1}u) / ${NORM_CHUNK}u) {
+    let first = (w - u.start${j}) * ${NORM_CHUNK}u;
+    for (var r = 0u; r < ${NORM_CHUNK / 256}u; r++) {
+      let i = first + r * 256u + lid;
+      if (i < u.n${j}) { let x = X${j}[i]; acc = acc + x * x; }
+    }
+  }`).join(" ")}
+  let total = workgroupSum(acc, lid);
+  if (lid == 0u) { Partials[u.base + w] = total; }
+}`;
+};
+const NORM_FINISH_WGSL = `
+struct U { count : u32, maxNorm : f32 };
+@group(0) @binding(0) var<storage, read_write> Norm : array<f32>;
+@group(0) @binding(1) var<storage, read_write> Scale : array<f32>;
+@group(0) @binding(2) var<storage, read> Partials : array<f32>;
+@group(0) @binding(3) var<uniform> u : U;
+${sumDecl(256)}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid : u32) {
+  var acc = 0.0;
+  for (var i = lid; i < u.count; i = i + 256u) { acc = acc + Partials[i]; }
+  let norm = sqrt(workgroupSum(acc, lid));
+  if (lid == 0u) {
+    Norm[0] = norm;
+    Scale[0] = min(u.maxNorm / (norm + 1e-6), 1.0); // torch: clamp(max_norm / (total_norm + 1e-6), max=1.0)
+  }
+}`;
+
+/** Inputs: the gradients (float32, any shapes, as AddN takes them); attr maxNorm; outputs [totalNorm, scale], scalars. */
+function gradNorm({ inputs, backend, attrs }: Args): Info[] {
+  const size = (x: Info) => x.shape.reduce((a, b) => a * b, 1);
+  const xs = Object.values(inputs).filter((x) => size(x) > 0); // nothing to add, and an empty buffer cannot be bound
+  const per = Math.max(1, (backend.device.limits.maxStorageBuffersPerShaderStage as number) - 1);
+  const sizes = xs.map(size), chunks = sizes.map((n) => Math.ceil(n / NORM_CHUNK));
+  const count = chunks.reduce((a, b) => a + b, 0);
+  const partials = backend.makeTensorInfo([Math.max(1, count)], "float32");
+  const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
+  for (let i = 0, base = 0; i < xs.length; i += per) {
+    const group = xs.slice(i, i + per), starts: number[] = [];
+    let groups = 0;
+    for (const c of chunks.slice(i, i + per)) { starts.push(groups); groups += c; }
+    const dispatch = grid(backend, groups);
+    record(backend, `${GRAD_NORM}SumSquares${group.length}`, sumSquaresWgsl(group.length), [partials, ...group],
+      [u(base), u(groups), u(dispatch[0]), ...group.flatMap((_, j) => [u(sizes[i + j]), u(starts[j])])], dispatch);
+    base += groups;
+  }
+  const outs = [backend.makeTensorInfo([], "float32"), backend.makeTensorInfo([], "float32")];
+  record(backend, `${GRAD_NORM}Finish`, NORM_FINISH_WGSL, [...outs, partials], [u(count), { type: "float32", data: [attrs.maxNorm as number] }], [1, 1]);
+  backend.disposeData(partials.dataId);
   return outs;
 }
 
@@ -847,6 +929,7 @@ export function installWebgpuKernels(): void {
     return backend.runWebGPUProgram(layerNormParamGradProgram(x), [x, residual, dy, stats], "float32");
   });
   reg(ADAMW, adamw);
+  reg(GRAD_NORM, gradNorm);
   reg(DROPOUT, ({ inputs, backend, attrs }) => {
     const a = attrs as Record<string, number>;
     return backend.runWebGPUProgram(dropoutProgram(inputs.x), [inputs.x], "float32",
