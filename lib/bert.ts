@@ -199,7 +199,8 @@ const HOST_MEMORY_BACKENDS = new Set(["cpu", "wasm"]);
 
 /** x · W + b (W is [in, out]). On host-memory backends the gradient is written out with explicit transposes: tfjs'
  * own matMul gradient uses transposeA/transposeB, which plain tfjs-backend-wasm runs ~10× slower (see the layout note
- * above). GPU matmul kernels read an operand transposed in their tile loads, so there the flags save a copy and a launch. */
+ * above). On GPUs, xᵀ·dy reads x transposed (transposeA) instead of copying the activation; the weight, small, is still
+ * transposed first, because tfjs-backend-webgpu's matmul leaves its vec4 path with transposeB (~1.7× slower). */
 const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, b] = args as tf.Tensor2D[];
   const save = args[3] as tf.GradSaveFunc;
@@ -209,8 +210,8 @@ const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as tf.Tensor2D[];
       const d = dy as tf.Tensor2D;
-      if (!HOST_MEMORY_BACKENDS.has(tf.getBackend())) return [tf.matMul(d, sw, false, true), tf.matMul(sx, d, true, false), d.sum(0)];
-      return [tf.matMul(d, sw.transpose()), tf.matMul(sx.transpose(), d), d.sum(0)];
+      const dw = HOST_MEMORY_BACKENDS.has(tf.getBackend()) ? tf.matMul(sx.transpose(), d) : tf.matMul(sx, d, true, false);
+      return [tf.matMul(d, sw.transpose()), dw, d.sum(0)];
     },
   };
 });

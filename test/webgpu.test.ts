@@ -19,6 +19,7 @@ import { dropoutMask } from "../lib/dropout";
 import { addLayerNorm, adamwUpdate, attention, biasGelu, dropout, fusedKernelActive, gradNormScale, type AdamWUpdate } from "../lib/fused";
 import { ADAMW, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
+import { countGpuDispatches } from "../lib/cli/bench";
 
 /** |got − want| ≤ 1e-5·|want| + 1e-5·rms(want) elementwise (the rms term absorbs cancellation near zero). */
 function assertClose(got: Float32Array, want: Float32Array, what: string): void {
@@ -248,6 +249,12 @@ test("gradNormScale: the clipping norm over 17 gradients, one kernel (3 launches
   const launched = prof.kernels.filter((k) => tf.getKernel(k.name, "webgpu") !== undefined).map((k) => k.name);
   assert.deepEqual(launched, [GRAD_NORM, GRAD_NORM], "one kernel per call, no Square or Sum");
   assert.equal(tf.memory().numTensors, before, "only the two scalars, which were disposed");
+  // 16 non-empty gradients: 3 launches of at most 7, and the finish (what bench's gpu_dispatches_per_step counts).
+  const [r, dispatches] = await countGpuDispatches(async () => gradNormScale(grads, 1));
+  assert.equal(dispatches, 4);
+  const [reshaped, none] = await countGpuDispatches(async () => grads[2].reshape([64, 64]));
+  assert.equal(none, 0, "a reshape dispatches nothing");
+  tf.dispose([r.totalNorm, r.scale, reshaped]);
   tf.dispose(grads);
 });
 

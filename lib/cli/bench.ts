@@ -45,7 +45,8 @@ export interface BenchResult {
   config: string; params: number; batch_size: number; seq_len: number; steps: number;
   step_ms: number; step_ms_min: number; examples_per_s: number; tokens_per_s: number;
   peak_rss_mb: number; peak_tensor_mb: number; live_tensors_after: number;
-  kernels_per_step: number; // kernel launches (tf ops and the library's kernels) in one step: the cost on GPUs is per launch
+  kernels_per_step: number; // kernel calls (tf ops and the library's kernels) in one step, free ones (reshapes) included
+  gpu_dispatches_per_step?: number; // webgpu: compute dispatches in one step, what the GPU actually launches
   peak_gpu_mb?: number; // webgpu: GPU buffers allocated (live tensors and the backend's pool of free ones)
   /** Where one step's time goes, by kernel, most first (tf.profile: GPU timestamps on webgpu where the adapter has
    * timestamp-query, each kernel run to completion elsewhere); absent when the backend gives no times. */
@@ -93,7 +94,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   };
   for (let i = 0; i < o.warmup; i++) await step(i);
   // Peak tensor memory inside a step (activations kept for backward): tf.profile tracks it.
-  const prof = await tf.profile(async () => { await step(-1); });
+  const [prof, dispatches] = await countGpuDispatches(() => tf.profile(async () => { await step(-1); }));
   peakBytes = Math.max(peakBytes, prof.peakBytes);
   // Steps pipelined as in the trainer: step i is queued before step i-1's numbers are awaited. A step's time is the
   // gap between two such points; one untimed step primes the pipeline and one more is drained after.
@@ -119,9 +120,24 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
     config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps,
     step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
     peak_rss_mb: Math.round(peakRss / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: tf.memory().numTensors,
-    kernels_per_step: prof.kernels.length, ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
+    kernels_per_step: prof.kernels.length, ...(dispatches !== undefined ? { gpu_dispatches_per_step: dispatches } : {}), ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
     ...(kernelTime.length > 0 ? { kernel_time: kernelTime } : {}),
   };
+}
+
+/** How many compute dispatches `f` records on WebGPU (the backend's programs and the library's kernels all end in
+ * GPUComputePassEncoder.dispatchWorkgroups; many tf kernels, e.g. Reshape, dispatch nothing); undefined elsewhere. */
+export async function countGpuDispatches<T>(f: () => Promise<T>): Promise<[T, number | undefined]> {
+  const proto = (globalThis as { GPUComputePassEncoder?: { prototype: { dispatchWorkgroups: (...a: unknown[]) => unknown } } }).GPUComputePassEncoder?.prototype;
+  if (tf.getBackend() !== "webgpu" || proto === undefined) return [await f(), undefined];
+  const original = proto.dispatchWorkgroups;
+  let n = 0;
+  proto.dispatchWorkgroups = function (this: unknown, ...a: unknown[]) { n++; return original.apply(this, a); };
+  try {
+    return [await f(), n];
+  } finally {
+    proto.dispatchWorkgroups = original;
+  }
 }
 
 /** tf.profile's kernels summed by name: the 12 costliest, or none when no kernel reported a time. Only registered
