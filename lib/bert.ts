@@ -13,8 +13,6 @@ import { userError } from "./errors";
 import type { DropoutSite } from "./dropout";
 import { addLayerNorm, attention, biasGelu, dropout, layerNorm } from "./fused";
 
-export { dropoutMask } from "./dropout"; // the host mask, now beside the hash it shares with the WebGPU kernels
-
 export type Task = "qa" | "cls";
 export interface BertModel {
   config: BertConfig;
