@@ -254,7 +254,7 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
     // tfjs-backend-webgpu looks for navigator.gpu and the GPU* globals, as in a browser.
     Object.assign(globalThis, dawn.globals);
     (globalThis as { navigator?: unknown }).navigator = { gpu };
-    require("@tensorflow/tfjs-backend-webgpu");
+    registerWebgpuBackend(gpu);
     (require("./kernels/webgpu") as typeof import("./kernels/webgpu")).installWebgpuKernels(); // fused kernels + AddN fix
     (require("./kernels/gemm") as typeof import("./kernels/gemm")).installGemm(); // our GEMM for matmuls if BERTQA_GEMM=1
     webgpuInstalled = true;
@@ -268,6 +268,26 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
   }
   const software = info.architecture === "software" || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(name);
   return { name, limits, software };
+}
+
+type Adapter = { features: Set<string>; limits: Record<string, number>; info?: unknown; requestDevice(d: object): Promise<unknown> };
+// The limits tfjs-backend-webgpu's own factory asks of the adapter, plus storage buffers per shader: the device
+// default is 8, and the library's multi-tensor kernels (AdamW, the clipping norm, AddN) take more tensors per launch,
+// so fewer launches, when the adapter allows more (16 on lavapipe).
+const DEVICE_LIMITS = ["maxComputeWorkgroupStorageSize", "maxComputeWorkgroupsPerDimension", "maxStorageBufferBindingSize", "maxBufferSize",
+  "maxComputeWorkgroupSizeX", "maxComputeInvocationsPerWorkgroup", "maxStorageBuffersPerShaderStage"];
+
+/** Load tfjs-backend-webgpu and register "webgpu" with the package's factory, save that the device asks for the
+ * adapter's DEVICE_LIMITS. */
+function registerWebgpuBackend(gpu: { requestAdapter(o?: object): Promise<unknown> }): void {
+  const { WebGPUBackend } = require("@tensorflow/tfjs-backend-webgpu") as { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
+  tf.removeBackend("webgpu");
+  tf.registerBackend("webgpu", async () => {
+    const adapter = (await gpu.requestAdapter({ powerPreference: "high-performance" })) as Adapter;
+    const requiredFeatures = ["timestamp-query", "bgra8unorm-storage"].filter((f) => adapter.features.has(f));
+    const requiredLimits = Object.fromEntries(DEVICE_LIMITS.filter((k) => adapter.limits[k] !== undefined).map((k) => [k, adapter.limits[k]]));
+    return new WebGPUBackend(await adapter.requestDevice({ requiredFeatures, requiredLimits }), adapter.info);
+  }, 3);
 }
 
 let wasmDetail: string | undefined;

@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { HostTensor, TensorMap } from "./safetensors";
 import { userError } from "./errors";
-import { adamwUpdate, gradNormScale } from "./fused";
+import { adamwUpdates, gradNormScale, type AdamWItem } from "./fused";
 
 export type Params = Record<string, tf.Variable>;
 export type Grads = Record<string, tf.Tensor>;
@@ -59,15 +59,17 @@ export function adamwStep(opt: AdamW, params: Params, grads: Grads, lr = opt.lr,
   const t = opt.step;
   const stepSize = lr / (1 - Math.pow(opt.beta1, t)); // bias corrections in float64 as torch does on the host
   const bc2Sqrt = Math.sqrt(1 - Math.pow(opt.beta2, t));
+  const items: AdamWItem[] = [];
   for (const [name, p] of Object.entries(params)) {
     const g = grads[name];
     if (g === undefined) continue;
     const m = opt.m[name], v = opt.v[name];
     if (m === undefined || v === undefined) throw userError("optimiser state", `no moments for parameter '${name}'`, "the checkpoint's optimiser does not belong to this model");
     const decay = opt.noDecay(name) ? 0 : opt.weightDecay;
-    // One kernel launch on WebGPU; elsewhere the tf ops of the formula above (lib/fused.ts).
-    adamwUpdate(p, m, v, g, { lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: decay, stepSize, bc2Sqrt }, gradScale);
+    items.push({ p, m, v, g, h: { lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: decay, stepSize, bc2Sqrt } });
   }
+  // A few launches for all parameters on WebGPU, one per parameter on wasm; elsewhere the tf ops above (lib/fused.ts).
+  adamwUpdates(items, gradScale);
 }
 
 export function disposeAdamW(opt: AdamW): void {

@@ -40,3 +40,8 @@ export async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32
   return out;
 }
 
+
+/** The active WebGPU device's maxStorageBuffersPerShaderStage: how many tensors one launch of a kernel can bind. */
+export function storageBufferLimit(): number {
+  return (tf.backend() as unknown as { device: { limits: Record<string, number> } }).device.limits.maxStorageBuffersPerShaderStage;
+}

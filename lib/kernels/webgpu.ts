@@ -1,8 +1,8 @@
 // Kernels the library adds to TensorFlow.js's WebGPU backend (@tensorflow/tfjs-backend-webgpu 4.22), in WGSL:
 // - BertqaBiasGelu / BertqaBiasGeluGrad: exact GELU (erf) with an optional bias, one launch each way.
 // - BertqaAddLayerNorm, BertqaRowStats, BertqaLayerNormGrad, BertqaLayerNormParamGrad: LayerNorm(x + residual).
-// - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch.
-// - BertqaGradNorm: the global gradient norm and clipping coefficient over all gradients, one launch per 7 of them.
+// - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch; BertqaAdamWMulti: in place, several per launch.
+// - BertqaGradNorm: the global gradient norm and clipping coefficient over all gradients, a launch per 15 of them.
 // - BertqaDropout: inverted dropout with lib/dropout.ts's counter-based mask, drawn in the shader from the seed (no mask
 //   is built on the host, uploaded or saved); its gradient is the same kernel on dy.
 // - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: dropout(softmax(q·kᵀ + mask))·v per head, one launch
@@ -30,6 +30,7 @@ export const ROW_STATS = "BertqaRowStats";
 export const LAYER_NORM_GRAD = "BertqaLayerNormGrad";
 export const LAYER_NORM_PARAM_GRAD = "BertqaLayerNormParamGrad";
 export const ADAMW = "BertqaAdamW";
+export const ADAMW_MULTI = "BertqaAdamWMulti";
 export const GRAD_NORM = "BertqaGradNorm";
 export const DROPOUT = "BertqaDropout";
 export const ATTENTION = "BertqaAttention";
@@ -285,9 +286,20 @@ fn main() {
 // full-size temporaries per parameter; this reads p, m, v, g once and writes p', m', v' once. Gradient clipping is
 // folded in (g·gradScale, the coefficient read from a 1-element buffer that gradClipScale wrote on the device), so no
 // clipped copy of the gradients is ever stored and the host never reads the norm. Without clipping, g as it is.
+// Two forms: BertqaAdamW, one parameter into three new tensors (what the wasm backend has too), and BertqaAdamWMulti,
+// in place over many parameters, several per launch (below).
+const HYPER = "beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32, bc2Sqrt : f32, eps : f32, stepSize : f32";
+/** The update of element i, reading P, M, V, G and writing pOut, mOut, vOut (the same arrays when in place). */
+const adamwElement = (scaled: boolean, [P, M, V, G]: string[], [pOut, mOut, vOut]: string[], decay: string) => `
+    let g = ${G}[i]${scaled ? " * gradScale[0]" : ""}; // clip_grad_norm_'s scaling, the same f32 multiply as the composite's tf.mul
+    let m1 = ${M}[i] * h.beta1 + g * h.oneMinusBeta1;
+    let v1 = ${V}[i] * h.beta2 + (g * g) * h.oneMinusBeta2;
+    let denom = sqrt(v1) / h.bc2Sqrt + h.eps;
+    ${pOut}[i] = ${P}[i] * ${decay} - (m1 / denom) * h.stepSize;
+    ${mOut}[i] = m1;
+    ${vOut}[i] = v1;`;
 const adamwWgsl = (scaled: boolean) => `
-struct Hyper { n : u32, rowStride : u32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32,
-               decayFactor : f32, bc2Sqrt : f32, eps : f32, stepSize : f32 };
+struct Hyper { n : u32, rowStride : u32, decayFactor : f32, ${HYPER} };
 @group(0) @binding(0) var<storage, read_write> pOut : array<f32>;
 @group(0) @binding(1) var<storage, read_write> mOut : array<f32>;
 @group(0) @binding(2) var<storage, read_write> vOut : array<f32>;
@@ -300,16 +312,12 @@ ${scaled ? "@group(0) @binding(7) var<storage, read> gradScale : array<f32>;" : 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lid : u32) {
   let i = (wid.y * h.rowStride + wid.x) * 256u + lid;
-  if (i >= h.n) { return; }
-  let g = G[i]${scaled ? " * gradScale[0]" : ""}; // clip_grad_norm_'s scaling, the same f32 multiply as the composite's tf.mul
-  let m1 = M[i] * h.beta1 + g * h.oneMinusBeta1;
-  let v1 = V[i] * h.beta2 + (g * g) * h.oneMinusBeta2;
-  let denom = sqrt(v1) / h.bc2Sqrt + h.eps;
-  pOut[i] = P[i] * h.decayFactor - (m1 / denom) * h.stepSize;
-  mOut[i] = m1;
-  vOut[i] = v1;
+  if (i >= h.n) { return; }${adamwElement(scaled, ["P", "M", "V", "G"], ["pOut", "mOut", "vOut"], "h.decayFactor")}
 }`;
 const [ADAMW_WGSL, ADAMW_SCALED_WGSL] = [adamwWgsl(false), adamwWgsl(true)];
+
+type AdamWAttrs = { beta1: number; beta2: number; eps: number; stepSize: number; bc2Sqrt: number };
+const hyperUniforms = (a: AdamWAttrs): Uniform[] => [a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc2Sqrt, a.eps, a.stepSize].map((x) => ({ type: "float32", data: [x] }));
 
 /** Inputs p, m, v, g (float32, same shape) and optionally gradScale (a float32 scalar); attrs the lr-derived
  * constants; outputs [p', m', v'] in one dispatch. */
@@ -319,12 +327,54 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
   const outs = [0, 1, 2].map(() => backend.makeTensorInfo(p.shape.slice(), "float32"));
   if (n === 0) return outs;
   const dispatch = grid(backend, Math.ceil(n / 256));
-  const a = attrs as Record<string, number>;
-  const u = (type: Uniform["type"], x: number): Uniform => ({ type, data: [x] });
+  const a = attrs as AdamWAttrs & { lr: number; weightDecay: number };
   const [label, wgsl, tensors] = gradScale === undefined ? [ADAMW, ADAMW_WGSL, [...outs, p, m, v, g]] : [`${ADAMW}Scaled`, ADAMW_SCALED_WGSL, [...outs, p, m, v, g, gradScale]];
-  record(backend, label, wgsl, tensors, [u("uint32", n), u("uint32", dispatch[0]), u("float32", a.beta1), u("float32", 1 - a.beta1), u("float32", a.beta2),
-    u("float32", 1 - a.beta2), u("float32", 1 - a.lr * a.weightDecay), u("float32", a.bc2Sqrt), u("float32", a.eps), u("float32", a.stepSize)], dispatch);
+  record(backend, label, wgsl, tensors, [{ type: "uint32", data: [n] }, { type: "uint32", data: [dispatch[0]] }, { type: "float32", data: [1 - a.lr * a.weightDecay] }, ...hyperUniforms(a)], dispatch);
   return outs;
+}
+
+// BertqaAdamWMulti: the same arithmetic over k parameters per launch, in place: p, m, v are bound read_write and
+// overwritten, so a parameter costs 4 bindings and no new tensors, and a launch takes ⌊(limit − 1)/4⌋ parameters (3
+// with the 16 storage buffers backend.ts asks for; 1 on a default device). Workgroups are dealt out to the parameters
+// in order, ⌈n/256⌉ each, as gradNorm deals chunks. lib/fused.ts passes only parameters whose buffers no other tensor
+// shares (refCount 1), since a write in place would change that tensor too.
+const adamwMultiWgsl = (k: number, scaled: boolean) => {
+  const slots = Array.from({ length: k }, (_, j) => j);
+  return `
+struct Hyper { groups : u32, rowStride : u32, ${HYPER}, ${slots.map((j) => `n${j} : u32, start${j} : u32, decay${j} : f32`).join(", ")} };
+${slots.map((j) => ["P", "M", "V"].map((x, r) => `@group(0) @binding(${4 * j + r}) var<storage, read_write> ${x}${j} : array<f32>;`).join("\n") +
+    `\n@group(0) @binding(${4 * j + 3}) var<storage, read> G${j} : array<f32>;`).join("\n")}
+${scaled ? `@group(0) @binding(${4 * k}) var<storage, read> gradScale : array<f32>;` : ""}
+@group(0) @binding(${4 * k + (scaled ? 1 : 0)}) var<uniform> h : Hyper;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) lid : u32) {
+  let w = wid.y * h.rowStride + wid.x;
+  if (w >= h.groups) { return; }
+  ${slots.map((j) => `${j > 0 ? "else " : ""}if (w < h.start${j} + (h.n${j} + 255u) / 256u) {
+    let i = (w - h.start${j}) * 256u + lid;
+    if (i >= h.n${j}) { return; }${adamwElement(scaled, [`P${j}`, `M${j}`, `V${j}`, `G${j}`], [`P${j}`, `M${j}`, `V${j}`], `h.decay${j}`)}
+  }`).join(" ")}
+}`;
+};
+
+/** Inputs p0, m0, v0, g0, p1, … (float32, non-empty, each quadruple one shape) and optionally gradScale; attrs the
+ * shared constants and decayFactors (1 − lr·wd per parameter). Updates every p, m, v in place; no outputs. */
+function adamwMulti({ inputs, backend, attrs }: Args): Info[] {
+  const a = attrs as AdamWAttrs & { decayFactors: number[] };
+  const count = a.decayFactors.length, scaled = inputs.gradScale !== undefined;
+  const per = Math.max(1, Math.floor(((backend.device.limits.maxStorageBuffersPerShaderStage as number) - (scaled ? 1 : 0)) / 4));
+  const u = (type: Uniform["type"], x: number): Uniform => ({ type, data: [x] });
+  for (let first = 0; first < count; first += per) {
+    const slots = Array.from({ length: Math.min(per, count - first) }, (_, j) => first + j);
+    const tensors = slots.flatMap((i) => ["p", "m", "v", "g"].map((x) => inputs[`${x}${i}`]));
+    const sizes = slots.map((i) => inputs[`p${i}`].shape.reduce((x, y) => x * y, 1));
+    const starts = sizes.map((_, j) => sizes.slice(0, j).reduce((x, n) => x + Math.ceil(n / 256), 0));
+    const groups = starts[slots.length - 1] + Math.ceil(sizes[slots.length - 1] / 256);
+    const dispatch = grid(backend, groups);
+    record(backend, `${ADAMW_MULTI}${slots.length}${scaled ? "Scaled" : ""}`, adamwMultiWgsl(slots.length, scaled), scaled ? [...tensors, inputs.gradScale] : tensors,
+      [u("uint32", groups), u("uint32", dispatch[0]), ...hyperUniforms(a), ...slots.flatMap((i, j) => [u("uint32", sizes[j]), u("uint32", starts[j]), u("float32", a.decayFactors[i])])], dispatch);
+  }
+  return [];
 }
 
 /** A dispatch of `groups` workgroups as [x, y], y > 1 only past the device's per-dimension limit; the shader finds
@@ -337,8 +387,8 @@ function grid(backend: WebgpuBackend, groups: number): [number, number] {
 // --- gradient norm ----------------------------------------------------------------------------------------------------
 
 // clip_grad_norm_'s first half over every gradient at once: the composite costs a Square and a Sum per gradient (plus
-// a full-size square each) and 5 launches to finish; this is one launch per 7 gradients (a shader binds at most
-// maxStorageBuffersPerShaderStage buffers) and one to finish. Each workgroup sums the squares of one NORM_CHUNK-element
+// a full-size square each) and 5 launches to finish; this is one launch per maxStorageBuffersPerShaderStage − 1
+// gradients (15 on the device backend.ts asks for, 7 by default) and one to finish. Each workgroup sums the squares of one NORM_CHUNK-element
 // chunk of one gradient into a partial; the last launch adds the partials in a fixed order (the result does not depend
 // on scheduling), then norm = √total and scale = min(1, maxNorm / (norm + 1e-6)) in float32, torch's expression.
 const NORM_CHUNK = 4096; // 256 threads × 16 elements: ~27k partials for BERT-base's 110M parameters
@@ -414,6 +464,8 @@ const pipelines = new WeakMap<object, Map<string, Gpu>>(); // device → label �
  * uniform buffer) into the backend's command stream exactly as backend.recordAndSubmit records its programs, so
  * ordering with other kernels is kept. For kernels with more than one output, which WebGPUProgram cannot express. */
 export function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: Info[], uniforms: Uniform[], dispatch: [number, number]): void {
+  // A tensor read back to the host keeps its values there and gives up its GPU buffer; this uploads them and drops the
+  // host copy, so AdamWMulti's writes in place leave no stale copy behind.
   for (const t of tensors) backend.uploadToGPU(t.dataId);
   const device = backend.device;
   let cache = pipelines.get(device);
@@ -929,6 +981,7 @@ export function installWebgpuKernels(): void {
     return backend.runWebGPUProgram(layerNormParamGradProgram(x), [x, residual, dy, stats], "float32");
   });
   reg(ADAMW, adamw);
+  reg(ADAMW_MULTI, adamwMulti);
   reg(GRAD_NORM, gradNorm);
   reg(DROPOUT, ({ inputs, backend, attrs }) => {
     const a = attrs as Record<string, number>;
