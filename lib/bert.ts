@@ -276,19 +276,17 @@ function embeddings(model: BertModel, batch: Batch, drop: Dropout): tf.Tensor2D 
   return drop(normed, c.hidden_dropout_prob) as tf.Tensor2D;
 }
 
-/** Multi-head self-attention for all heads at once: batched matMuls over [B*heads, T, d]. Q, K and V stay three dense
- * layers: one fused [H, 3H] matMul plus the split of its result measured no faster on wasm with lib/kernels (small
- * preset, 384 tokens: 1.59 s fused vs 1.50 s separate), and this way each weight is used as stored. */
+/** Multi-head self-attention for all heads at once (lib/fused.ts's attention: batched matMuls over [B*heads, T, d], or
+ * on WebGPU kernels that read the heads where the dense layers put them). Q, K and V stay three dense layers: one fused
+ * [H, 3H] matMul plus the split of its result measured no faster on wasm with lib/kernels (small preset, 384 tokens:
+ * 1.59 s fused vs 1.50 s separate), and this way each weight is used as stored. */
 function selfAttention(model: BertModel, k: LayerKeys, x: tf.Tensor2D, mask: tf.Tensor, B: number, T: number, drop: Dropout): tf.Tensor2D {
   const c = model.config, p = model.params;
-  const H = c.hidden_size, nh = c.num_attention_heads, d = H / nh;
-  const scale = 1 / Math.sqrt(d); // folded into the query weights: scales H·H numbers instead of B·nh·T·T scores
-  const project = (key: string, s = 1) => dense(x, s === 1 ? p[`${key}.weight`] : p[`${key}.weight`].mul(s), s === 1 ? p[`${key}.bias`] : p[`${key}.bias`].mul(s)).reshape([B, T, nh, d]);
-  const q = project(k.query, scale).transpose([0, 2, 1, 3]).reshape([B * nh, T, d]) as tf.Tensor3D; // [B*nh, T, d]
-  const kT = project(k.key).transpose([0, 2, 3, 1]).reshape([B * nh, d, T]) as tf.Tensor3D; // [B*nh, d, T]: pre-transposed keys
-  const v = project(k.value).transpose([0, 2, 1, 3]).reshape([B * nh, T, d]) as tf.Tensor3D; // [B*nh, T, d]
+  const H = c.hidden_size, nh = c.num_attention_heads;
+  const scale = 1 / Math.sqrt(H / nh); // folded into the query weights: scales H·H numbers instead of B·nh·T·T scores
+  const project = (key: string, s = 1) => dense(x, s === 1 ? p[`${key}.weight`] : p[`${key}.weight`].mul(s), s === 1 ? p[`${key}.bias`] : p[`${key}.bias`].mul(s)).reshape([B, T, H]) as tf.Tensor3D;
   const probsDropout = drop.next(c.attention_probs_dropout_prob);
-  const ctx = attention(q, kT, v, mask, nh, probsDropout).reshape([B, nh, T, d]).transpose([0, 2, 1, 3]).reshape([B * T, H]); // heads side by side
+  const ctx = attention(project(k.query, scale), project(k.key), project(k.value), mask, nh, probsDropout).reshape([B * T, H]); // heads side by side
   return dense(ctx as tf.Tensor2D, p[`${k.attnOut}.weight`], p[`${k.attnOut}.bias`]);
 }
 

@@ -1,5 +1,5 @@
 // Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, dropout, multi-head
-// attention (dropout(softmax(q·kT + mask))·v), one AdamW update, and the clipping norm over all gradients.
+// attention (dropout(softmax(q·kᵀ + mask))·v), one AdamW update, and the clipping norm over all gradients.
 // On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
 // backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
@@ -148,12 +148,12 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 
 const NO_DROPOUT: DropoutParams = { key: 0, threshold: 0, scale: 1 }; // every hash ≥ 0: all kept, × 1
 
-function kernelAttention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop: DropoutParams): tf.Tensor3D {
+function kernelAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop: DropoutParams): tf.Tensor3D {
   const attrs = { nh, ...drop } as never;
   const f = tf.customGrad((...args: Args) => {
     const [qi, ki, vi] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, kT: ki, v: vi, mask }, attrs) as tf.Tensor[];
+    const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, k: ki, v: vi, mask }, attrs) as tf.Tensor[];
     // Probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers); ctx, the output
     // (saved as tfjs' saveAllOutputs kernels do: save holds its own reference), gives GradQ delta = dctx·ctx.
     save([qi, ki, vi, mask, stats, ctx]);
@@ -161,33 +161,36 @@ function kernelAttention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: 
     return {
       value: ctx,
       gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats, sctx]: tf.Tensor[]) => {
-        const inputs = { q: sq, kT: sk, v: sv, mask: sm, dctx };
+        const inputs = { q: sq, k: sk, v: sv, mask: sm, dctx };
         // GradQ writes delta into stats' third column in place, making it GradKV's rows (max, sum, delta).
         const [dq] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, ctx: sctx, stats }, attrs) as tf.Tensor[];
-        const [dkT, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows: stats }, attrs) as tf.Tensor[];
-        return [dq, dkT, dv];
+        const [dk, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows: stats }, attrs) as tf.Tensor[];
+        return [dq, dk, dv];
       },
     };
   });
-  return f(q, kT, v) as tf.Tensor3D;
+  return f(q, k, v) as tf.Tensor3D;
 }
 
 /**
- * Attention of all heads at once: softmax(q·kT + mask)·v, with q [B·nh, T, d] (already scaled by 1/√d), kT
- * [B·nh, d, T], v [B·nh, T, d] and the additive mask [B, 1, 1, T]; returns [B·nh, T, d]. `drop`, when given, is the
- * dropout site applied to the probabilities [B, nh, T, T]. On WebGPU one kernel forward and two backward, with or
- * without dropout (drawn in the kernels at the probabilities' flat index, so they drop what the composite drops);
- * otherwise lib/bert.ts's composite, op for op.
+ * Attention of all heads at once: softmax(q·kᵀ + mask)·v per head, with q (already scaled by 1/√d), k, v [B, T, H] as
+ * the dense layers make them (head h is columns h·d … h·d + d − 1) and the additive mask [B, 1, 1, T]; returns the heads
+ * side by side, [B, T, H]. `drop`, when given, is the dropout site applied to the probabilities [B, nh, T, T]. On
+ * WebGPU one kernel forward and two backward, reading and writing [B, T, H] directly, with or without dropout (drawn in
+ * the kernels at the probabilities' flat index, so they drop what the composite drops); otherwise the composite: heads
+ * split out to [B·nh, T, d] (keys to [B·nh, d, T]), batched matMuls, heads merged back.
  */
-export function attention(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop?: DropoutSite): tf.Tensor3D {
-  const [BH, T, d] = q.shape, B = BH / nh;
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop?: DropoutSite): tf.Tensor3D {
+  const [B, T, H] = q.shape, d = H / nh;
   if (q.dtype === "float32" && T <= ATTENTION_MAX_T && d <= ATTENTION_MAX_D && fusedKernelActive(ATTENTION)) {
     const params = drop === undefined ? NO_DROPOUT : dropoutParams(drop.rate, drop.seed);
-    return kernelAttention(q, kT, v, mask, nh, params); // the kernels read the mask as [B, T]
+    return kernelAttention(q, k, v, mask, nh, params); // the kernels read the mask as [B, T]
   }
-  const scores = tf.matMul(q, kT).reshape([B, nh, T, T]).add(mask); // [B, nh, T, T]
-  const probs = tf.softmax(scores);
-  return tf.matMul((drop === undefined ? probs : dropout(probs, drop.rate, drop.seed)).reshape([BH, T, T]) as tf.Tensor3D, v);
+  const heads = (x: tf.Tensor, perm: number[], shape: number[]) => x.reshape([B, T, nh, d]).transpose(perm).reshape(shape) as tf.Tensor3D;
+  const scores = tf.matMul(heads(q, [0, 2, 1, 3], [B * nh, T, d]), heads(k, [0, 2, 3, 1], [B * nh, d, T])).reshape([B, nh, T, T]).add(mask);
+  const probs = tf.softmax(scores); // [B, nh, T, T]
+  const ctx = tf.matMul((drop === undefined ? probs : dropout(probs, drop.rate, drop.seed)).reshape([B * nh, T, T]) as tf.Tensor3D, heads(v, [0, 2, 1, 3], [B * nh, T, d]));
+  return ctx.reshape([B, nh, T, d]).transpose([0, 2, 1, 3]).reshape([B, T, H]);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -98,29 +98,35 @@ test("addLayerNorm: LayerNorm(x + residual) kernels match the composite, value a
   }
 });
 
-test("attention: the fused kernels' context and dq, dkT, dv match the composite, padded keys masked", async (t) => {
+/** Masked keys get no attention, so no gradient reaches their k and v: dk and dv [B, T, H] are 0 in their rows. */
+function assertMaskedKeysIdle(dk: Float32Array, dv: Float32Array, keep: number[], H: number, what: string): void {
+  keep.forEach((kept, row) => {
+    if (kept === 0) for (let x = row * H; x < (row + 1) * H; x++) {
+      assert.equal(dv[x], 0, `${what} dv of masked key ${row}`);
+      assert.equal(dk[x], 0, `${what} dk of masked key ${row}`);
+    }
+  });
+}
+
+test("attention: the fused kernels' context and dq, dk, dv match the composite, padded keys masked", async (t) => {
   if (!(await needWebgpu(t))) return;
   await tf.setBackend("webgpu");
   assert.ok(fusedKernelActive(ATTENTION));
   // T = 37: part of one 64-row block, a ragged 32-key tile, d = 16 half a 32-column slab; T = 128, d = 64: two blocks,
   // four key tiles, two slabs (test "attention tiling" below covers more shapes).
   for (const [B, nh, T, d] of [[2, 2, 37, 16], [2, 2, 128, 64]]) {
-    const BH = B * nh, n = BH * T * d;
+    const H = nh * d, n = B * T * H;
     const qs = randn(n, T + 1, 1 / Math.sqrt(d) * 2), ks = randn(n, T + 2, 1), vs = randn(n, T + 3), ws = randn(n, T + 4);
     const keep = Array.from({ length: B * T }, (_, i) => (i % T < T - 3 - 7 * Math.floor(i / T) ? 1 : 0)); // 3, 10 padded keys
     const f = () => {
-      const q = tf.tensor3d(qs, [BH, T, d]), kT = tf.tensor3d(ks, [BH, d, T]), v = tf.tensor3d(vs, [BH, T, d]), w = tf.tensor3d(ws, [BH, T, d]);
+      const [q, k, v, w] = [qs, ks, vs, ws].map((x) => tf.tensor3d(x, [B, T, H]));
       const mask = tf.sub(1, tf.tensor2d(keep, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
       const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh).mul(w).sum();
-      return [attention(q, kT, v, mask, nh), ...tf.grads(loss)([q, kT, v])];
+      return [attention(q, k, v, mask, nh), ...tf.grads(loss)([q, k, v])];
     };
     const gpu = await on("webgpu", f), cpu = await on("cpu", f);
-    ["ctx", "dq", "dkT", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `[B=${B},nh=${nh},T=${T},d=${d}] ${name}`));
-    // Padded keys get no attention, so no gradient reaches their k and v.
-    const dv = gpu[3];
-    for (let bh = 0; bh < BH; bh++) for (let j = 0; j < T; j++) {
-      if (keep[Math.floor(bh / nh) * T + j] === 0) for (let c = 0; c < d; c++) assert.equal(dv[(bh * T + j) * d + c], 0, `dv of padded key ${j}`);
-    }
+    ["ctx", "dq", "dk", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `[B=${B},nh=${nh},T=${T},d=${d}] ${name}`));
+    assertMaskedKeysIdle(gpu[2], gpu[3], keep, H, `[B=${B},nh=${nh},T=${T},d=${d}]`);
   }
 });
 
@@ -130,26 +136,23 @@ test("attention with dropout: the fused kernels match the composite with the hos
   assert.ok(fusedKernelActive(ATTENTION) && fusedKernelActive(DROPOUT));
   const site = { rate: 0.1, seed: 2 ** 32 + 77 }; // a seed past 2³², as in training
   for (const [B, nh, T, d] of [[2, 2, 37, 16], [2, 2, 128, 64]]) {
-    const BH = B * nh, n = BH * T * d;
+    const H = nh * d, n = B * T * H;
     const qs = randn(n, T + 1, 1 / Math.sqrt(d) * 2), ks = randn(n, T + 2, 1), vs = randn(n, T + 3), ws = randn(n, T + 4);
     const keep = Array.from({ length: B * T }, (_, i) => (i % T < T - 3 - 7 * Math.floor(i / T) ? 1 : 0)); // 3, 10 padded keys
     const f = (drop: { rate: number; seed: number } | undefined, withGrads = true) => () => {
-      const q = tf.tensor3d(qs, [BH, T, d]), kT = tf.tensor3d(ks, [BH, d, T]), v = tf.tensor3d(vs, [BH, T, d]), w = tf.tensor3d(ws, [BH, T, d]);
+      const [q, k, v, w] = [qs, ks, vs, ws].map((x) => tf.tensor3d(x, [B, T, H]));
       const mask = tf.sub(1, tf.tensor2d(keep, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
       const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh, drop).mul(w).sum();
-      return [attention(q, kT, v, mask, nh, drop), ...(withGrads ? tf.grads(loss)([q, kT, v]) : [])];
+      return [attention(q, k, v, mask, nh, drop), ...(withGrads ? tf.grads(loss)([q, k, v]) : [])];
     };
     const what = `[B=${B},nh=${nh},T=${T},d=${d}] dropout ${site.rate}`;
     const gpu = await on("webgpu", f(site)), cpu = await on("cpu", f(site));
-    ["ctx", "dq", "dkT", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `${what} ${name}`));
+    ["ctx", "dq", "dk", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `${what} ${name}`));
     // The comparison has teeth: the kernels without dropout, or the composite with the next seed's mask, fail it.
     const undropped = await on("webgpu", f(undefined, false)), otherSeed = await on("cpu", f({ ...site, seed: site.seed + 1 }, false));
     assert.throws(() => assertClose(undropped[0], cpu[0], "no dropout"), /no dropout/);
     assert.throws(() => assertClose(gpu[0], otherSeed[0], "next seed"), /next seed/);
-    const dv = gpu[3]; // padded keys still get no attention, so no gradient reaches their v
-    for (let bh = 0; bh < BH; bh++) for (let j = 0; j < T; j++) {
-      if (keep[Math.floor(bh / nh) * T + j] === 0) for (let c = 0; c < d; c++) assert.equal(dv[(bh * T + j) * d + c], 0, `dv of padded key ${j}`);
-    }
+    assertMaskedKeysIdle(gpu[2], gpu[3], keep, H, what);
   }
 });
 
@@ -158,11 +161,11 @@ test("attention tiling: ragged 64-row blocks and 32-key tiles, heads 8 to 128 wi
   await tf.setBackend("webgpu");
   assert.ok(fusedKernelActive(ATTENTION));
   // [B, nh, T, d, dropout rate]. T = 65, 130: one and two rows past a 64-row block (and keys past a 32-key tile); T = 77
-  // with d = 37: ragged staging chunks (27 v rows or kT columns, 13 q rows); d = 8: a quarter of one 32-column slab;
+  // with d = 37: ragged staging chunks (27 v or k rows, 13 q rows); d = 8: a quarter of one 32-column slab;
   // d = 128: all four slabs; T = 512, d = 64: BERT's longest sequence with dropout.
   const cases: [number, number, number, number, number][] = [[3, 2, 65, 8, 0], [2, 1, 130, 128, 0.1], [3, 2, 77, 37, 0.1], [2, 1, 512, 64, 0.1]];
   for (const [B, nh, T, d, rate] of cases) {
-    const BH = B * nh, n = BH * T * d;
+    const H = nh * d, n = B * T * H;
     const qs = randn(n, T + 11, 2 / Math.sqrt(d)), ks = randn(n, T + 12), vs = randn(n, T + 13), ws = randn(n, T + 14);
     // Batch row b pads its last 5 + 17b keys; row 2 also masks every 7th key.
     const keep = Array.from({ length: B * T }, (_, x) => {
@@ -172,21 +175,15 @@ test("attention tiling: ragged 64-row blocks and 32-key tiles, heads 8 to 128 wi
     const reversed = Array.from({ length: B * T }, (_, x) => keep[(B - 1 - Math.floor(x / T)) * T + (x % T)]); // batch rows' masks swapped
     const drop = rate > 0 ? { rate, seed: 2 ** 32 + T } : undefined;
     const f = (keepRows: number[], withGrads = true) => () => {
-      const q = tf.tensor3d(qs, [BH, T, d]), kT = tf.tensor3d(ks, [BH, d, T]), v = tf.tensor3d(vs, [BH, T, d]), w = tf.tensor3d(ws, [BH, T, d]);
+      const [q, k, v, w] = [qs, ks, vs, ws].map((x) => tf.tensor3d(x, [B, T, H]));
       const mask = tf.sub(1, tf.tensor2d(keepRows, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
       const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh, drop).mul(w).sum();
-      return [attention(q, kT, v, mask, nh, drop), ...(withGrads ? tf.grads(loss)([q, kT, v]) : [])];
+      return [attention(q, k, v, mask, nh, drop), ...(withGrads ? tf.grads(loss)([q, k, v]) : [])];
     };
     const what = `[B=${B},nh=${nh},T=${T},d=${d}] dropout ${rate}`;
     const gpu = await on("webgpu", f(keep)), cpu = await on("cpu", f(keep));
-    ["ctx", "dq", "dkT", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `${what} ${name}`));
-    const [, , dkT, dv] = gpu; // masked keys get no attention, so no gradient reaches their k and v
-    for (let bh = 0; bh < BH; bh++) for (let j = 0; j < T; j++) {
-      if (keep[Math.floor(bh / nh) * T + j] === 0) for (let c = 0; c < d; c++) {
-        assert.equal(dv[(bh * T + j) * d + c], 0, `${what} dv of masked key ${j}`);
-        assert.equal(dkT[(bh * d + c) * T + j], 0, `${what} dkT of masked key ${j}`);
-      }
-    }
+    ["ctx", "dq", "dk", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `${what} ${name}`));
+    assertMaskedKeysIdle(gpu[2], gpu[3], keep, H, what);
     // Each head reads its own batch row's mask: the composite with the batch rows' masks swapped fails the comparison.
     const swapped = await on("cpu", f(reversed, false));
     assert.throws(() => assertClose(gpu[0], swapped[0], "swapped masks"), /swapped masks/);
@@ -339,16 +336,16 @@ test("no tensors leak from the fused ops on webgpu", async (t) => {
   const p = tf.variable(tf.ones([32])), m = tf.variable(tf.zeros([32])), v = tf.variable(tf.zeros([32]));
   const before = tf.memory().numTensors;
   const grads = tf.grads((a: tf.Tensor, c: tf.Tensor) => biasGelu(addLayerNorm(a as tf.Tensor2D, c as tf.Tensor2D, g, b, 1e-12), b).sum())([x, r]);
-  const q = tf.tensor3d(randn(2 * 8 * 4, 3), [2, 8, 4]), kT = tf.tensor3d(randn(2 * 8 * 4, 4), [2, 4, 8]), mask = tf.zeros([1, 1, 1, 8]);
+  const q = tf.tensor3d(randn(2 * 8 * 4, 3), [2, 8, 4]), k = tf.tensor3d(randn(2 * 8 * 4, 4), [2, 8, 4]), mask = tf.zeros([2, 1, 1, 8]);
   const before2 = tf.memory().numTensors;
-  const attnGrads = tf.grads((a: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, c as tf.Tensor3D, a as tf.Tensor3D, mask, 2).sum())([q, kT]);
-  tf.dispose([attnGrads, attention(q, kT, q, mask, 2)]);
+  const attnGrads = tf.grads((a: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, c as tf.Tensor3D, a as tf.Tensor3D, mask, 2).sum())([q, k]);
+  tf.dispose([attnGrads, attention(q, k, q, mask, 2)]);
   assert.equal(tf.memory().numTensors, before2, "attention");
   const site = { rate: 0.1, seed: 3 };
-  const dropGrads = tf.grads((a: tf.Tensor, c: tf.Tensor) => dropout(attention(a as tf.Tensor3D, c as tf.Tensor3D, a as tf.Tensor3D, mask, 2, site), 0.5, 4).sum())([q, kT]);
-  tf.dispose([dropGrads, attention(q, kT, q, mask, 2, site), dropout(q, 0.5, 4)]);
+  const dropGrads = tf.grads((a: tf.Tensor, c: tf.Tensor) => dropout(attention(a as tf.Tensor3D, c as tf.Tensor3D, a as tf.Tensor3D, mask, 2, site), 0.5, 4).sum())([q, k]);
+  tf.dispose([dropGrads, attention(q, k, q, mask, 2, site), dropout(q, 0.5, 4)]);
   assert.equal(tf.memory().numTensors, before2, "attention and dropout with dropout on");
-  tf.dispose([q, kT, mask]);
+  tf.dispose([q, k, mask]);
   adamwUpdate(p, m, v, g, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2, bc2Sqrt: 0.03 });
   await Promise.all(grads.map((d) => d.data()));
   tf.dispose(grads);
@@ -450,15 +447,15 @@ test("under tf.profile the library's own multi-output kernels report GPU time (t
   if (!(await needWebgpu(t))) return;
   await tf.setBackend("webgpu");
   if (!(tf.backend() as unknown as { supportTimestampQuery: boolean }).supportTimestampQuery) return t.skip("the adapter has no timestamp-query");
-  const q = tf.tensor3d(randn(2 * 64 * 16, 5), [2, 64, 16]), kT = tf.tensor3d(randn(2 * 64 * 16, 6), [2, 16, 64]), mask = tf.zeros([1, 1, 1, 64]);
+  const q = tf.tensor3d(randn(2 * 64 * 16, 5), [2, 64, 16]), k = tf.tensor3d(randn(2 * 64 * 16, 6), [2, 64, 16]), mask = tf.zeros([2, 1, 1, 64]);
   const p = tf.variable(tf.ones([4096])), m = tf.variable(tf.zeros([4096])), v = tf.variable(tf.zeros([4096])), g = tf.ones([4096]);
   const prof = await tf.profile(() => {
     adamwUpdate(p, m, v, g, { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2, bc2Sqrt: 0.03 });
-    return [attention(q, kT, q, mask, 2), tf.mul(q, 2)];
+    return [attention(q, k, q, mask, 2), tf.mul(q, 2)];
   });
   for (const name of [ADAMW, ATTENTION, "Multiply"]) { // Multiply: a stock program, the reference for how times come
     const k = prof.kernels.find((k) => k.name === name);
     assert.ok(k !== undefined && typeof k.kernelTimeMs === "number" && k.kernelTimeMs > 0, `${name}: ${JSON.stringify(k?.kernelTimeMs)}`);
   }
-  tf.dispose([q, kT, mask, p, m, v, g, prof.result]);
+  tf.dispose([q, k, mask, p, m, v, g, prof.result]);
 });

@@ -501,10 +501,11 @@ export function record(backend: WebgpuBackend, label: string, wgsl: string, tens
 
 // --- attention --------------------------------------------------------------------------------------------------------
 
-// Per head (bh < B·nh, b = bh / nh) with q [B·nh, T, d] (pre-scaled), kT [B·nh, d, T], v [B·nh, T, d], mask [B,1,1,T]
-// (additive: 0 or float32 min): s = q·kT + mask, p = softmax(s) by rows, ctx = (p∘D)·v with D the dropout factors (0
-// or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index (bh·T + i)·T + j of the composite's [B, nh, T, T] probs;
-// threshold 0 and scale 1 (rate 0) keep every p as it is. Values follow the composite's operation order as far as the
+// Per head (bh < B·nh, b = bh / nh, h = bh % nh) with q (pre-scaled), k, v [B, T, H] as the dense layers make them (head
+// h is columns h·d … h·d + d − 1: the kernels read and write that layout, so no transposes to and from [B·nh, T, d]
+// around them) and mask [B,1,1,T] (additive: 0 or float32 min): s = q·kᵀ + mask, p = softmax(s) by rows,
+// ctx = (p∘D)·v with D the dropout factors (0 or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index
+// (bh·T + i)·T + j of the composite's [B, nh, T, T] probs; threshold 0 and scale 1 (rate 0) keep every p as it is. Values follow the composite's operation order as far as the
 // tiling allows (dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D, every dot product summed in index order), so they stay
 // within float32 rounding of it; the forward's softmax is online (exp(s − running max), rescaled as the max grows,
 // divided by the sum at the end). The row max and sum saved for the backward pass are those of the undropped softmax.
@@ -529,25 +530,25 @@ ${decls}
 fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
   let T = u.T;
   let d = u.d;
+  let H = u.nh * d;
   let bh = wid.y;
   let mBase = (bh / u.nh) * T;
-  let kBase = bh * d * T; // kT [d, T] of this head
-  let vBase = bh * T * d; // q, v, ctx, dctx [T, d] of this head
+  let base = (bh / u.nh) * T * H + (bh % u.nh) * d; // row i, column c of this head in q, k, v, ctx, dctx, dq, dk, dv: base + i·H + c
   let ox = tid & 31u; // [64, d] outputs: rows oy + 8m (m < 8), columns ox + 32k (k < 4, ox + 32k < d)
   let oy = tid >> 5u;`;
 
-/** [ctx, stats]: ctx [B·nh, T, d]; stats [B·nh, T, 3] = each score row's max and sum of exp (for the backward pass)
+/** [ctx, stats]: ctx [B, T, H]; stats [B·nh, T, 3] = each score row's max and sum of exp (for the backward pass)
  * and a third column left unwritten, which GradQ fills with delta in place (see ATTENTION_GRAD_Q_WGSL).
- * Per key tile of 32: scores s = q·kT (q and kT staged in chunks of 16 columns; thread (sr, sx) holds s[sr][8sx..8sx+7]),
+ * Per key tile of 32: scores s = q·kᵀ (q and kᵀ staged in chunks of 16 columns; thread (sr, sx) holds s[sr][8sx..8sx+7]),
  * online softmax (row max m, sum l of exp(s − m), ctx accumulator rescaled by exp(m_old − m_new)), exp(s − m)·D to
- * `ps`, then ctx += ps·v with v staged by rows; ctx / l at the end. Workgroup memory 16128 bytes. */
-const ATTENTION_WGSL = `${attentionHeader(["Ctx", "Stats"], ["Q", "KT", "V", "M"], `
+ * `ps`, then ctx += ps·v with v staged by rows; ctx / l at the end. Workgroup memory 16192 bytes. */
+const ATTENTION_WGSL = `${attentionHeader(["Ctx", "Stats"], ["Q", "K", "V", "M"], `
 const BR = 64u; // query rows per workgroup
 const BC = 32u; // keys per tile
-const DC = 16u; // columns per staged chunk of q and kT
-const KS = 1088u; // stage: q chunk [BR][DC + 1] at 0, kT chunk [DC][BC] at KS; then v rows [jn][d] at 0
+const DC = 16u; // columns per staged chunk of q and kᵀ
+const KS = 1088u; // stage: q chunk [BR][DC + 1] at 0, kᵀ chunk [DC][BC + 1] at KS; then v rows [jn][d] at 0
 const PSTR = 33u;
-var<workgroup> stage : array<f32, 1600>;
+var<workgroup> stage : array<f32, 1616>;
 var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: exp(s − m)·D of the current tile
 var<workgroup> red : array<f32, 256>;
 var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at the end l`)}
@@ -568,20 +569,20 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
         let i = i0 + e / DC;
         let c = c0 + e % DC;
         var x = 0.0;
-        if (i < T && c < d) { x = Q[vBase + i * d + c]; }
+        if (i < T && c < d) { x = Q[base + i * H + c]; }
         stage[(e / DC) * (DC + 1u) + e % DC] = x;
       }
-      for (var e = tid; e < DC * BC; e += WG) {
-        let c = c0 + e / BC;
-        let j = j0 + e % BC;
+      for (var e = tid; e < DC * BC; e += WG) { // read along k's rows, stored transposed
+        let c = c0 + e % DC;
+        let j = j0 + e / DC;
         var x = 0.0;
-        if (c < d && j < T) { x = KT[kBase + c * T + j]; }
-        stage[KS + e] = x;
+        if (c < d && j < T) { x = K[base + j * H + c]; }
+        stage[KS + (e % DC) * (BC + 1u) + e / DC] = x;
       }
       workgroupBarrier();
       for (var cc = 0u; cc < min(DC, d - c0); cc++) { // not cc < DC: unrolled, lavapipe took ~75 s (not ~20) to compile the 3
         let qv = stage[sr * (DC + 1u) + cc];
-        for (var k = 0u; k < 8u; k++) { s[k] += qv * stage[KS + cc * BC + 8u * sx + k]; }
+        for (var k = 0u; k < 8u; k++) { s[k] += qv * stage[KS + cc * (BC + 1u) + 8u * sx + k]; }
       }
     }
     var tmax = LOWEST;
@@ -616,8 +617,9 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
       let n = min(jn, BC - jc);
       workgroupBarrier();
       for (var e = tid; e < n * d; e += WG) {
+        let j = j0 + jc + e / d;
         var x = 0.0;
-        if (j0 + jc + e / d < T) { x = V[vBase + (j0 + jc) * d + e]; }
+        if (j < T) { x = V[base + j * H + e % d]; }
         stage[e] = x;
       }
       workgroupBarrier();
@@ -644,27 +646,27 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
     let l = rowf[oy + 8u * m];
     for (var k = 0u; k < 4u; k++) {
       let c = ox + 32u * k;
-      if (i < T && c < d) { Ctx[vBase + i * d + c] = acc[m * 4u + k] / l; }
+      if (i < T && c < d) { Ctx[base + i * H + c] = acc[m * 4u + k] / l; }
     }
   }
 }`;
 
 
-/** [dq]: dq = dS·kTᵀ, and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for GradKV.
- * delta = rowsum(dP∘p) = dctx·ctx per row (FlashAttention-2's identity, ctx = (p∘D)·v; equal up to rounding), one T·d
- * pass at the start; then one pass over key tiles of 32 (the forward's score mapping, q, dctx, kT, v staged in chunks
- * of 8 columns) writes dS = dP∘p − delta·p to `ps` and adds dS·kTᵀ (kT staged by columns) into dq. Bindings: DQ, Rows
- * (stats, read_write) + Q, KT, V, M, DO, Ctx = 8 storage buffers, maxStorageBuffersPerShaderStage's default (a separate
- * rows output would make 9). Workgroup memory 15232 bytes. */
-const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "KT", "V", "M", "DO", "Ctx"], `
+/** [dq]: dq = dS·k [B, T, H], and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for
+ * GradKV. delta = rowsum(dP∘p) = dctx·ctx per row (FlashAttention-2's identity, ctx = (p∘D)·v; equal up to rounding),
+ * one T·d pass at the start; then one pass over key tiles of 32 (the forward's score mapping, q, dctx, kᵀ, v staged in
+ * chunks of 8 columns) writes dS = dP∘p − delta·p to `ps` and adds dS·k (kᵀ staged) into dq. Bindings: DQ, Rows
+ * (stats, read_write) + Q, K, V, M, DO, Ctx = 8 storage buffers, maxStorageBuffersPerShaderStage's default (a separate
+ * rows output would make 9). Workgroup memory 15264 bytes. */
+const ATTENTION_GRAD_Q_WGSL = `${attentionHeader(["DQ", "Rows"], ["Q", "K", "V", "M", "DO", "Ctx"], `
 const BR = 64u; // query rows per workgroup
 const BC = 32u; // keys per tile
 const DC = 8u; // columns per staged chunk
-const OS = 576u; // stage: q chunk [BR][DC + 1] at 0, dctx chunk at OS, kT chunk [DC][BC] at KS, v chunk [BC][DC + 1] at VS;
-const KS = 1152u; // then kT columns [d][n + 1] at 0
-const VS = 1408u;
+const OS = 576u; // stage: q chunk [BR][DC + 1] at 0, dctx chunk at OS, kᵀ chunk [DC][BC + 1] at KS, v chunk [BC][DC + 1] at VS;
+const KS = 1152u; // then kᵀ [d][n + 1] at 0
+const VS = 1416u;
 const PSTR = 33u;
-var<workgroup> stage : array<f32, 1696>;
+var<workgroup> stage : array<f32, 1704>;
 var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
   let sr = tid >> 2u;
   let sx = tid & 3u;
@@ -677,15 +679,15 @@ var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
   if (si < T) {
     mStat = Rows[sRow * 3u];
     lStat = Rows[sRow * 3u + 1u];
-    for (var c = sx; c < d; c += 4u) { part += DO[vBase + si * d + c] * Ctx[vBase + si * d + c]; }
+    for (var c = sx; c < d; c += 4u) { part += DO[base + si * H + c] * Ctx[base + si * H + c]; }
   }
   ps[tid] = part;
   workgroupBarrier();
   let delta = (ps[sr * 4u] + ps[sr * 4u + 1u]) + (ps[sr * 4u + 2u] + ps[sr * 4u + 3u]);
-  let jn = min(BC, 1024u / d); // kT columns per staged chunk
+  let jn = min(BC, 1024u / d); // keys per staged chunk of kᵀ
   var acc = array<f32, 32>(); // dq[i0 + oy + 8m][ox + 32k] at m * 4 + k
   for (var j0 = 0u; j0 < T; j0 += BC) {
-    // Scores of key tile j0, recomputed from the saved row max and sum: p = exp(q·kT + mask − m) / l and gp = dP∘p =
+    // Scores of key tile j0, recomputed from the saved row max and sum: p = exp(q·kᵀ + mask − m) / l and gp = dP∘p =
     // (dctx·vᵀ)·D·p for row si, keys j0 + 8sx + k (k < 8), zero outside [0, T)².
     var s = array<f32, 8>();
     var g = array<f32, 8>();
@@ -696,31 +698,26 @@ var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
         let c = c0 + e % DC;
         var x = 0.0;
         var y = 0.0;
-        if (i < T && c < d) { x = Q[vBase + i * d + c]; y = DO[vBase + i * d + c]; }
+        if (i < T && c < d) { x = Q[base + i * H + c]; y = DO[base + i * H + c]; }
         let at = (e / DC) * (DC + 1u) + e % DC;
         stage[at] = x;
         stage[OS + at] = y;
       }
-      for (var e = tid; e < DC * BC; e += WG) {
-        let c = c0 + e / BC;
-        let j = j0 + e % BC;
-        var x = 0.0;
-        if (c < d && j < T) { x = KT[kBase + c * T + j]; }
-        stage[KS + e] = x;
-      }
-      for (var e = tid; e < BC * DC; e += WG) {
+      for (var e = tid; e < BC * DC; e += WG) { // k and v chunks, read along their rows; k stored transposed
         let j = j0 + e / DC;
         let c = c0 + e % DC;
         var x = 0.0;
-        if (j < T && c < d) { x = V[vBase + j * d + c]; }
-        stage[VS + (e / DC) * (DC + 1u) + e % DC] = x;
+        var y = 0.0;
+        if (j < T && c < d) { x = K[base + j * H + c]; y = V[base + j * H + c]; }
+        stage[KS + (e % DC) * (BC + 1u) + e / DC] = x;
+        stage[VS + (e / DC) * (DC + 1u) + e % DC] = y;
       }
       workgroupBarrier();
       for (var cc = 0u; cc < min(DC, d - c0); cc++) {
         let qv = stage[sr * (DC + 1u) + cc];
         let ov = stage[OS + sr * (DC + 1u) + cc];
         for (var k = 0u; k < 8u; k++) {
-          s[k] += qv * stage[KS + cc * BC + 8u * sx + k];
+          s[k] += qv * stage[KS + cc * (BC + 1u) + 8u * sx + k];
           g[k] += ov * stage[VS + (8u * sx + k) * (DC + 1u) + cc];
         }
       }
@@ -740,10 +737,10 @@ var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
       let n = min(jn, BC - jc);
       workgroupBarrier();
       for (var e = tid; e < n * d; e += WG) {
-        let c = e / n;
-        let jj = e % n;
+        let jj = e / d;
+        let c = e % d;
         var x = 0.0;
-        if (j0 + jc + jj < T) { x = KT[kBase + c * T + j0 + jc + jj]; }
+        if (j0 + jc + jj < T) { x = K[base + (j0 + jc + jj) * H + c]; }
         stage[c * (n + 1u) + jj] = x;
       }
       workgroupBarrier();
@@ -765,24 +762,24 @@ var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
     let i = i0 + oy + 8u * m;
     for (var k = 0u; k < 4u; k++) {
       let c = ox + 32u * k;
-      if (i < T && c < d) { DQ[vBase + i * d + c] = acc[m * 4u + k]; }
+      if (i < T && c < d) { DQ[base + i * H + c] = acc[m * 4u + k]; }
     }
   }
 }`;
 
-/** [dkT, dv]: dkT = qᵀ·dS [B·nh, d, T] and dv = (p∘D)ᵀ·dctx [B·nh, T, d]. Per block of 64 keys, over query tiles of 16:
- * sᵀ = k·qᵀ and (v·dctxᵀ) (kT, v, q, dctx staged in chunks of 8 columns; thread (kj, qx) holds queries qx + 4k), p∘D
- * and dS to `pd`, `ds`, then dv += (p∘D)ᵀ·dctx (threads: keys oy + 8m, columns ox + 32k) and dkT += dSᵀ·q (keys
- * ox + 32a, columns oy + 8b, so dkT's stores are coalesced), q and dctx staged by rows. Workgroup memory 14720 bytes. */
-const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DKT", "DV"], ["Q", "KT", "V", "M", "DO", "Rows"], `
+/** [dk, dv]: dk = dSᵀ·q and dv = (p∘D)ᵀ·dctx, both [B, T, H]. Per block of 64 keys, over query tiles of 16: sᵀ = k·qᵀ
+ * and (v·dctxᵀ) (k, v, q, dctx staged in chunks of 8 columns; thread (kj, qx) holds queries qx + 4k), p∘D and dS to
+ * `pd`, `ds`, then dv += (p∘D)ᵀ·dctx and dk += dSᵀ·q (threads: keys oy + 8m, columns ox + 32k), q and dctx staged by
+ * rows. Workgroup memory 14752 bytes. */
+const ATTENTION_GRAD_KV_WGSL = `${attentionHeader(["DK", "DV"], ["Q", "K", "V", "M", "DO", "Rows"], `
 const BK = 64u; // keys per workgroup
 const BQ = 16u; // query rows per tile
 const DC = 8u; // columns per staged chunk
-const VS = 512u; // stage: kT chunk [DC][BK] at 0, v chunk [BK][DC + 1] at VS, q and dctx chunks [BQ][DC + 1] at QS, OS;
-const QS = 1088u; // then dctx rows [n][d] at 0 and q rows at n·d
-const OS = 1232u;
+const VS = 520u; // stage: kᵀ chunk [DC][BK + 1] at 0, v chunk [BK][DC + 1] at VS, q and dctx chunks [BQ][DC + 1] at QS, OS;
+const QS = 1096u; // then dctx rows [n][d] at 0 and q rows at n·d
+const OS = 1240u;
 const PSTR = 72u; // ≡ 8 (mod 32): the score threads' stores to pd, ds hit 32 different banks
-var<workgroup> stage : array<f32, 1376>;
+var<workgroup> stage : array<f32, 1384>;
 var<workgroup> pd : array<f32, 1152>; // [BQ][PSTR]: p∘D of the current tile, by query then key
 var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
   let kj = tid >> 2u; // scores: key j0 + kj, queries i0 + qx + 4k (k < 4)
@@ -793,39 +790,34 @@ var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
   if (j < T) { mj = M[mBase + j]; }
   let qn = min(BQ, 512u / d); // q and dctx rows per staged chunk
   var accV = array<f32, 32>(); // dv[j0 + oy + 8m][ox + 32k] at m * 4 + k
-  var accK = array<f32, 32>(); // dkT[oy + 8b][j0 + ox + 32a] at a * 16 + b
+  var accK = array<f32, 32>(); // dk[j0 + oy + 8m][ox + 32k] at m * 4 + k
   for (var i0 = 0u; i0 < T; i0 += BQ) {
     var s = array<f32, 4>();
     var g = array<f32, 4>();
     for (var c0 = 0u; c0 < d; c0 += DC) {
       workgroupBarrier();
-      for (var e = tid; e < DC * BK; e += WG) {
-        let c = c0 + e / BK;
-        let jj = j0 + e % BK;
-        var x = 0.0;
-        if (c < d && jj < T) { x = KT[kBase + c * T + jj]; }
-        stage[e] = x;
-      }
-      for (var e = tid; e < BK * DC; e += WG) {
+      for (var e = tid; e < BK * DC; e += WG) { // k and v chunks, read along their rows; k stored transposed
         let jj = j0 + e / DC;
         let c = c0 + e % DC;
         var x = 0.0;
-        if (jj < T && c < d) { x = V[vBase + jj * d + c]; }
-        stage[VS + (e / DC) * (DC + 1u) + e % DC] = x;
+        var y = 0.0;
+        if (jj < T && c < d) { x = K[base + jj * H + c]; y = V[base + jj * H + c]; }
+        stage[(e % DC) * (BK + 1u) + e / DC] = x;
+        stage[VS + (e / DC) * (DC + 1u) + e % DC] = y;
       }
       for (var e = tid; e < BQ * DC; e += WG) {
         let i = i0 + e / DC;
         let c = c0 + e % DC;
         var x = 0.0;
         var y = 0.0;
-        if (i < T && c < d) { x = Q[vBase + i * d + c]; y = DO[vBase + i * d + c]; }
+        if (i < T && c < d) { x = Q[base + i * H + c]; y = DO[base + i * H + c]; }
         let at = (e / DC) * (DC + 1u) + e % DC;
         stage[QS + at] = x;
         stage[OS + at] = y;
       }
       workgroupBarrier();
       for (var cc = 0u; cc < min(DC, d - c0); cc++) {
-        let kv = stage[cc * BK + kj];
+        let kv = stage[cc * (BK + 1u) + kj];
         let vv = stage[VS + kj * (DC + 1u) + cc];
         for (var k = 0u; k < 4u; k++) {
           let q = qx + 4u * k;
@@ -854,9 +846,10 @@ var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
       let n = min(qn, BQ - q0);
       workgroupBarrier();
       for (var e = tid; e < n * d; e += WG) {
+        let i = i0 + q0 + e / d;
         var x = 0.0;
         var y = 0.0;
-        if (i0 + q0 + e / d < T) { x = DO[vBase + (i0 + q0) * d + e]; y = Q[vBase + (i0 + q0) * d + e]; }
+        if (i < T) { x = DO[base + i * H + e % d]; y = Q[base + i * H + e % d]; }
         stage[e] = x;
         stage[n * d + e] = y;
       }
@@ -864,22 +857,17 @@ var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
       for (var qq = 0u; qq < n; qq++) {
         let q = q0 + qq;
         var pr = array<f32, 8>();
-        for (var m = 0u; m < 8u; m++) { pr[m] = pd[q * PSTR + oy + 8u * m]; }
+        var dr = array<f32, 8>();
+        for (var m = 0u; m < 8u; m++) { pr[m] = pd[q * PSTR + oy + 8u * m]; dr[m] = ds[q * PSTR + oy + 8u * m]; }
         for (var k = 0u; k < 4u; k++) {
           let c = ox + 32u * k;
           if (c < d) {
             let ov = stage[qq * d + c];
-            for (var m = 0u; m < 8u; m++) { accV[m * 4u + k] += pr[m] * ov; }
-          }
-        }
-        let d0 = ds[q * PSTR + ox];
-        let d1 = ds[q * PSTR + ox + 32u];
-        for (var b = 0u; b < 16u; b++) {
-          let c = oy + 8u * b;
-          if (c < d) {
             let qv = stage[(n + qq) * d + c];
-            accK[b] += d0 * qv;
-            accK[16u + b] += d1 * qv;
+            for (var m = 0u; m < 8u; m++) {
+              accV[m * 4u + k] += pr[m] * ov;
+              accK[m * 4u + k] += dr[m] * qv;
+            }
           }
         }
       }
@@ -889,32 +877,29 @@ var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
     let jj = j0 + oy + 8u * m;
     for (var k = 0u; k < 4u; k++) {
       let c = ox + 32u * k;
-      if (jj < T && c < d) { DV[vBase + jj * d + c] = accV[m * 4u + k]; }
-    }
-  }
-  for (var a = 0u; a < 2u; a++) {
-    let jj = j0 + ox + 32u * a;
-    for (var b = 0u; b < 16u; b++) {
-      let c = oy + 8u * b;
-      if (jj < T && c < d) { DKT[kBase + c * T + jj] = accK[a * 16u + b]; }
+      if (jj < T && c < d) {
+        DV[base + jj * H + c] = accV[m * 4u + k];
+        DK[base + jj * H + c] = accK[m * 4u + k];
+      }
     }
   }
 }`;
 
-/** Inputs q, kT, v, mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, ctx, stats / rows for the gradients), attrs nh and
- * the dropout's key, threshold, scale (lib/dropout.ts's dropoutParams; 0, 0, 1 for none): the attention kernels above.
- * `inPlace` inputs are bound read_write after the new outputs (GradQ writes delta into stats) and not returned. */
-function attentionKernel(label: string, wgsl: string, inputNames: string[], outShapes: (q: Info) => number[][], inPlace: string[] = []) {
+/** Inputs q, k, v [B, T, H], mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, ctx, stats / rows for the gradients),
+ * attrs nh and the dropout's key, threshold, scale (lib/dropout.ts's dropoutParams; 0, 0, 1 for none): the attention
+ * kernels above. `inPlace` inputs are bound read_write after the new outputs (GradQ writes delta into stats) and not
+ * returned. */
+function attentionKernel(label: string, wgsl: string, inputNames: string[], outShapes: (q: Info, heads: number) => number[][], inPlace: string[] = []) {
   return ({ inputs, backend, attrs }: Args): Info[] => {
-    const q = inputs.q, [BH, T, d] = q.shape;
-    const bound = outShapes(q).length + inPlace.length + inputNames.length;
+    const q = inputs.q, [B, T, H] = q.shape, nh = attrs.nh as number, d = H / nh;
+    const bound = outShapes(q, B * nh).length + inPlace.length + inputNames.length;
     const limit = backend.device.limits.maxStorageBuffersPerShaderStage as number;
     if (bound > limit) throw new Error(`${label}: ${bound} storage buffers, over the device's maxStorageBuffersPerShaderStage ${limit}`);
-    const outs = outShapes(q).map((shape) => backend.makeTensorInfo(shape, "float32"));
+    const outs = outShapes(q, B * nh).map((shape) => backend.makeTensorInfo(shape, "float32"));
     const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
     const a = attrs as Record<string, number | undefined>;
     record(backend, label, wgsl, [...outs, ...[...inPlace, ...inputNames].map((n) => inputs[n])],
-      [u(T), u(d), u(a.nh!), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [Math.ceil(T / ATTN_BLOCK), BH]);
+      [u(T), u(d), u(nh), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [Math.ceil(T / ATTN_BLOCK), B * nh]);
     return outs;
   };
 }
@@ -988,10 +973,10 @@ export function installWebgpuKernels(): void {
     return backend.runWebGPUProgram(dropoutProgram(inputs.x), [inputs.x], "float32",
       [{ type: "uint32", data: [a.key] }, { type: "uint32", data: [a.threshold] }, { type: "float32", data: [a.scale] }]);
   });
-  const qkv = ["q", "kT", "v", "mask"];
-  reg(ATTENTION, attentionKernel(ATTENTION, ATTENTION_WGSL, qkv, (q) => [q.shape, [q.shape[0], q.shape[1], 3]]));
+  const qkv = ["q", "k", "v", "mask"];
+  reg(ATTENTION, attentionKernel(ATTENTION, ATTENTION_WGSL, qkv, (q, heads) => [q.shape, [heads, q.shape[1], 3]]));
   reg(ATTENTION_GRAD_Q, attentionKernel(ATTENTION_GRAD_Q, ATTENTION_GRAD_Q_WGSL, [...qkv, "dctx", "ctx"], (q) => [q.shape], ["stats"]));
-  reg(ATTENTION_GRAD_KV, attentionKernel(ATTENTION_GRAD_KV, ATTENTION_GRAD_KV_WGSL, [...qkv, "dctx", "rows"], (q) => [[q.shape[0], q.shape[2], q.shape[1]], q.shape]));
+  reg(ATTENTION_GRAD_KV, attentionKernel(ATTENTION_GRAD_KV, ATTENTION_GRAD_KV_WGSL, [...qkv, "dctx", "rows"], (q) => [q.shape, q.shape]));
   const addN = tf.getKernel("AddN", BACKEND);
   if (addN !== undefined) {
     tf.unregisterKernel("AddN", BACKEND);
