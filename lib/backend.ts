@@ -148,7 +148,7 @@ async function diagnoseWebgpu(p: BackendProbes): Promise<BackendDiagnosis> {
     if (adapter === undefined) {
       return { name: "webgpu", available: false, gpu: true, detail: "Dawn (the 'webgpu' package) loaded but found no GPU adapter", fix: "needs a GPU with a Vulkan driver visible to this process; use --backend wasm on CPU-only machines" };
     }
-    const limits = ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize"].filter((k) => adapter.limits[k] !== undefined).map((k) => `${k}=${adapter.limits[k]}`);
+    const limits = Object.entries(adapter.limits).map(([k, v]) => `${k}=${v}`);
     const detail = `adapter ${adapter.name}${limits.length > 0 ? ` (${limits.join(", ")})` : ""}`;
     if (adapter.software === true) {
       // Lavapipe & co. run WebGPU correctly but on the CPU, far slower than wasm: usable when asked for, never by auto.
@@ -262,7 +262,7 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
   const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.device, info.description].filter((s) => s !== undefined && s !== "").join(" ") || "unknown GPU";
   const limits: Record<string, number> = {};
-  for (const k of ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize"]) {
+  for (const k of ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize", "maxStorageBuffersPerShaderStage"]) {
     const v = adapter.limits?.[k];
     if (typeof v === "number") limits[k] = v;
   }

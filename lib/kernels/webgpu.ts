@@ -386,11 +386,12 @@ function grid(backend: WebgpuBackend, groups: number): [number, number] {
 
 // --- gradient norm ----------------------------------------------------------------------------------------------------
 
-// clip_grad_norm_'s first half over every gradient at once: the composite costs a Square and a Sum per gradient (plus
-// a full-size square each) and 5 launches to finish; this is one launch per maxStorageBuffersPerShaderStage − 1
-// gradients (15 on the device backend.ts asks for, 7 by default) and one to finish. Each workgroup sums the squares of one NORM_CHUNK-element
-// chunk of one gradient into a partial; the last launch adds the partials in a fixed order (the result does not depend
-// on scheduling), then norm = √total and scale = min(1, maxNorm / (norm + 1e-6)) in float32, torch's expression.
+// clip_grad_norm_'s first half over every gradient at once: the composite costs a Square and a Sum per gradient (plus a
+// full-size square each) and 5 launches to finish; this is one launch per maxStorageBuffersPerShaderStage − 1 gradients
+// (15 on the device backend.ts asks for, 7 by default) and one to finish. Each workgroup sums the squares of one
+// NORM_CHUNK-element chunk of one gradient into a partial; the last launch adds the partials in a fixed order (the
+// result does not depend on scheduling), then norm = √total and scale = min(1, maxNorm / (norm + 1e-6)) in float32,
+// torch's expression.
 const NORM_CHUNK = 4096; // 256 threads × 16 elements: ~27k partials for BERT-base's 110M parameters
 const sumSquaresWgsl = (k: number) => {
   const slots = Array.from({ length: k }, (_, j) => j);
@@ -501,20 +502,21 @@ export function record(backend: WebgpuBackend, label: string, wgsl: string, tens
 
 // --- attention --------------------------------------------------------------------------------------------------------
 
-// Per head (bh < B·nh, b = bh / nh, h = bh % nh) with q (pre-scaled), k, v [B, T, H] as the dense layers make them (head
-// h is columns h·d … h·d + d − 1: the kernels read and write that layout, so no transposes to and from [B·nh, T, d]
-// around them) and mask [B,1,1,T] (additive: 0 or float32 min): s = q·kᵀ + mask, p = softmax(s) by rows,
-// ctx = (p∘D)·v with D the dropout factors (0 or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index
-// (bh·T + i)·T + j of the composite's [B, nh, T, T] probs; threshold 0 and scale 1 (rate 0) keep every p as it is. Values follow the composite's operation order as far as the
-// tiling allows (dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D, every dot product summed in index order), so they stay
-// within float32 rounding of it; the forward's softmax is online (exp(s − running max), rescaled as the max grows,
-// divided by the sum at the end). The row max and sum saved for the backward pass are those of the undropped softmax.
-// Tiling (FlashAttention-2's structure): 256 threads per workgroup, dispatch [⌈T/64⌉, B·nh]; a workgroup takes a block
-// of ATTN_BLOCK = 64 query rows (forward, GradQ) or keys (GradKV) of one head and walks the other side in tiles staged
-// in workgroup memory (≤ 16 KB, WebGPU's default limit), so k, v (or q, dctx) are read once per block, not per row.
-// Global reads per head in units of T·d: forward T/32 + T/32 (24 at T = 384; it was 2T + 1 = 769 with a workgroup per
-// row), GradQ T/16 + 3T/64 + 2 (44; was 3T + 2, then 78 with a second key pass for delta), GradKV T/16 + 2 (26; was
-// 4T + 2). GradQ's delta = dctx·ctx (FlashAttention-2) from the saved output costs H floats per token per layer.
+// Per head (bh < B·nh, b = bh / nh, h = bh % nh) with q (pre-scaled), k, v [B, T, H] as the dense layers make them
+// (head h is columns h·d … h·d + d − 1: the kernels read and write that layout, so no transposes to and from [B·nh, T,
+// d] around them) and mask [B,1,1,T] (additive: 0 or float32 min): s = q·kᵀ + mask, p = softmax(s) by rows, ctx =
+// (p∘D)·v with D the dropout factors (0 or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index (bh·T + i)·T + j of
+// the composite's [B, nh, T, T] probs; threshold 0 and scale 1 (rate 0) keep every p as it is. Values follow the
+// composite's operation order as far as the tiling allows (dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D, every dot
+// product summed in index order), so they stay within float32 rounding of it; the forward's softmax is online (exp(s −
+// running max), rescaled as the max grows, divided by the sum at the end). The row max and sum saved for the backward
+// pass are those of the undropped softmax. Tiling (FlashAttention-2's structure): 256 threads per workgroup, dispatch
+// [⌈T/64⌉, B·nh]; a workgroup takes a block of ATTN_BLOCK = 64 query rows (forward, GradQ) or keys (GradKV) of one head
+// and walks the other side in tiles staged in workgroup memory (≤ 16 KB, WebGPU's default limit), so k, v (or q, dctx)
+// are read once per block, not per row. Global reads per head in units of T·d: forward T/32 + T/32 (24 at T = 384; it
+// was 2T + 1 = 769 with a workgroup per row), GradQ T/16 + 3T/64 + 2 (44; was 3T + 2, then 78 with a second key pass
+// for delta), GradKV T/16 + 2 (26; was 4T + 2). GradQ's delta = dctx·ctx (FlashAttention-2) from the saved output costs
+// H floats per token per layer.
 const ATTN_BLOCK = 64;
 const attentionHeader = (outs: string[], ins: string[], decls: string) => `
 struct Dims { T : u32, d : u32, nh : u32, key : u32, threshold : u32, scale : f32 };
@@ -533,7 +535,8 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index)
   let H = u.nh * d;
   let bh = wid.y;
   let mBase = (bh / u.nh) * T;
-  let base = (bh / u.nh) * T * H + (bh % u.nh) * d; // row i, column c of this head in q, k, v, ctx, dctx, dq, dk, dv: base + i·H + c
+  let base = (bh / u.nh) * T * H + (bh % u.nh) * d; // (row i, column c) of this head in q, k, v, ctx and their
+  // gradients is at base + i·H + c
   let ox = tid & 31u; // [64, d] outputs: rows oy + 8m (m < 8), columns ox + 32k (k < 4, ox + 32k < d)
   let oy = tid >> 5u;`;
 
