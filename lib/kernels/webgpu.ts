@@ -64,6 +64,7 @@ interface WebgpuBackend {
   computePassEncoder: Gpu;
   dispatchCountInPass: number;
   commandQueueOwnedIds: WeakSet<object>;
+  tensorMap: Map<object, { values: unknown }>; // values: a host copy, kept by read() beside the GPU buffer
   runWebGPUProgram(program: Program, inputs: Info[], dtype: tf.DataType, uniforms?: Uniform[]): Info;
   makeTensorInfo(shape: number[], dtype: tf.DataType): Info;
   uploadToGPU(dataId: object): void;
@@ -374,6 +375,7 @@ function adamwMulti({ inputs, backend, attrs }: Args): Info[] {
     record(backend, `${ADAMW_MULTI}${slots.length}${scaled ? "Scaled" : ""}`, adamwMultiWgsl(slots.length, scaled), scaled ? [...tensors, inputs.gradScale] : tensors,
       [u("uint32", groups), u("uint32", dispatch[0]), ...hyperUniforms(a), ...slots.flatMap((i, j) => [u("uint32", sizes[j]), u("uint32", starts[j]), u("float32", a.decayFactors[i])])], dispatch);
   }
+  wroteInPlace(backend, Array.from({ length: count }, (_, i) => ["p", "m", "v"].map((x) => inputs[`${x}${i}`])).flat());
   return [];
 }
 
@@ -461,12 +463,17 @@ function gradNorm({ inputs, backend, attrs }: Args): Info[] {
 
 const pipelines = new WeakMap<object, Map<string, Gpu>>(); // device → label → compute pipeline
 
+/** After a kernel wrote `tensors` in place: drop the host copies that reading them back left beside their GPU buffers
+ * (read() keeps one and returns it from then on), which are now stale. A checkpoint read every parameter between two
+ * updates, and the model saved at the end was the checkpoint's. */
+function wroteInPlace(backend: WebgpuBackend, tensors: Info[]): void {
+  for (const t of tensors) backend.tensorMap.get(t.dataId)!.values = null;
+}
+
 /** Record one dispatch of `wgsl` (entry point main; bindings 0.. = `tensors` in order, outputs first, then one
  * uniform buffer) into the backend's command stream exactly as backend.recordAndSubmit records its programs, so
  * ordering with other kernels is kept. For kernels with more than one output, which WebGPUProgram cannot express. */
 export function record(backend: WebgpuBackend, label: string, wgsl: string, tensors: Info[], uniforms: Uniform[], dispatch: [number, number]): void {
-  // A tensor read back to the host keeps its values there and gives up its GPU buffer; this uploads them and drops the
-  // host copy, so AdamWMulti's writes in place leave no stale copy behind.
   for (const t of tensors) backend.uploadToGPU(t.dataId);
   const device = backend.device;
   let cache = pipelines.get(device);
@@ -903,6 +910,7 @@ function attentionKernel(label: string, wgsl: string, inputNames: string[], outS
     const a = attrs as Record<string, number | undefined>;
     record(backend, label, wgsl, [...outs, ...[...inPlace, ...inputNames].map((n) => inputs[n])],
       [u(T), u(d), u(nh), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [Math.ceil(T / ATTN_BLOCK), B * nh]);
+    wroteInPlace(backend, inPlace.map((n) => inputs[n]));
     return outs;
   };
 }
