@@ -273,12 +273,14 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
 type Adapter = { features: Set<string>; limits: Record<string, number>; info?: unknown; requestDevice(d: object): Promise<unknown> };
 // The limits tfjs-backend-webgpu's own factory asks of the adapter, plus storage buffers per shader: the device
 // default is 8, and the library's multi-tensor kernels (AdamW, the clipping norm, AddN) take more tensors per launch,
-// so fewer launches, when the adapter allows more (16 on lavapipe).
+// so fewer launches, when the adapter allows more. That one is capped at 16, what lavapipe offers and the tests run
+// with: an adapter offering thousands would otherwise put every parameter into one untested shader.
 const DEVICE_LIMITS = ["maxComputeWorkgroupStorageSize", "maxComputeWorkgroupsPerDimension", "maxStorageBufferBindingSize", "maxBufferSize",
   "maxComputeWorkgroupSizeX", "maxComputeInvocationsPerWorkgroup", "maxStorageBuffersPerShaderStage"];
+export const STORAGE_BUFFERS_CAP = 16;
 
 /** Load tfjs-backend-webgpu and register "webgpu" with the package's factory, save that the device asks for the
- * adapter's DEVICE_LIMITS. */
+ * adapter's DEVICE_LIMITS (storage buffers capped). */
 function registerWebgpuBackend(gpu: { requestAdapter(o?: object): Promise<unknown> }): void {
   const { WebGPUBackend } = require("@tensorflow/tfjs-backend-webgpu") as { WebGPUBackend: new (device: unknown, info: unknown) => tf.KernelBackend };
   tf.removeBackend("webgpu");
@@ -286,6 +288,7 @@ function registerWebgpuBackend(gpu: { requestAdapter(o?: object): Promise<unknow
     const adapter = (await gpu.requestAdapter({ powerPreference: "high-performance" })) as Adapter;
     const requiredFeatures = ["timestamp-query", "bgra8unorm-storage"].filter((f) => adapter.features.has(f));
     const requiredLimits = Object.fromEntries(DEVICE_LIMITS.filter((k) => adapter.limits[k] !== undefined).map((k) => [k, adapter.limits[k]]));
+    requiredLimits.maxStorageBuffersPerShaderStage = Math.min(requiredLimits.maxStorageBuffersPerShaderStage ?? 8, STORAGE_BUFFERS_CAP);
     return new WebGPUBackend(await adapter.requestDevice({ requiredFeatures, requiredLimits }), adapter.info);
   }, 3);
 }

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { gpuMemory, gpuPoolKeeper, padMultiple, releaseGpuPool } from "../lib/backend";
+import { gpuMemory, gpuPoolKeeper, padMultiple, releaseGpuPool, STORAGE_BUFFERS_CAP } from "../lib/backend";
 import { needWebgpu, on, randn, storageBufferLimit } from "./webgpu-helpers";
 import { disposeModel, forward, initModel, layerKeys, qaLoss } from "../lib/bert";
 import { presetConfig } from "../lib/config";
@@ -220,11 +220,11 @@ test("adamwUpdate: the one-launch AdamW kernel lands on the composite's p, m, v 
   }
 });
 
-test("the WebGPU device binds as many storage buffers per shader as the adapter allows (the multi-tensor kernels' launches)", async (t) => {
+test("the WebGPU device binds as many storage buffers per shader as the adapter allows, up to 16 (the multi-tensor kernels' launches)", async (t) => {
   if (!(await needWebgpu(t))) return;
   await tf.setBackend("webgpu");
   const adapter = await (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ limits: Record<string, number> }> } } }).navigator.gpu.requestAdapter();
-  assert.equal(storageBufferLimit(), adapter.limits.maxStorageBuffersPerShaderStage);
+  assert.equal(storageBufferLimit(), Math.min(adapter.limits.maxStorageBuffersPerShaderStage, STORAGE_BUFFERS_CAP));
   assert.ok(storageBufferLimit() >= 8);
 });
 
