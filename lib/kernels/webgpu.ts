@@ -369,14 +369,22 @@ function adamwMulti({ inputs, backend, attrs }: Args): Info[] {
     const slots = Array.from({ length: Math.min(per, count - first) }, (_, j) => first + j);
     const tensors = slots.flatMap((i) => ["p", "m", "v", "g"].map((x) => inputs[`${x}${i}`]));
     const sizes = slots.map((i) => inputs[`p${i}`].shape.reduce((x, y) => x * y, 1));
-    const starts = sizes.map((_, j) => sizes.slice(0, j).reduce((x, n) => x + Math.ceil(n / 256), 0));
-    const groups = starts[slots.length - 1] + Math.ceil(sizes[slots.length - 1] / 256);
+    const { starts, groups } = deal(sizes.map((n) => Math.ceil(n / 256)));
     const dispatch = grid(backend, groups);
     record(backend, `${ADAMW_MULTI}${slots.length}${scaled ? "Scaled" : ""}`, adamwMultiWgsl(slots.length, scaled), scaled ? [...tensors, inputs.gradScale] : tensors,
       [u("uint32", groups), u("uint32", dispatch[0]), ...hyperUniforms(a), ...slots.flatMap((i, j) => [u("uint32", sizes[j]), u("uint32", starts[j]), u("float32", a.decayFactors[i])])], dispatch);
   }
   wroteInPlace(backend, Array.from({ length: count }, (_, i) => ["p", "m", "v"].map((x) => inputs[`${x}${i}`])).flat());
   return [];
+}
+
+/** Workgroups dealt out to the tensors of one launch in order, counts[j] to the j-th: where each one's run starts
+ * (the shader's start uniforms) and how many in all. */
+function deal(counts: number[]): { starts: number[]; groups: number } {
+  const starts: number[] = [];
+  let groups = 0;
+  for (const c of counts) { starts.push(groups); groups += c; }
+  return { starts, groups };
 }
 
 /** A dispatch of `groups` workgroups as [x, y], y > 1 only past the device's per-dimension limit; the shader finds
@@ -447,9 +455,7 @@ function gradNorm({ inputs, backend, attrs }: Args): Info[] {
   const partials = backend.makeTensorInfo([Math.max(1, count)], "float32");
   const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
   for (let i = 0, base = 0; i < xs.length; i += per) {
-    const group = xs.slice(i, i + per), starts: number[] = [];
-    let groups = 0;
-    for (const c of chunks.slice(i, i + per)) { starts.push(groups); groups += c; }
+    const group = xs.slice(i, i + per), { starts, groups } = deal(chunks.slice(i, i + per));
     const dispatch = grid(backend, groups);
     record(backend, `${GRAD_NORM}SumSquares${group.length}`, sumSquaresWgsl(group.length), [partials, ...group],
       [u(base), u(groups), u(dispatch[0]), ...group.flatMap((_, j) => [u(sizes[i + j]), u(starts[j])])], dispatch);
@@ -662,6 +668,34 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
 }`;
 
 
+// The two gradient kernels' staging of one chunk of DC columns (c0 …) of n rows (rows past T and columns past d read as
+// zero), read along the rows of the [B, T, H] inputs: q and dctx as [n][DC + 1] at qAt and oAt; k transposed,
+// [DC][n + 1] at kAt, and v as [n][DC + 1] at vAt. The +1 strides keep the transposed stores off a single bank.
+const GRAD_STAGING = `
+fn stageQO(base : u32, i0 : u32, n : u32, c0 : u32, qAt : u32, oAt : u32, tid : u32) {
+  for (var e = tid; e < n * DC; e += WG) {
+    let i = i0 + e / DC;
+    let c = c0 + e % DC;
+    var x = 0.0;
+    var y = 0.0;
+    if (i < u.T && c < u.d) { x = Q[base + i * u.nh * u.d + c]; y = DO[base + i * u.nh * u.d + c]; }
+    let at = (e / DC) * (DC + 1u) + e % DC;
+    stage[qAt + at] = x;
+    stage[oAt + at] = y;
+  }
+}
+fn stageKV(base : u32, j0 : u32, n : u32, c0 : u32, kAt : u32, vAt : u32, tid : u32) {
+  for (var e = tid; e < n * DC; e += WG) {
+    let j = j0 + e / DC;
+    let c = c0 + e % DC;
+    var x = 0.0;
+    var y = 0.0;
+    if (j < u.T && c < u.d) { x = K[base + j * u.nh * u.d + c]; y = V[base + j * u.nh * u.d + c]; }
+    stage[kAt + (e % DC) * (n + 1u) + e / DC] = x;
+    stage[vAt + (e / DC) * (DC + 1u) + e % DC] = y;
+  }
+}`;
+
 /** [dq]: dq = dS·k [B, T, H], and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for
  * GradKV. delta = rowsum(dP∘p) = dctx·ctx per row (FlashAttention-2's identity, ctx = (p∘D)·v; equal up to rounding),
  * one T·d pass at the start; then one pass over key tiles of 32 (the forward's score mapping, q, dctx, kᵀ, v staged in
@@ -677,7 +711,8 @@ const KS = 1152u; // then kᵀ [d][n + 1] at 0
 const VS = 1416u;
 const PSTR = 33u;
 var<workgroup> stage : array<f32, 1704>;
-var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
+var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile
+${GRAD_STAGING}`)}
   let sr = tid >> 2u;
   let sx = tid & 3u;
   let i0 = wid.x * BR;
@@ -703,25 +738,8 @@ var<workgroup> ps : array<f32, 2112>; // [BR][PSTR]: dS of the current tile`)}
     var g = array<f32, 8>();
     for (var c0 = 0u; c0 < d; c0 += DC) {
       workgroupBarrier();
-      for (var e = tid; e < BR * DC; e += WG) {
-        let i = i0 + e / DC;
-        let c = c0 + e % DC;
-        var x = 0.0;
-        var y = 0.0;
-        if (i < T && c < d) { x = Q[base + i * H + c]; y = DO[base + i * H + c]; }
-        let at = (e / DC) * (DC + 1u) + e % DC;
-        stage[at] = x;
-        stage[OS + at] = y;
-      }
-      for (var e = tid; e < BC * DC; e += WG) { // k and v chunks, read along their rows; k stored transposed
-        let j = j0 + e / DC;
-        let c = c0 + e % DC;
-        var x = 0.0;
-        var y = 0.0;
-        if (j < T && c < d) { x = K[base + j * H + c]; y = V[base + j * H + c]; }
-        stage[KS + (e % DC) * (BC + 1u) + e / DC] = x;
-        stage[VS + (e / DC) * (DC + 1u) + e % DC] = y;
-      }
+      stageQO(base, i0, BR, c0, 0u, OS, tid);
+      stageKV(base, j0, BC, c0, KS, VS, tid);
       workgroupBarrier();
       for (var cc = 0u; cc < min(DC, d - c0); cc++) {
         let qv = stage[sr * (DC + 1u) + cc];
@@ -791,7 +809,8 @@ const OS = 1240u;
 const PSTR = 72u; // ≡ 8 (mod 32): the score threads' stores to pd, ds hit 32 different banks
 var<workgroup> stage : array<f32, 1384>;
 var<workgroup> pd : array<f32, 1152>; // [BQ][PSTR]: p∘D of the current tile, by query then key
-var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
+var<workgroup> ds : array<f32, 1152>; // dS likewise
+${GRAD_STAGING}`)}
   let kj = tid >> 2u; // scores: key j0 + kj, queries i0 + qx + 4k (k < 4)
   let qx = tid & 3u;
   let j0 = wid.x * BK;
@@ -806,25 +825,8 @@ var<workgroup> ds : array<f32, 1152>; // dS likewise`)}
     var g = array<f32, 4>();
     for (var c0 = 0u; c0 < d; c0 += DC) {
       workgroupBarrier();
-      for (var e = tid; e < BK * DC; e += WG) { // k and v chunks, read along their rows; k stored transposed
-        let jj = j0 + e / DC;
-        let c = c0 + e % DC;
-        var x = 0.0;
-        var y = 0.0;
-        if (jj < T && c < d) { x = K[base + jj * H + c]; y = V[base + jj * H + c]; }
-        stage[(e % DC) * (BK + 1u) + e / DC] = x;
-        stage[VS + (e / DC) * (DC + 1u) + e % DC] = y;
-      }
-      for (var e = tid; e < BQ * DC; e += WG) {
-        let i = i0 + e / DC;
-        let c = c0 + e % DC;
-        var x = 0.0;
-        var y = 0.0;
-        if (i < T && c < d) { x = Q[base + i * H + c]; y = DO[base + i * H + c]; }
-        let at = (e / DC) * (DC + 1u) + e % DC;
-        stage[QS + at] = x;
-        stage[OS + at] = y;
-      }
+      stageKV(base, j0, BK, c0, 0u, VS, tid);
+      stageQO(base, i0, BQ, c0, QS, OS, tid);
       workgroupBarrier();
       for (var cc = 0u; cc < min(DC, d - c0); cc++) {
         let kv = stage[cc * (BK + 1u) + kj];
