@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BertConfig } from "./config";
 import { userError } from "./errors";
 import type { DropoutSite } from "./dropout";
-import { addLayerNorm, attention, biasGelu, dropout, layerNorm } from "./fused";
+import { addLayerNorm, attention, biasGelu, columnSum, dropout, layerNorm, matMulTransposeB } from "./fused";
 
 export type Task = "qa" | "cls";
 export interface BertModel {
@@ -197,8 +197,8 @@ const HOST_MEMORY_BACKENDS = new Set(["cpu", "wasm"]);
 
 /** x · W + b (W is [in, out]). On host-memory backends the gradient is written out with explicit transposes: tfjs'
  * own matMul gradient uses transposeA/transposeB, which plain tfjs-backend-wasm runs ~10× slower (see the layout note
- * above). On GPUs, xᵀ·dy reads x transposed (transposeA) instead of copying the activation; the weight, small, is still
- * transposed first, because tfjs-backend-webgpu's matmul leaves its vec4 path with transposeB (~1.7× slower). */
+ * above). On GPUs, xᵀ·dy reads x transposed (transposeA) instead of copying the activation; dy·Wᵀ is fused.ts's
+ * matMulTransposeB (W transposed first, except under lib/kernels/gemm.ts). The bias gradient is fused.ts's columnSum. */
 const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, b] = args as tf.Tensor2D[];
   const save = args[3] as tf.GradSaveFunc;
@@ -209,7 +209,7 @@ const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [sx, sw] = saved as tf.Tensor2D[];
       const d = dy as tf.Tensor2D;
       const dw = HOST_MEMORY_BACKENDS.has(tf.getBackend()) ? tf.matMul(sx.transpose(), d) : tf.matMul(sx, d, true, false);
-      return [tf.matMul(d, sw.transpose()), dw, d.sum(0)];
+      return [matMulTransposeB(d, sw), dw, columnSum(d)];
     },
   };
 });
@@ -283,10 +283,9 @@ function embeddings(model: BertModel, batch: Batch, drop: Dropout): tf.Tensor2D 
 function selfAttention(model: BertModel, k: LayerKeys, x: tf.Tensor2D, mask: tf.Tensor, B: number, T: number, drop: Dropout): tf.Tensor2D {
   const c = model.config, p = model.params;
   const H = c.hidden_size, nh = c.num_attention_heads;
-  const scale = 1 / Math.sqrt(H / nh); // folded into the query weights: scales H·H numbers instead of B·nh·T·T scores
-  const project = (key: string, s = 1) => dense(x, s === 1 ? p[`${key}.weight`] : p[`${key}.weight`].mul(s), s === 1 ? p[`${key}.bias`] : p[`${key}.bias`].mul(s)).reshape([B, T, H]) as tf.Tensor3D;
+  const project = (key: string) => dense(x, p[`${key}.weight`], p[`${key}.bias`]).reshape([B, T, H]) as tf.Tensor3D;
   const probsDropout = drop.next(c.attention_probs_dropout_prob);
-  const ctx = attention(project(k.query, scale), project(k.key), project(k.value), mask, nh, probsDropout).reshape([B * T, H]); // heads side by side
+  const ctx = attention(project(k.query), project(k.key), project(k.value), mask, nh, probsDropout).reshape([B * T, H]); // heads side by side
   return dense(ctx as tf.Tensor2D, p[`${k.attnOut}.weight`], p[`${k.attnOut}.bias`]);
 }
 

@@ -1,5 +1,6 @@
 // Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, dropout, multi-head
-// attention (dropout(softmax(q·kᵀ + mask))·v), one AdamW update, and the clipping norm over all gradients.
+// attention (dropout(softmax(q·kᵀ/√d + mask))·v), one AdamW update, the clipping norm over all gradients, sums over rows
+// (bias gradients) and a·bᵀ (a dense layer's input gradient).
 // On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
 // backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
@@ -8,8 +9,9 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, GRAD_NORM, ATTENTION, ATTENTION_GRAD_KV, ATTENTION_GRAD_Q, ATTENTION_MAX_D, ATTENTION_MAX_T, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD,
-  DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
+  BLOCK_SUMS, COLUMN_SUMS, COLUMN_SUMS_ROWS, DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
 } from "./kernels/webgpu";
+import { gemmInstalled } from "./kernels/gemm";
 import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
 
 /** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW) and BERTQA_FUSED is not 0. */
@@ -22,6 +24,24 @@ function run(kernel: string, inputs: Record<string, tf.Tensor>, attrs: Record<st
 }
 
 type Args = (tf.Tensor | tf.GradSaveFunc)[];
+
+/** a·bᵀ, for a dense layer's input gradient (b the weight, small): b is transposed first, since tfjs' wasm matmul runs
+ * transposeB ~10× slower and its WebGPU one leaves the vec4 path with it (~1.7× slower), unless lib/kernels/gemm.ts is
+ * the WebGPU matmul, which reads b transposed in place (one launch instead of two). */
+export function matMulTransposeB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.getBackend() === "webgpu" && gemmInstalled() ? tf.matMul(a, b, false, true) : tf.matMul(a, b.transpose());
+}
+
+/** The sum over the rows of x [rows, cols] (a bias's gradient): tf.sum(x, 0), or on WebGPU one or two launches of our
+ * column-sum kernels, which read x in place where tf.sum would first copy it transposed. */
+export function columnSum(x: tf.Tensor2D): tf.Tensor1D {
+  const fits = Math.max(...x.shape) <= 64 * 65535; // 64-column strips and 64-row blocks within a dispatch's 65535
+  if (x.dtype !== "float32" || x.size === 0 || !fits || !fusedKernelActive(COLUMN_SUMS)) return x.sum(0);
+  const blocks = x.shape[0] > COLUMN_SUMS_ROWS ? run(BLOCK_SUMS, { x }) : x; // [⌈rows/64⌉, cols] partial sums, or x itself
+  const [sum] = tf.engine().runKernel(COLUMN_SUMS, { x: blocks }, { parts: 1 } as never) as tf.Tensor[];
+  if (blocks !== x) blocks.dispose();
+  return sum as tf.Tensor1D;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // GELU
@@ -56,7 +76,7 @@ const kernelBiasGelu = tf.customGrad((...args: Args) => {
     value: run(BIAS_GELU, { x, bias }),
     gradFunc: (dy: tf.Tensor, [sx, sb]: tf.Tensor[]) => {
       const dx = run(BIAS_GELU_GRAD, { dy, x: sx, bias: sb });
-      return [dx, dx.reshape([-1, sb.shape[0]]).sum(0)];
+      return [dx, columnSum(dx.reshape([-1, sb.shape[0]]) as tf.Tensor2D)];
     },
   };
 });
@@ -103,9 +123,9 @@ function kernelAddLayerNorm(x: tf.Tensor2D, residual: tf.Tensor2D, gamma: tf.Ten
       gradFunc: (dy: tf.Tensor, [sx, sr, sg]: tf.Tensor[]) => {
         const stats = run(ROW_STATS, { x: sx, residual: sr }, { eps }); // [N, 2]: mean, rstd
         const dz = run(LAYER_NORM_GRAD, { x: sx, residual: sr, dy, gamma: sg, stats });
-        const C = sx.shape[1]!;
-        const sums = run(LAYER_NORM_PARAM_GRAD, { x: sx, residual: sr, dy, stats }).sum(0); // [2C]: dγ, dβ
-        return [dz, dz.clone(), sums.slice(0, C), sums.slice(C, C)]; // clone: the engine may dispose each input's gradient
+        const partials = run(LAYER_NORM_PARAM_GRAD, { x: sx, residual: sr, dy, stats }); // [blocks, 2C]
+        const [dgamma, dbeta] = tf.engine().runKernel(COLUMN_SUMS, { x: partials }, { parts: 2 } as never) as tf.Tensor[];
+        return [dz, dz.clone(), dgamma, dbeta]; // clone: the engine may dispose each input's gradient
       },
     };
   });
@@ -149,7 +169,7 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 const NO_DROPOUT: DropoutParams = { key: 0, threshold: 0, scale: 1 }; // every hash ≥ 0: all kept, × 1
 
 function kernelAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop: DropoutParams): tf.Tensor3D {
-  const attrs = { nh, ...drop } as never;
+  const attrs = { nh, ...drop, scoreScale: 1 / Math.sqrt(q.shape[2] / nh) } as never;
   const f = tf.customGrad((...args: Args) => {
     const [qi, ki, vi] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
@@ -173,9 +193,9 @@ function kernelAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: t
 }
 
 /**
- * Attention of all heads at once: softmax(q·kᵀ + mask)·v per head, with q (already scaled by 1/√d), k, v [B, T, H] as
- * the dense layers make them (head h is columns h·d … h·d + d − 1) and the additive mask [B, 1, 1, T]; returns the heads
- * side by side, [B, T, H]. `drop`, when given, is the dropout site applied to the probabilities [B, nh, T, T]. On
+ * Attention of all heads at once: softmax(q·kᵀ/√d + mask)·v per head, with q, k, v [B, T, H] as the dense layers make
+ * them (head h is columns h·d … h·d + d − 1) and the additive mask [B, 1, 1, T]; returns the heads side by side,
+ * [B, T, H]. `drop`, when given, is the dropout site applied to the probabilities [B, nh, T, T]. On
  * WebGPU one kernel forward and two backward, reading and writing [B, T, H] directly, with or without dropout (drawn in
  * the kernels at the probabilities' flat index, so they drop what the composite drops); otherwise the composite: heads
  * split out to [B·nh, T, d] (keys to [B·nh, d, T]), batched matMuls, heads merged back.
@@ -187,7 +207,8 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: 
     return kernelAttention(q, k, v, mask, nh, params); // the kernels read the mask as [B, T]
   }
   const heads = (x: tf.Tensor, perm: number[], shape: number[]) => x.reshape([B, T, nh, d]).transpose(perm).reshape(shape) as tf.Tensor3D;
-  const scores = tf.matMul(heads(q, [0, 2, 1, 3], [B * nh, T, d]), heads(k, [0, 2, 3, 1], [B * nh, d, T])).reshape([B, nh, T, T]).add(mask);
+  // 1/√d on q (B·T·H numbers) rather than on the scores (B·nh·T²); the kernels scale each score in registers.
+  const scores = tf.matMul(heads(q.mul(1 / Math.sqrt(d)), [0, 2, 1, 3], [B * nh, T, d]), heads(k, [0, 2, 3, 1], [B * nh, d, T])).reshape([B, nh, T, T]).add(mask);
   const probs = tf.softmax(scores); // [B, nh, T, T]
   const ctx = tf.matMul((drop === undefined ? probs : dropout(probs, drop.rate, drop.seed)).reshape([B * nh, T, T]) as tf.Tensor3D, heads(v, [0, 2, 1, 3], [B * nh, T, d]));
   return ctx.reshape([B, nh, T, d]).transpose([0, 2, 1, 3]).reshape([B, T, H]);

@@ -16,8 +16,8 @@ import { loadTokenizer } from "../lib/tokenizer";
 import { SAMPLE_FILES } from "../lib/sample";
 import { trainQA } from "../lib/train";
 import { dropoutMask } from "../lib/dropout";
-import { addLayerNorm, adamwUpdate, adamwUpdates, attention, biasGelu, dropout, fusedKernelActive, gradNormScale, type AdamWItem, type AdamWUpdate } from "../lib/fused";
-import { ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
+import { addLayerNorm, adamwUpdate, adamwUpdates, attention, biasGelu, columnSum, dropout, fusedKernelActive, gradNormScale, type AdamWItem, type AdamWUpdate } from "../lib/fused";
+import { ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, COLUMN_SUMS, COLUMN_SUMS_ROWS, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
 import { countGpuDispatches } from "../lib/cli/bench";
 
@@ -84,8 +84,9 @@ test("addLayerNorm: LayerNorm(x + residual) kernels match the composite, value a
   await tf.setBackend("webgpu");
   assert.ok(fusedKernelActive(ADD_LAYER_NORM));
   // 70 columns: fewer than a workgroup's threads; 300: several per thread; 1100: the 256-thread workgroup.
-  // 130 rows: three 64-row blocks of the γ/β partial sums, the last one short.
-  for (const [N, C] of [[37, 70], [130, 300], [9, 1100]]) {
+  // 130 rows: three 64-row blocks of the γ/β partial sums, the last one short; 300 rows: five, so the final column
+  // sums' four lanes each take some.
+  for (const [N, C] of [[37, 70], [130, 300], [9, 1100], [300, 70]]) {
     const xs = randn(N * C, 1, 1.5, 0.3), rs = randn(N * C, 2), gs = randn(C, 3, 0.2, 1), bs = randn(C, 4, 0.1), ws = randn(N * C, 5);
     const f = () => {
       const x = tf.tensor2d(xs, [N, C]), r = tf.tensor2d(rs, [N, C]), g = tf.tensor1d(gs), b = tf.tensor1d(bs), w = tf.tensor2d(ws, [N, C]);
@@ -95,6 +96,27 @@ test("addLayerNorm: LayerNorm(x + residual) kernels match the composite, value a
     };
     const gpu = await on("webgpu", f), cpu = await on("cpu", f);
     ["value", "dx", "dresidual", "dgamma", "dbeta"].forEach((name, i) => assertClose(gpu[i], cpu[i], `[${N},${C}] ${name}`));
+  }
+});
+
+test("columnSum: sums over rows (bias gradients) match float64 sums, in one launch up to 256 rows and two above, nothing left behind", async (t) => {
+  if (!(await needWebgpu(t))) return;
+  await tf.setBackend("webgpu");
+  assert.ok(fusedKernelActive(COLUMN_SUMS));
+  // One row; a column strip cut short (70, 1100 = 17·64 + 12); 256 rows, the most for one launch; 257: two blocks, the
+  // second of one row; 1000 rows: 16 blocks over the four lanes of the second launch.
+  for (const [N, C] of [[1, 5], [3, 70], [256, 33], [257, 64], [1000, 1100]]) {
+    const xs = randn(N * C, N + C, 2, 0.5);
+    const want = new Float32Array(C);
+    for (let c = 0; c < C; c++) { let s = 0; for (let r = 0; r < N; r++) s += xs[r * C + c]; want[c] = s; }
+    const before = tf.memory().numTensors;
+    const x = tf.tensor2d(xs, [N, C]);
+    const [sum, launches] = await countGpuDispatches(async () => columnSum(x));
+    assert.deepEqual(sum.shape, [C]);
+    assert.equal(launches, N > COLUMN_SUMS_ROWS ? 2 : 1, `[${N},${C}] launches`);
+    assertClose((await sum.data()) as Float32Array, want, `[${N},${C}] column sums`);
+    tf.dispose([x, sum]);
+    assert.equal(tf.memory().numTensors, before, `[${N},${C}] the partial sums are freed`);
   }
 });
 

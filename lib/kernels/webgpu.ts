@@ -1,13 +1,15 @@
 // Kernels the library adds to TensorFlow.js's WebGPU backend (@tensorflow/tfjs-backend-webgpu 4.22), in WGSL:
 // - BertqaBiasGelu / BertqaBiasGeluGrad: exact GELU (erf) with an optional bias, one launch each way.
 // - BertqaAddLayerNorm, BertqaRowStats, BertqaLayerNormGrad, BertqaLayerNormParamGrad: LayerNorm(x + residual).
+// - BertqaBlockSums, BertqaColumnSums: sums over rows (bias, γ and β gradients) without tf.sum's transposed copy.
 // - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch; BertqaAdamWMulti: in place, several per launch.
 // - BertqaGradNorm: the global gradient norm and clipping coefficient over all gradients, a launch per 15 of them.
 // - BertqaDropout: inverted dropout with lib/dropout.ts's counter-based mask, drawn in the shader from the seed (no mask
 //   is built on the host, uploaded or saved); its gradient is the same kernel on dy.
-// - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: dropout(softmax(q·kᵀ + mask))·v per head, one launch
-//   forward and two backward (probabilities recomputed from the saved row max and sum, flash-attention style, and the
-//   softmax gradient's row term from the saved output, delta = dctx·ctx; the dropout mask redrawn from the seed in each).
+// - BertqaAttention, BertqaAttentionGradQ, BertqaAttentionGradKV: dropout(softmax(q·kᵀ/√d + mask))·v per head, one
+//   launch forward and two backward (probabilities recomputed from the saved row max and sum, flash-attention style, and
+//   the softmax gradient's row term from the saved output, delta = dctx·ctx; the dropout mask redrawn from the seed in
+//   each).
 // - AddN (replaced): the stock kernel binds every input at once and breaks past 7 inputs (see addNChunked).
 // The model-facing ops that choose between these and the composite tf ops are in lib/fused.ts.
 //
@@ -29,6 +31,8 @@ export const ADD_LAYER_NORM = "BertqaAddLayerNorm";
 export const ROW_STATS = "BertqaRowStats";
 export const LAYER_NORM_GRAD = "BertqaLayerNormGrad";
 export const LAYER_NORM_PARAM_GRAD = "BertqaLayerNormParamGrad";
+export const BLOCK_SUMS = "BertqaBlockSums";
+export const COLUMN_SUMS = "BertqaColumnSums";
 export const ADAMW = "BertqaAdamW";
 export const ADAMW_MULTI = "BertqaAdamWMulti";
 export const GRAD_NORM = "BertqaGradNorm";
@@ -249,15 +253,30 @@ function layerNormGradProgram(x: Info): Program {
   };
 }
 
-const PARAM_ROWS = 64; // rows per partial sum of the γ/β gradients
-
-/** [blocks, 2·cols] partial sums of dy·x̂ (dγ) and dy (dβ) over blocks of 64 rows; tf.sum over axis 0 finishes
- * them. Column sums over all rows in one thread per column would leave most of a large GPU idle. */
+/** [⌈rows/64⌉, 2·cols]: per block of 64 rows, the column sums of dy·x̂ (dγ) and dy (dβ); BertqaColumnSums finishes them
+ * into dγ and dβ. */
 function layerNormParamGradProgram(x: Info): Program {
+  return blockSumsProgram(x, ["X", "R", "Dy", "Stats"], ["Dy[i] * ((X[i] + R[i] - Stats[r * 2u]) * Stats[r * 2u + 1u])", "Dy[i]"], "bertqa_layer_norm_param_grad");
+}
+
+// --- column sums ------------------------------------------------------------------------------------------------------
+
+// Sums over the rows of [rows, cols]: the γ/β gradients above and every bias gradient (BertqaBlockSums, then
+// BertqaColumnSums). tf.sum over axis 0 transposes the whole matrix first (a copy the size of the activation, up to
+// 151 MB for BERT-base's FFN at 32 × 384) and reduces that, two launches, and the [blocks, 2C] γ/β partials took a sum
+// and two slices more. A single pass over all rows in a workgroup per column strip would leave most of a large GPU
+// idle, so long matrices go in two: partial sums of 64-row blocks, one thread per column and block, then the blocks.
+const SUM_BLOCK = 64;
+/** Rows up to which BertqaColumnSums alone is used (each thread adds ≤ 64 numbers); above, BertqaBlockSums first. */
+export const COLUMN_SUMS_ROWS = 256;
+
+/** [⌈rows/64⌉, terms·cols]: for each block of 64 rows of X [rows, cols] and each term (a WGSL expression of element
+ * i = r·cols + c of row r), the column sums; term k of column c is output column k·cols + c. */
+function blockSumsProgram(x: Info, variableNames: string[], terms: string[], shaderKey: string): Program {
   const [rows, cols] = x.shape;
-  const blocks = Math.ceil(rows / PARAM_ROWS);
+  const blocks = Math.ceil(rows / SUM_BLOCK);
   return {
-    variableNames: ["X", "R", "Dy", "Stats"], outputShape: [blocks, 2 * cols], shaderKey: "bertqa_layer_norm_param_grad",
+    variableNames, outputShape: [blocks, terms.length * cols], shaderKey,
     dispatchLayout: { x: [1], y: [0] }, dispatch: [Math.ceil(cols / 64), blocks, 1], workgroupSize: [64, 1, 1],
     getUserCode: () => `
 fn main() {
@@ -266,19 +285,50 @@ fn main() {
   let c = globalId.x;
   let block = workgroupId.y;
   if (c >= cols) { return; }
-  var dg = 0.0;
-  var db = 0.0;
-  let end = min(rows, (block + 1u) * ${PARAM_ROWS}u);
-  for (var r = block * ${PARAM_ROWS}u; r < end; r++) {
+${terms.map((_, k) => `  var s${k} = 0.0;`).join("\n")}
+  let end = min(rows, (block + 1u) * ${SUM_BLOCK}u);
+  for (var r = block * ${SUM_BLOCK}u; r < end; r++) {
     let i = r * cols + c;
-    let dy = Dy[i];
-    dg += dy * ((X[i] + R[i] - Stats[r * 2u]) * Stats[r * 2u + 1u]);
-    db += dy;
+${terms.map((t, k) => `    s${k} += ${t};`).join("\n")}
   }
-  result[block * 2u * cols + c] = dg;
-  result[block * 2u * cols + cols + c] = db;
+${terms.map((_, k) => `  result[block * ${terms.length}u * cols + ${k}u * cols + c] = s${k};`).join("\n")}
 }`,
   };
+}
+
+/** The column sums of X [rows, parts·cols] as `parts` tensors [cols] (output k gets columns k·cols …). 256 threads per
+ * workgroup: 64 adjacent columns (coalesced reads) × 4 lanes that take every fourth row, added in a fixed order. */
+const columnSumsWgsl = (parts: number) => `
+struct U { rows : u32, cols : u32 };
+${Array.from({ length: parts }, (_, k) => `@group(0) @binding(${k}) var<storage, read_write> Out${k} : array<f32>;`).join("\n")}
+@group(0) @binding(${parts}) var<storage, read> X : array<f32>;
+@group(0) @binding(${parts + 1}) var<uniform> u : U;
+var<workgroup> red : array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_index) tid : u32) {
+  let width = u.cols * ${parts}u;
+  let c = wid.x * 64u + tid % 64u;
+  let lane = tid / 64u;
+  var s = 0.0;
+  if (c < width) {
+    for (var r = lane; r < u.rows; r += 4u) { s += X[r * width + c]; }
+  }
+  red[tid] = s;
+  workgroupBarrier();
+  if (lane == 0u && c < width) {
+    let total = (red[tid] + red[tid + 64u]) + (red[tid + 128u] + red[tid + 192u]);
+    let col = c % u.cols;
+${Array.from({ length: parts }, (_, k) => `    ${k > 0 ? "else " : ""}if (c / u.cols == ${k}u) { Out${k}[col] = total; }`).join("\n")}
+  }
+}`;
+
+/** Input x [rows, parts·cols], attr parts (default 1): `parts` outputs [cols], the column sums. */
+function columnSums({ inputs, backend, attrs }: Args): Info[] {
+  const x = inputs.x, [rows, width] = x.shape, parts = (attrs.parts as number | undefined) ?? 1, cols = width / parts;
+  const outs = Array.from({ length: parts }, () => backend.makeTensorInfo([cols], "float32"));
+  const u = (v: number): Uniform => ({ type: "uint32", data: [v] });
+  record(backend, `${COLUMN_SUMS}_${parts}`, columnSumsWgsl(parts), [...outs, x], [u(rows), u(cols)], [Math.ceil(width / 64), 1]);
+  return outs;
 }
 
 // --- AdamW ------------------------------------------------------------------------------------------------------------
@@ -515,24 +565,24 @@ export function record(backend: WebgpuBackend, label: string, wgsl: string, tens
 
 // --- attention --------------------------------------------------------------------------------------------------------
 
-// Per head (bh < B·nh, b = bh / nh, h = bh % nh) with q (pre-scaled), k, v [B, T, H] as the dense layers make them
-// (head h is columns h·d … h·d + d − 1: the kernels read and write that layout, so no transposes to and from [B·nh, T,
-// d] around them) and mask [B,1,1,T] (additive: 0 or float32 min): s = q·kᵀ + mask, p = softmax(s) by rows, ctx =
-// (p∘D)·v with D the dropout factors (0 or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index (bh·T + i)·T + j of
-// the composite's [B, nh, T, T] probs; threshold 0 and scale 1 (rate 0) keep every p as it is. Values follow the
-// composite's operation order as far as the tiling allows (dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D, every dot
-// product summed in index order), so they stay within float32 rounding of it; the forward's softmax is online (exp(s −
-// running max), rescaled as the max grows, divided by the sum at the end). The row max and sum saved for the backward
-// pass are those of the undropped softmax. Tiling (FlashAttention-2's structure): 256 threads per workgroup, dispatch
-// [⌈T/64⌉, B·nh]; a workgroup takes a block of ATTN_BLOCK = 64 query rows (forward, GradQ) or keys (GradKV) of one head
-// and walks the other side in tiles staged in workgroup memory (≤ 16 KB, WebGPU's default limit), so k, v (or q, dctx)
-// are read once per block, not per row. Global reads per head in units of T·d: forward T/32 + T/32 (24 at T = 384; it
-// was 2T + 1 = 769 with a workgroup per row), GradQ T/16 + 3T/64 + 2 (44; was 3T + 2, then 78 with a second key pass
-// for delta), GradKV T/16 + 2 (26; was 4T + 2). GradQ's delta = dctx·ctx (FlashAttention-2) from the saved output costs
-// H floats per token per layer.
+// Per head (bh < B·nh, b = bh / nh, h = bh % nh) with q, k, v [B, T, H] as the dense layers make them (head h is
+// columns h·d … h·d + d − 1: the kernels read and write that layout, so no transposes to and from [B·nh, T, d] around
+// them) and mask [B,1,1,T] (additive: 0 or float32 min): s = q·kᵀ·qk + mask (qk = 1/√d, applied to each finished dot
+// product, and to dq and dk as they are written), p = softmax(s) by rows, ctx = (p∘D)·v with D the dropout factors (0
+// or 1/(1 − rate)) of lib/dropout.ts's mask at the flat index (bh·T + i)·T + j of the composite's [B, nh, T, T] probs;
+// threshold 0 and scale 1 (rate 0) keep every p as it is. Values follow the composite's operation order as far as the
+// tiling allows (dS = dP∘p − rowsum(dP∘p)·p, dP = (dctx·vᵀ)∘D, every dot product summed in index order), so they stay
+// within float32 rounding of it; the forward's softmax is online (exp(s − running max), rescaled as the max grows,
+// divided by the sum at the end). The row max and sum saved for the backward pass are those of the undropped softmax.
+// Tiling (FlashAttention-2's structure): 256 threads per workgroup, dispatch [⌈T/64⌉, B·nh]; a workgroup takes a block
+// of ATTN_BLOCK = 64 query rows (forward, GradQ) or keys (GradKV) of one head and walks the other side in tiles staged
+// in workgroup memory (≤ 16 KB, WebGPU's default limit), so k, v (or q, dctx) are read once per block, not per row.
+// Global reads per head in units of T·d: forward T/32 + T/32 (24 at T = 384; it was 2T + 1 = 769 with a workgroup per
+// row), GradQ T/16 + 3T/64 + 2 (44; was 3T + 2, then 78 with a second key pass for delta), GradKV T/16 + 2 (26; was
+// 4T + 2). GradQ's delta = dctx·ctx (FlashAttention-2) from the saved output costs H floats per token per layer.
 const ATTN_BLOCK = 64;
 const attentionHeader = (outs: string[], ins: string[], decls: string) => `
-struct Dims { T : u32, d : u32, nh : u32, key : u32, threshold : u32, scale : f32 };
+struct Dims { T : u32, d : u32, nh : u32, key : u32, threshold : u32, scale : f32, qk : f32 };
 ${outs.map((n, i) => `@group(0) @binding(${i}) var<storage, read_write> ${n} : array<f32>;`).join("\n")}
 ${ins.map((n, i) => `@group(0) @binding(${outs.length + i}) var<storage, read> ${n} : array<f32>;`).join("\n")}
 @group(0) @binding(${outs.length + ins.length}) var<uniform> u : Dims;
@@ -604,7 +654,7 @@ var<workgroup> rowf : array<f32, 64>; // per row: the tile's rescale factor, at 
     var tmax = LOWEST;
     for (var k = 0u; k < 8u; k++) {
       let j = j0 + 8u * sx + k;
-      if (j < T) { s[k] += M[mBase + j]; tmax = max(tmax, s[k]); }
+      if (j < T) { s[k] = s[k] * u.qk + M[mBase + j]; tmax = max(tmax, s[k]); }
     }
     red[tid] = tmax;
     workgroupBarrier();
@@ -696,7 +746,7 @@ fn stageKV(base : u32, j0 : u32, n : u32, c0 : u32, kAt : u32, vAt : u32, tid : 
   }
 }`;
 
-/** [dq]: dq = dS·k [B, T, H], and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for
+/** [dq]: dq = dS·k·qk [B, T, H], and the forward's stats [B·nh, T, 3] completed in place to rows = (max, sum, delta) for
  * GradKV. delta = rowsum(dP∘p) = dctx·ctx per row (FlashAttention-2's identity, ctx = (p∘D)·v; equal up to rounding),
  * one T·d pass at the start; then one pass over key tiles of 32 (the forward's score mapping, q, dctx, kᵀ, v staged in
  * chunks of 8 columns) writes dS = dP∘p − delta·p to `ps` and adds dS·k (kᵀ staged) into dq. Bindings: DQ, Rows
@@ -755,7 +805,7 @@ ${GRAD_STAGING}`)}
     for (var k = 0u; k < 8u; k++) {
       let j = j0 + 8u * sx + k;
       if (si < T && j < T) {
-        let sv = s[k] + M[mBase + j];
+        let sv = s[k] * u.qk + M[mBase + j];
         p[k] = exp(sv - mStat) / lStat;
         gp[k] = g[k] * dropScale(sRow * T + j) * p[k];
       }
@@ -790,12 +840,12 @@ ${GRAD_STAGING}`)}
     let i = i0 + oy + 8u * m;
     for (var k = 0u; k < 4u; k++) {
       let c = ox + 32u * k;
-      if (i < T && c < d) { DQ[base + i * H + c] = acc[m * 4u + k]; }
+      if (i < T && c < d) { DQ[base + i * H + c] = acc[m * 4u + k] * u.qk; }
     }
   }
 }`;
 
-/** [dk, dv]: dk = dSᵀ·q and dv = (p∘D)ᵀ·dctx, both [B, T, H]. Per block of 64 keys, over query tiles of 16: sᵀ = k·qᵀ
+/** [dk, dv]: dk = dSᵀ·q·qk and dv = (p∘D)ᵀ·dctx, both [B, T, H]. Per block of 64 keys, over query tiles of 16: sᵀ = k·qᵀ
  * and (v·dctxᵀ) (k, v, q, dctx staged in chunks of 8 columns; thread (kj, qx) holds queries qx + 4k), p∘D and dS to
  * `pd`, `ds`, then dv += (p∘D)ᵀ·dctx and dk += dSᵀ·q (threads: keys oy + 8m, columns ox + 32k), q and dctx staged by
  * rows. Workgroup memory 14752 bytes. */
@@ -845,7 +895,7 @@ ${GRAD_STAGING}`)}
       var b = 0.0;
       if (i < T && j < T) {
         let r = bh * T + i;
-        let sv = s[k] + mj;
+        let sv = s[k] * u.qk + mj;
         let p = exp(sv - Rows[r * 3u]) / Rows[r * 3u + 1u];
         let dij = dropScale(r * T + j);
         a = p * dij; // p∘D
@@ -891,16 +941,16 @@ ${GRAD_STAGING}`)}
       let c = ox + 32u * k;
       if (jj < T && c < d) {
         DV[base + jj * H + c] = accV[m * 4u + k];
-        DK[base + jj * H + c] = accK[m * 4u + k];
+        DK[base + jj * H + c] = accK[m * 4u + k] * u.qk;
       }
     }
   }
 }`;
 
 /** Inputs q, k, v [B, T, H], mask (B·T numbers, e.g. [B, 1, 1, T]) (+ dctx, ctx, stats / rows for the gradients),
- * attrs nh and the dropout's key, threshold, scale (lib/dropout.ts's dropoutParams; 0, 0, 1 for none): the attention
- * kernels above. `inPlace` inputs are bound read_write after the new outputs (GradQ writes delta into stats) and not
- * returned. */
+ * attrs nh, the dropout's key, threshold, scale (lib/dropout.ts's dropoutParams; 0, 0, 1 for none) and scoreScale
+ * (1/√d; 1 if absent): the attention kernels above. `inPlace` inputs are bound read_write after the new outputs (GradQ
+ * writes delta into stats) and not returned. */
 function attentionKernel(label: string, wgsl: string, inputNames: string[], outShapes: (q: Info, heads: number) => number[][], inPlace: string[] = []) {
   return ({ inputs, backend, attrs }: Args): Info[] => {
     const q = inputs.q, [B, T, H] = q.shape, nh = attrs.nh as number, d = H / nh;
@@ -911,7 +961,8 @@ function attentionKernel(label: string, wgsl: string, inputNames: string[], outS
     const u = (x: number): Uniform => ({ type: "uint32", data: [x] });
     const a = attrs as Record<string, number | undefined>;
     record(backend, label, wgsl, [...outs, ...[...inPlace, ...inputNames].map((n) => inputs[n])],
-      [u(T), u(d), u(nh), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }], [Math.ceil(T / ATTN_BLOCK), B * nh]);
+      [u(T), u(d), u(nh), u(a.key ?? 0), u(a.threshold ?? 0), { type: "float32", data: [a.scale ?? 1] }, { type: "float32", data: [a.scoreScale ?? 1] }],
+      [Math.ceil(T / ATTN_BLOCK), B * nh]);
     wroteInPlace(backend, inPlace.map((n) => inputs[n]));
     return outs;
   };
@@ -978,6 +1029,8 @@ export function installWebgpuKernels(): void {
     const { x, residual, dy, stats } = inputs;
     return backend.runWebGPUProgram(layerNormParamGradProgram(x), [x, residual, dy, stats], "float32");
   });
+  reg(BLOCK_SUMS, ({ inputs, backend }) => backend.runWebGPUProgram(blockSumsProgram(inputs.x, ["X"], ["X[i]"], "bertqa_block_sums"), [inputs.x], "float32"));
+  reg(COLUMN_SUMS, columnSums);
   reg(ADAMW, adamw);
   reg(ADAMW_MULTI, adamwMulti);
   reg(GRAD_NORM, gradNorm);
