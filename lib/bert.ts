@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { BertConfig } from "./config";
 import { userError } from "./errors";
 import type { DropoutSite } from "./dropout";
-import { addLayerNorm, attention, biasGelu, columnSum, dropout, layerNorm, matMulTransposeB } from "./fused";
+import { addLayerNorm, attention, biasGelu, dropout, layerNorm, matMulTransposeB } from "./fused";
 
 export type Task = "qa" | "cls";
 export interface BertModel {
@@ -198,7 +198,7 @@ const HOST_MEMORY_BACKENDS = new Set(["cpu", "wasm"]);
 /** x · W + b (W is [in, out]). On host-memory backends the gradient is written out with explicit transposes: tfjs'
  * own matMul gradient uses transposeA/transposeB, which plain tfjs-backend-wasm runs ~10× slower (see the layout note
  * above). On GPUs, xᵀ·dy reads x transposed (transposeA) instead of copying the activation; dy·Wᵀ is fused.ts's
- * matMulTransposeB (W transposed first, except under lib/kernels/gemm.ts). The bias gradient is fused.ts's columnSum. */
+ * matMulTransposeB (W transposed first, except under lib/kernels/gemm.ts). */
 const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, w, b] = args as tf.Tensor2D[];
   const save = args[3] as tf.GradSaveFunc;
@@ -209,7 +209,7 @@ const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [sx, sw] = saved as tf.Tensor2D[];
       const d = dy as tf.Tensor2D;
       const dw = HOST_MEMORY_BACKENDS.has(tf.getBackend()) ? tf.matMul(sx.transpose(), d) : tf.matMul(sx, d, true, false);
-      return [matMulTransposeB(d, sw), dw, columnSum(d)];
+      return [matMulTransposeB(d, sw), dw, d.sum(0)];
     },
   };
 });

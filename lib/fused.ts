@@ -1,6 +1,6 @@
 // Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, dropout, multi-head
-// attention (dropout(softmax(q·kᵀ/√d + mask))·v), one AdamW update, the clipping norm over all gradients, sums over rows
-// (bias gradients) and a·bᵀ (a dense layer's input gradient).
+// attention (dropout(softmax(q·kᵀ/√d + mask))·v), one AdamW update, the clipping norm over all gradients, and a·bᵀ (a
+// dense layer's input gradient).
 // On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
 // backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
@@ -9,7 +9,7 @@
 import * as tf from "@tensorflow/tfjs";
 import {
   ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, GRAD_NORM, ATTENTION, ATTENTION_GRAD_KV, ATTENTION_GRAD_Q, ATTENTION_MAX_D, ATTENTION_MAX_T, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD,
-  BLOCK_SUMS, COLUMN_SUMS, COLUMN_SUMS_ROWS, DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
+  COLUMN_SUMS, DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
 } from "./kernels/webgpu";
 import { gemmInstalled } from "./kernels/gemm";
 import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
@@ -30,17 +30,6 @@ type Args = (tf.Tensor | tf.GradSaveFunc)[];
  * the WebGPU matmul, which reads b transposed in place (one launch instead of two). */
 export function matMulTransposeB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return tf.getBackend() === "webgpu" && gemmInstalled() ? tf.matMul(a, b, false, true) : tf.matMul(a, b.transpose());
-}
-
-/** The sum over the rows of x [rows, cols] (a bias's gradient): tf.sum(x, 0), or on WebGPU one or two launches of our
- * column-sum kernels, which read x in place where tf.sum would first copy it transposed. */
-export function columnSum(x: tf.Tensor2D): tf.Tensor1D {
-  const fits = Math.max(...x.shape) <= 64 * 65535; // 64-column strips and 64-row blocks within a dispatch's 65535
-  if (x.dtype !== "float32" || x.size === 0 || !fits || !fusedKernelActive(COLUMN_SUMS)) return x.sum(0);
-  const blocks = x.shape[0] > COLUMN_SUMS_ROWS ? run(BLOCK_SUMS, { x }) : x; // [⌈rows/64⌉, cols] partial sums, or x itself
-  const [sum] = tf.engine().runKernel(COLUMN_SUMS, { x: blocks }, { parts: 1 } as never) as tf.Tensor[];
-  if (blocks !== x) blocks.dispose();
-  return sum as tf.Tensor1D;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -76,7 +65,7 @@ const kernelBiasGelu = tf.customGrad((...args: Args) => {
     value: run(BIAS_GELU, { x, bias }),
     gradFunc: (dy: tf.Tensor, [sx, sb]: tf.Tensor[]) => {
       const dx = run(BIAS_GELU_GRAD, { dy, x: sx, bias: sb });
-      return [dx, columnSum(dx.reshape([-1, sb.shape[0]]) as tf.Tensor2D)];
+      return [dx, dx.reshape([-1, sb.shape[0]]).sum(0)];
     },
   };
 });

@@ -16,7 +16,7 @@ import { loadTokenizer } from "../lib/tokenizer";
 import { SAMPLE_FILES } from "../lib/sample";
 import { trainQA } from "../lib/train";
 import { dropoutMask } from "../lib/dropout";
-import { addLayerNorm, adamwUpdate, adamwUpdates, attention, biasGelu, columnSum, dropout, fusedKernelActive, gradNormScale, type AdamWItem, type AdamWUpdate } from "../lib/fused";
+import { addLayerNorm, adamwUpdate, adamwUpdates, attention, biasGelu, dropout, fusedKernelActive, gradNormScale, type AdamWItem, type AdamWUpdate } from "../lib/fused";
 import { ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, COLUMN_SUMS, COLUMN_SUMS_ROWS, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
 import { countGpuDispatches } from "../lib/cli/bench";
@@ -99,7 +99,7 @@ test("addLayerNorm: LayerNorm(x + residual) kernels match the composite, value a
   }
 });
 
-test("columnSum: sums over rows (bias gradients) match float64 sums, in one launch up to 256 rows and two above, nothing left behind", async (t) => {
+test("tf.sum over leading axes (bias gradients) on webgpu: float64 sums, one launch up to 256 rows and two above, nothing left behind", async (t) => {
   if (!(await needWebgpu(t))) return;
   await tf.setBackend("webgpu");
   assert.ok(fusedKernelActive(COLUMN_SUMS));
@@ -109,15 +109,25 @@ test("columnSum: sums over rows (bias gradients) match float64 sums, in one laun
     const xs = randn(N * C, N + C, 2, 0.5);
     const want = new Float32Array(C);
     for (let c = 0; c < C; c++) { let s = 0; for (let r = 0; r < N; r++) s += xs[r * C + c]; want[c] = s; }
-    const before = tf.memory().numTensors;
+    const before = tf.memory().numTensors, usedBefore = gpuMemory()!.usedBytes;
     const x = tf.tensor2d(xs, [N, C]);
-    const [sum, launches] = await countGpuDispatches(async () => columnSum(x));
+    const [sum, launches] = await countGpuDispatches(async () => tf.sum(x, 0));
     assert.deepEqual(sum.shape, [C]);
     assert.equal(launches, N > COLUMN_SUMS_ROWS ? 2 : 1, `[${N},${C}] launches`);
     assertClose((await sum.data()) as Float32Array, want, `[${N},${C}] column sums`);
     tf.dispose([x, sum]);
-    assert.equal(tf.memory().numTensors, before, `[${N},${C}] the partial sums are freed`);
+    assert.equal(tf.memory().numTensors, before, `[${N},${C}] no tensor left`);
+    assert.equal(gpuMemory()!.usedBytes, usedBefore, `[${N},${C}] the partial sums' buffer is freed`);
   }
+  // Several leading axes, kept as 1s: [3, 100, 70] over axes 0 and 1 is 300 rows of 70.
+  const xs = randn(3 * 100 * 70, 9, 2, 0.5), want = new Float32Array(70);
+  for (let c = 0; c < 70; c++) { let s = 0; for (let r = 0; r < 300; r++) s += xs[r * 70 + c]; want[c] = s; }
+  const x = tf.tensor3d(xs, [3, 100, 70]);
+  const [sum, launches] = await countGpuDispatches(async () => tf.sum(x, [1, 0], true));
+  assert.deepEqual(sum.shape, [1, 1, 70]);
+  assert.equal(launches, 2, "[3,100,70] launches");
+  assertClose((await sum.data()) as Float32Array, want, "[3,100,70] over axes 0, 1");
+  tf.dispose([x, sum]);
 });
 
 /** Masked keys get no attention, so no gradient reaches their k and v: dk and dv [B, T, H] are 0 in their rows. */

@@ -1,7 +1,8 @@
 // Kernels the library adds to TensorFlow.js's WebGPU backend (@tensorflow/tfjs-backend-webgpu 4.22), in WGSL:
 // - BertqaBiasGelu / BertqaBiasGeluGrad: exact GELU (erf) with an optional bias, one launch each way.
 // - BertqaAddLayerNorm, BertqaRowStats, BertqaLayerNormGrad, BertqaLayerNormParamGrad: LayerNorm(x + residual).
-// - BertqaBlockSums, BertqaColumnSums: sums over rows (bias, γ and β gradients) without tf.sum's transposed copy.
+// - BertqaColumnSums (and the 64-row block sums before it): sums over rows, for the γ/β gradients and as Sum over
+//   leading axes (replaced: the bias gradients' sum(0) without the stock kernel's transposed copy).
 // - BertqaAdamW: one AdamW update of one parameter (p, m, v) in one launch; BertqaAdamWMulti: in place, several per launch.
 // - BertqaGradNorm: the global gradient norm and clipping coefficient over all gradients, a launch per 15 of them.
 // - BertqaDropout: inverted dropout with lib/dropout.ts's counter-based mask, drawn in the shader from the seed (no mask
@@ -31,7 +32,6 @@ export const ADD_LAYER_NORM = "BertqaAddLayerNorm";
 export const ROW_STATS = "BertqaRowStats";
 export const LAYER_NORM_GRAD = "BertqaLayerNormGrad";
 export const LAYER_NORM_PARAM_GRAD = "BertqaLayerNormParamGrad";
-export const BLOCK_SUMS = "BertqaBlockSums";
 export const COLUMN_SUMS = "BertqaColumnSums";
 export const ADAMW = "BertqaAdamW";
 export const ADAMW_MULTI = "BertqaAdamWMulti";
@@ -261,13 +261,13 @@ function layerNormParamGradProgram(x: Info): Program {
 
 // --- column sums ------------------------------------------------------------------------------------------------------
 
-// Sums over the rows of [rows, cols]: the γ/β gradients above and every bias gradient (BertqaBlockSums, then
-// BertqaColumnSums). tf.sum over axis 0 transposes the whole matrix first (a copy the size of the activation, up to
+// Sums over the rows of [rows, cols]: the γ/β gradients above, and tf.sum over leading axes (every bias gradient's
+// sum(0)). The stock Sum over axis 0 transposes the whole matrix first (a copy the size of the activation, up to
 // 151 MB for BERT-base's FFN at 32 × 384) and reduces that, two launches, and the [blocks, 2C] γ/β partials took a sum
 // and two slices more. A single pass over all rows in a workgroup per column strip would leave most of a large GPU
 // idle, so long matrices go in two: partial sums of 64-row blocks, one thread per column and block, then the blocks.
 const SUM_BLOCK = 64;
-/** Rows up to which BertqaColumnSums alone is used (each thread adds ≤ 64 numbers); above, BertqaBlockSums first. */
+/** Rows up to which BertqaColumnSums alone is used (each thread adds ≤ 64 numbers); above, block sums first. */
 export const COLUMN_SUMS_ROWS = 256;
 
 /** [⌈rows/64⌉, terms·cols]: for each block of 64 rows of X [rows, cols] and each term (a WGSL expression of element
@@ -329,6 +329,24 @@ function columnSums({ inputs, backend, attrs }: Args): Info[] {
   const u = (v: number): Uniform => ({ type: "uint32", data: [v] });
   record(backend, `${COLUMN_SUMS}_${parts}`, columnSumsWgsl(parts), [...outs, x], [u(rows), u(cols)], [Math.ceil(width / 64), 1]);
   return outs;
+}
+
+/** tf.sum of float32 x over its leading axes (bias gradients) as the rows of [rows, cols] added up: one launch of
+ * BertqaColumnSums up to 256 rows, block sums first above (the wasm backend's twin is lib/kernels/wasm-extra.ts's
+ * leadingSum); undefined: not that case, or BERTQA_FUSED=0 (tfjs's kernels only). */
+function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
+  const x = inputs.x;
+  if (x.dtype !== "float32" || x.shape.length < 2 || process.env.BERTQA_FUSED === "0") return undefined;
+  const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+  if (axes.length >= x.shape.length || axes.some((a, i) => a !== i)) return undefined;
+  const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  const rows = size(x.shape.slice(0, axes.length)), cols = size(x.shape.slice(axes.length));
+  if (rows === 0 || cols === 0 || Math.max(rows, cols) > SUM_BLOCK * 65535) return undefined; // 64-wide strips, blocks per dispatch
+  const matrix = { ...x, shape: [rows, cols] }; // a view, as the backend's reshape makes
+  const blocks = rows > COLUMN_SUMS_ROWS ? backend.runWebGPUProgram(blockSumsProgram(matrix, ["X"], ["X[i]"], "bertqa_block_sums"), [matrix], "float32") : matrix;
+  const [sum] = columnSums({ inputs: { x: blocks }, backend, attrs: { parts: 1 } });
+  if (blocks !== matrix) backend.disposeData(blocks.dataId);
+  return { ...sum, shape: attrs.keepDims === true ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length) };
 }
 
 // --- AdamW ------------------------------------------------------------------------------------------------------------
@@ -782,8 +800,8 @@ ${GRAD_STAGING}`)}
   let jn = min(BC, 1024u / d); // keys per staged chunk of kᵀ
   var acc = array<f32, 32>(); // dq[i0 + oy + 8m][ox + 32k] at m * 4 + k
   for (var j0 = 0u; j0 < T; j0 += BC) {
-    // Scores of key tile j0, recomputed from the saved row max and sum: p = exp(q·kᵀ + mask − m) / l and gp = dP∘p =
-    // (dctx·vᵀ)·D·p for row si, keys j0 + 8sx + k (k < 8), zero outside [0, T)².
+    // Scores of key tile j0, recomputed from the saved row max and sum: p = exp(q·kᵀ/√d + mask − m) / l and
+    // gp = dP∘p = (dctx·vᵀ)·D·p for row si, keys j0 + 8sx + k (k < 8), zero outside [0, T)².
     var s = array<f32, 8>();
     var g = array<f32, 8>();
     for (var c0 = 0u; c0 < d; c0 += DC) {
@@ -1029,7 +1047,6 @@ export function installWebgpuKernels(): void {
     const { x, residual, dy, stats } = inputs;
     return backend.runWebGPUProgram(layerNormParamGradProgram(x), [x, residual, dy, stats], "float32");
   });
-  reg(BLOCK_SUMS, ({ inputs, backend }) => backend.runWebGPUProgram(blockSumsProgram(inputs.x, ["X"], ["X[i]"], "bertqa_block_sums"), [inputs.x], "float32"));
   reg(COLUMN_SUMS, columnSums);
   reg(ADAMW, adamw);
   reg(ADAMW_MULTI, adamwMulti);
@@ -1043,6 +1060,12 @@ export function installWebgpuKernels(): void {
   reg(ATTENTION, attentionKernel(ATTENTION, ATTENTION_WGSL, qkv, (q, heads) => [q.shape, [heads, q.shape[1], 3]]));
   reg(ATTENTION_GRAD_Q, attentionKernel(ATTENTION_GRAD_Q, ATTENTION_GRAD_Q_WGSL, [...qkv, "dctx", "ctx"], (q) => [q.shape], ["stats"]));
   reg(ATTENTION_GRAD_KV, attentionKernel(ATTENTION_GRAD_KV, ATTENTION_GRAD_KV_WGSL, [...qkv, "dctx", "rows"], (q) => [q.shape, q.shape]));
+  const sum = tf.getKernel("Sum", BACKEND);
+  if (sum !== undefined) {
+    const stockSum = sum.kernelFunc as unknown as (a: Args) => Info;
+    tf.unregisterKernel("Sum", BACKEND);
+    tf.registerKernel({ ...sum, kernelFunc: ((args: Args) => leadingSum(args) ?? stockSum(args)) as never });
+  }
   const addN = tf.getKernel("AddN", BACKEND);
   if (addN !== undefined) {
     tf.unregisterKernel("AddN", BACKEND);
