@@ -1,5 +1,5 @@
 // Counter-based dropout masks: whether element i of seed s's mask is kept is a pure function of (s, i), computed the
-// same way in JS (host backends, lib/bert.ts and lib/fused.ts) and in WGSL (lib/kernels/webgpu.ts's dropout and
+// same way in JS (host backends, lib/bert.ts and lib/fused.ts) and in WGSL (lib/kernels/webgpu/: the dropout and
 // attention kernels). So a GPU kernel draws any element on the spot, forward and backward, with nothing to upload or
 // save but the seed, and every backend drops exactly the same elements for the same seed.
 //

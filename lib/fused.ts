@@ -1,7 +1,7 @@
 // Model-facing fused operations: GELU (with an optional bias), LayerNorm of a residual sum, dropout, multi-head
 // attention (dropout(softmax(q·kᵀ/√d + mask))·v), one AdamW update, the clipping norm over all gradients, and a·bᵀ (a
 // dense layer's input gradient).
-// On the WebGPU backend, with lib/kernels/webgpu.ts installed, each runs as one custom WGSL kernel forward and few
+// On the WebGPU backend, with lib/kernels/webgpu/ installed, each runs as one custom WGSL kernel forward and few
 // backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
 // off (to compare). Dropout masks are counter-based (lib/dropout.ts): the WebGPU kernels draw them from the seed, the
