@@ -41,7 +41,8 @@ export { record } from "./common";
 
 let installed = false;
 
-/** Register the kernels of the files beside this one for "webgpu" (idempotent). Call after `require("@tensorflow/tfjs-backend-webgpu")`. */
+/** Register the kernels of the files beside this one for "webgpu" (idempotent). Call after
+ * `require("@tensorflow/tfjs-backend-webgpu")`. */
 export function installWebgpuKernels(): void {
   if (installed) return;
   const reg = (kernelName: string, kernelFunc: (a: Args) => Info | Info[]) => {
