@@ -24,7 +24,7 @@ export interface HubOptions {
 export interface HubFileMeta { id: string; file: string; commit: string; etag: string; size?: number; url: string }
 
 /** Why a Hub call failed: "network" and "server" may fall back to the cache, the others are the user's to fix. */
-export type HubFailure = "network" | "server" | "not-found" | "auth" | "integrity";
+export type HubFailure = "network" | "server" | "not-found" | "auth" | "integrity" | "cache";
 export type HubError = UserError & { hubFailure: HubFailure };
 
 const HUB_URL = "https://huggingface.co"; // the public Hub; HF_ENDPOINT points elsewhere (a mirror, a test server)
@@ -196,8 +196,23 @@ export async function hubFileMeta(id: string, file: string, revision: string, op
   }
 }
 
+// Errors of the cache's file system (not of the network): the user fixes them by freeing space or choosing a directory.
+const FS_CODES = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT", "EIO", "ENOTDIR", "EEXIST"]);
+const isFsError = (e: unknown) => FS_CODES.has((e as NodeJS.ErrnoException).code ?? "");
+
 /** snapshots/<commit>/<file>, downloading the blob first unless the cache has it; returns the snapshot path. */
 export async function hubDownload(meta: HubFileMeta, opts: HubOptions = {}): Promise<string> {
+  try {
+    return await downloadToCache(meta, opts);
+  } catch (e) {
+    if (!isFsError(e)) throw e;
+    const err = e as NodeJS.ErrnoException;
+    const fix = err.code === "ENOSPC" || err.code === "EDQUOT" ? "free disk space, or set HF_HUB_CACHE to a directory on a larger disk" : "set HF_HUB_CACHE (or HF_HOME) to a directory you can write";
+    throw hubError("cache", meta.id, meta.file, `cannot write the cache ${hubCacheDir(opts)} (${err.code}${err.path ? ` on ${err.path}` : ""})`, fix);
+  }
+}
+
+async function downloadToCache(meta: HubFileMeta, opts: HubOptions): Promise<string> {
   const repo = repoCacheDir(meta.id, opts);
   const pointer = path.join(repo, "snapshots", meta.commit, meta.file);
   if (fs.existsSync(pointer)) return pointer;
@@ -300,6 +315,7 @@ async function fetchInto(meta: HubFileMeta, incomplete: string, have: number, he
     if (meta.size !== undefined && start + written < meta.size) return { done: false, failure: `connection closed after ${start + written} of ${meta.size} bytes` };
     return { done: true };
   } catch (e) {
+    if (isFsError(e)) throw e; // a full disk is not a dropped connection: no retry
     const why = ctl.signal.aborted ? `no data for ${stallMs / 1000} s` : causeText(e);
     return { done: false, failure: `connection dropped after ${start + written}${meta.size !== undefined ? ` of ${meta.size}` : ""} bytes (${why})` };
   } finally {

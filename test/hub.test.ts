@@ -179,6 +179,13 @@ test("a checksum mismatch is an error, and nothing reaches blobs/ or snapshots/"
   assert.ok(!fs.existsSync(path.join(repoDir, "snapshots", COMMIT, "model.safetensors")));
 });
 
+test("a cache that cannot be written: one line naming the cache and the fix, not a retry", async () => {
+  const file = path.join(TMP, "not-a-dir");
+  fs.writeFileSync(file, "");
+  const msg = await hubErrorOf(downloadModel("org/public", opts(path.join(file, "hub"))));
+  assert.match(msg, /^Hub model 'org\/public', file config\.json: cannot write the cache .*not-a-dir.*\(ENOTDIR.*\(set HF_HUB_CACHE \(or HF_HOME\) to a directory you can write\)$/);
+});
+
 test("unknown model, unknown revision, private and gated models: one line naming the model, the file and the fix", async () => {
   const cacheDir = freshCache();
   assert.match(await hubErrorOf(downloadModel("org/typo", opts(cacheDir))),
