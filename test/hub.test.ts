@@ -71,6 +71,7 @@ before(async () => {
     if (typeof fault === "number") return void res.writeHead(fault, { "Content-Type": "text/plain" }).end("trouble");
     const cdn = url.match(/^\/cdn\/([\w-]+)$/);
     if (cdn) return send(res, req, REPOS[`org/${cdn[1]}`].files["model.safetensors"], { "Content-Type": "application/octet-stream" }, fault);
+    if (url.startsWith("/portal/")) return void res.writeHead(200, { "Content-Type": "text/html" }).end("<html>Sign in to the Wi-Fi</html>");
     const m = url.match(/^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/);
     const r = m ? REPOS[m[1]] : undefined;
     const authorized = r?.token === undefined || req.headers.authorization === `Bearer ${r.token}`;
@@ -225,6 +226,13 @@ test("no network: one line with the cause and the offline fix; a cached snapshot
   }
   assert.equal(writes.length, 1);
   assert.match(writes[0], /^warning: Hub model 'org\/cached', file config\.json: cannot reach .*; using the cached .*snapshots/);
+});
+
+test("a captive portal or proxy answering instead of the Hub: one line saying so, not a bad file in the cache", async () => {
+  const cacheDir = freshCache();
+  const msg = await hubErrorOf(downloadModel("org/public", { ...opts(cacheDir), endpoint: `${endpoint}/portal` }));
+  assert.match(msg, /^Hub model 'org\/public', file config\.json: .* answered without the Hub's X-Repo-Commit\/ETag headers \(HTTP 200\) \(a proxy or captive portal/);
+  assert.ok(!fs.existsSync(path.join(cacheDir, "models--org--public")), "nothing written");
 });
 
 test("a cache written in Python's layout (HF_HUB_CACHE) is used offline with HF_HUB_OFFLINE=1, and only that", async () => {
