@@ -110,7 +110,7 @@ export interface PlotOptions {
 }
 
 const DEFAULT_PLOT_HEIGHT = 360;
-let plotlyInlined = false; // plotly.js (4.8 MB) goes into the first chart's output only; later charts use window.Plotly
+let plotlyInlined = false; // plotly.js (10 MB, unminified) goes into the first chart's output only; later charts use window.Plotly
 
 /** Inline plotly.js again with the next chart (after clearing the output that carried it). */
 export function resetPlotlyInline(): void {
@@ -123,7 +123,7 @@ function scriptJson(value: unknown): string {
 }
 
 function plotlyScript(): string {
-  const file = require.resolve("plotly.js-dist-min/plotly.min.js");
+  const file = require.resolve("plotly.js-dist/plotly.js");
   return fs.readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script");
 }
 

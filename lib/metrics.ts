@@ -1,6 +1,8 @@
 // Official question-answering scores, ported line for line so our numbers can be quoted next to published ones:
 // SQuAD (the v2.0 evaluation script, which reduces to v1.1 on answerable data) and CMRC 2018 (ymcui/cmrc2018's
 // cmrc2018_evaluate.py). Every question counts: a missing prediction scores 0 and is reported, never dropped.
+// Like those scripts, only the data's questions are scored: predictions for other ids (a full dev predictions file
+// scored on one article) are ignored with one warning, or refused with `strict`.
 import type { QAExample } from "./squad";
 import { userError } from "./errors";
 
@@ -12,6 +14,7 @@ export interface SquadEvalOptions {
   version2?: boolean; // add HasAns_*/NoAns_* (default: the data has unanswerable questions)
   predictionsFile?: string; // names the file in error messages
   naProbFile?: string;
+  strict?: boolean; // refuse predictions/na_probs for ids not in the data instead of ignoring them (bertqa evaluate --strict)
   warn?: (msg: string) => void; // default: stderr
 }
 
@@ -67,11 +70,26 @@ function entries(probs: NaProbs): [string, number][] {
   return probs instanceof Map ? [...probs.entries()] : Object.entries(probs);
 }
 
-/** Reject predictions (or na_probs) for ids the data does not have: that is a mismatched file, not a score of 0. */
-function checkIds(ids: Iterable<string>, known: Map<string, QAExample>, file: string, what: string): void {
-  for (const id of ids) {
-    if (!known.has(id)) throw userError(file, `${what} for id "${id}", which is not in the data`, "evaluate it against the data file the predictions were made from");
+/** Ids of `ids` that the data does not have, in their order. */
+function unknownIds(ids: Iterable<string>, known: Map<string, QAExample>): string[] {
+  const out: string[] = [];
+  for (const id of ids) if (!known.has(id)) out.push(id);
+  return out;
+}
+
+/**
+ * The official scripts loop over the data's questions, so predictions (and na_probs) for other ids never count:
+ * ignore them with one warning line, or, with `strict`, refuse them as a mismatched file.
+ */
+function checkExtraIds(extra: { file: string; what: string; ids: string[] }[], strict: boolean, warn: (msg: string) => void): void {
+  const found = extra.filter((e) => e.ids.length > 0);
+  if (found.length === 0) return;
+  if (strict) {
+    const { file, what, ids } = found[0];
+    throw userError(file, `${what} for id "${ids[0]}", which is not in the data (${ids.length} such id(s))`, "evaluate it against the data file the predictions were made from, or drop --strict to score the data's questions only");
   }
+  const counts = found.map((e) => `${e.ids.length} ${e.what}(s) in ${e.file}`).join(" and ");
+  warn(`warning: ignored ${counts} for ids not in the data (first: "${found[0].ids[0]}"), as the official scripts do; --strict makes this an error`);
 }
 
 function warnMissing(missing: string[], warn: (msg: string) => void): void {
@@ -84,15 +102,19 @@ const stderrWarn = (msg: string) => process.stderr.write(msg + "\n");
 
 /**
  * The SQuAD v2.0 official scores in percent (`exact`, `f1`, `total`, HasAns_*, NoAns_*, best_* with na_probs).
- * Divides by all questions: missing predictions score 0 with one warning (as the v1.1 script does).
+ * Divides by all questions: missing predictions score 0 with one warning (as the v1.1 script does; the v2.0 script
+ * prints "Missing prediction for <id>" and then stops with a KeyError, so it defines no score for that case).
+ * Predictions for ids not in the data are ignored with one warning, as both scripts do (`strict`: an error).
  * Example: squadEvaluate(dev.examples, { q1: "Denver Broncos" }) → { exact: 100, f1: 100, total: 1 }
  */
 export function squadEvaluate(examples: QAExample[], predictions: Record<string, string>, opts: SquadEvalOptions = {}): Record<string, number> {
   const predFile = opts.predictionsFile ?? "predictions";
   const byId = new Map(examples.map((e) => [e.id, e] as [string, QAExample]));
-  checkIds(Object.keys(predictions), byId, predFile, "a prediction");
   const naProbs = opts.naProbs ? new Map(entries(opts.naProbs)) : undefined;
-  if (naProbs) checkIds(naProbs.keys(), byId, opts.naProbFile ?? "na_probs", "a no-answer probability");
+  checkExtraIds([
+    { file: predFile, what: "prediction", ids: unknownIds(Object.keys(predictions), byId) },
+    { file: opts.naProbFile ?? "na_probs", what: "no-answer probability", ids: naProbs ? unknownIds(naProbs.keys(), byId) : [] },
+  ], opts.strict ?? false, opts.warn ?? stderrWarn);
   const thresh = opts.naProbThresh ?? DEFAULT_NA_PROB_THRESH;
 
   const hasAns = new Map<string, boolean>();
@@ -254,13 +276,14 @@ export interface CmrcScores { AVERAGE: number; F1: number; EM: number; TOTAL: nu
 
 /**
  * The CMRC 2018 official scores in percent, keys as its script prints them (numbers here, not "%.3f" strings).
- * SKIP counts questions without a prediction; they score 0 and stay in TOTAL.
+ * SKIP counts questions without a prediction; they score 0 and stay in TOTAL. Predictions for other ids are ignored
+ * with one warning, as the script does (`strict`: an error).
  */
 export function cmrcEvaluate(examples: QAExample[], predictions: Record<string, string>,
-  opts: { predictionsFile?: string; warn?: (msg: string) => void } = {}): CmrcScores {
+  opts: { predictionsFile?: string; strict?: boolean; warn?: (msg: string) => void } = {}): CmrcScores {
   const predFile = opts.predictionsFile ?? "predictions";
   const byId = new Map(examples.map((e) => [e.id, e] as [string, QAExample]));
-  checkIds(Object.keys(predictions), byId, predFile, "a prediction");
+  checkExtraIds([{ file: predFile, what: "prediction", ids: unknownIds(Object.keys(predictions), byId) }], opts.strict ?? false, opts.warn ?? stderrWarn);
   let f1 = 0, em = 0;
   const missing: string[] = [];
   for (const ex of examples) {

@@ -3,6 +3,9 @@
 // The algorithm (normalise -> pre-tokenise -> WordPiece, with the offset alignment) lives in ./wordpiece.ts and the
 // vocabulary builder in ./wordpiece-vocab.ts; this file reads and writes the Hugging Face files (tokenizer.json,
 // tokenizer_config.json, vocab.txt) and builds the BertTokenizer object the rest of the library uses.
+// Why our own WordPiece rather than @huggingface/tokenizers (tokenizers.js): its current release, 0.2.0, encodes to
+// ids, tokens and masks only, with no character offsets and no overflow windows (stride), and extractive QA needs
+// both to map answer characters to tokens and back. test/tokenizer.test.ts checks that it gives the same ids as ours.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isUserError, userError } from "./errors";

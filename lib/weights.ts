@@ -4,21 +4,16 @@
 // here and only here: fromHfLayout / toHfTensors), and reports what it left out and what it had to initialise, like
 // transformers' from_pretrained.
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { configToJson, readConfig, type BertConfig } from "./config";
 import { initTensor, isFrozen, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
 import { userError } from "./errors";
 import { writeDirAtomic, writeJsonAtomic } from "./fsutil";
-import { progress } from "./progress";
+import { cachedSnapshot, hubCacheDir, hubDownload, hubFileMeta, hubOffline, isHubError, isHubId, writeRef, type HubFileMeta, type HubOptions } from "./hub";
 import { readSafetensors, writeSafetensors, type HostTensor, type TensorMap } from "./safetensors";
 
-export interface HubOptions {
-  cacheDir?: string; // default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub
-  endpoint?: string; // default: $HF_ENDPOINT, else https://huggingface.co
-  revision?: string; // branch, tag or commit; default "main"
-}
+export { cachedSnapshot, hubCacheDir, hubEndpoint, isHubId, type HubOptions } from "./hub";
 export interface LoadOptions extends HubOptions {
   numLabels?: number; // classification: overrides config.json (a checkpoint whose classifier has another size is refused)
   labels?: string[]; // classification: names of the labels, index = class id
@@ -256,145 +251,58 @@ export function toTensor(t: HostTensor): tf.Tensor {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The Hub: files land in the standard cache (the layout Python's huggingface_hub uses), so both share downloads:
-// <cache>/models--org--name/{blobs/<etag>, snapshots/<commit>/<file> -> ../../blobs/<etag>, refs/<revision>}.
+// The Hub (lib/hub.ts: requests, cache layout, failures): which files make a checkpoint, as from_pretrained asks for them.
 
-const HUB_URL = "https://huggingface.co"; // the public Hub; HF_ENDPOINT points elsewhere (a mirror, a test server)
-const HUB_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", ...TOKENIZER_FILES];
+const WEIGHT_FILES = ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"]; // first found wins
 
-/** "bert-base-uncased" or "org/name": what the Hub accepts as a model id. */
-export function isHubId(s: string): boolean {
-  return /^[A-Za-z0-9][\w.-]*(\/[A-Za-z0-9][\w.-]*)?$/.test(s) && !s.includes("..") && !s.endsWith(".json");
-}
-
-/** $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub. */
-export function hubCacheDir(opts: HubOptions = {}): string {
-  if (opts.cacheDir !== undefined) return opts.cacheDir;
-  const env = process.env;
-  if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
-  if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
-  const home = env.HF_HOME ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "huggingface");
-  return path.join(home, "hub");
-}
-
-export function hubEndpoint(opts: HubOptions = {}): string {
-  return (opts.endpoint ?? process.env.HF_ENDPOINT ?? HUB_URL).replace(/\/+$/, "");
-}
-
-function repoCacheDir(id: string, opts: HubOptions): string {
-  return path.join(hubCacheDir(opts), `models--${id.split("/").join("--")}`);
-}
-
-/** The snapshot a revision pointed to last time it was downloaded, if its config.json is there. */
-export function cachedSnapshot(id: string, opts: HubOptions = {}): string | undefined {
-  const repo = repoCacheDir(id, opts), revision = opts.revision ?? "main";
-  const ref = path.join(repo, "refs", revision);
-  const commit = fs.existsSync(ref) ? fs.readFileSync(ref, "utf8").trim() : revision;
-  const dir = path.join(repo, "snapshots", commit);
-  return fs.existsSync(path.join(dir, "config.json")) ? dir : undefined;
-}
-
-/** Download a model's files (config, weights, tokenizer) into the Hub cache; returns the snapshot directory.
- * With HF_HUB_OFFLINE=1, or when the Hub cannot be reached, a cached snapshot is used instead. */
+/**
+ * Download a model's files (config, weights, tokenizer) into the Hub cache; returns the snapshot directory.
+ * With HF_HUB_OFFLINE=1 the cached snapshot is used; when the Hub cannot be reached (or answers 5xx), the cached
+ * snapshot is used with a warning, as transformers does. Every failure is one UserError line.
+ * `const dir = await downloadModel("bert-base-uncased")`
+ */
 export async function downloadModel(id: string, opts: HubOptions = {}): Promise<string> {
-  const cached = cachedSnapshot(id, opts);
-  if (process.env.HF_HUB_OFFLINE === "1") {
+  const cached = cachedSnapshot(id, opts), revision = opts.revision ?? "main";
+  if (hubOffline()) {
     if (cached !== undefined) return cached;
-    throw userError(id, `HF_HUB_OFFLINE=1 and the model is not in the cache ${hubCacheDir(opts)}`, "unset HF_HUB_OFFLINE to download it");
+    throw userError(`Hub model '${id}'`, `not in the cache ${hubCacheDir(opts)} (revision '${revision}'), and HF_HUB_OFFLINE=1 forbids downloading`,
+      "unset HF_HUB_OFFLINE to download it, copy a Hugging Face cache that has it there (or point HF_HUB_CACHE / HF_HOME at one), or pass a local model directory");
   }
-  const endpoint = hubEndpoint(opts), revision = opts.revision ?? "main";
-  const accessToken = process.env.HF_TOKEN !== undefined && process.env.HF_TOKEN.startsWith("hf_") ? process.env.HF_TOKEN : undefined;
-  let commit: string;
   try {
-    commit = await resolveCommit(id, revision, endpoint, accessToken);
+    return await downloadSnapshot(id, revision, opts);
   } catch (e) {
-    if (cached !== undefined && !(e instanceof Error && e.name === "UserError")) {
-      process.stderr.write(`warning: ${endpoint} not reachable (${(e as Error).message}); using the cached ${cached}\n`);
+    if (cached !== undefined && isHubError(e) && (e.hubFailure === "network" || e.hubFailure === "server")) {
+      process.stderr.write(`warning: ${e.message.split(" (")[0]}; using the cached ${cached}\n`);
       return cached;
     }
     throw e;
   }
-  const hub: typeof import("@huggingface/hub") = require("@huggingface/hub"); // loaded only when downloading (~0.3 s)
-  const base = { repo: { type: "model" as const, name: id }, revision: commit, hubUrl: endpoint, cacheDir: hubCacheDir(opts), accessToken };
-  const infos = await hubCall(id, endpoint, () => hub.pathsInfo({ ...base, paths: HUB_FILES, expand: false }));
-  const present = new Map(infos.map((i) => [i.path, i.lfs?.size ?? i.size]));
-  if (!present.has("config.json")) throw userError(id, `the Hub repository has no config.json (revision ${revision})`, "is this a model repository?");
-  let files = ["config.json", ...TOKENIZER_FILES.filter((f) => present.has(f))];
-  if (present.has("model.safetensors")) files.push("model.safetensors");
-  else if (present.has("model.safetensors.index.json")) files.push("model.safetensors.index.json");
-  else if (present.has("pytorch_model.bin")) {
-    throw userError(id, "the repository only has pytorch_model.bin, which this loader does not read", "convert it to model.safetensors with Python (see 'bertqa convert --help') and load that directory");
-  } else throw userError(id, "the repository has no model.safetensors", "pick a repository with safetensors weights");
+}
+
+async function downloadSnapshot(id: string, revision: string, opts: HubOptions): Promise<string> {
+  const config = await hubFileMeta(id, "config.json", revision, opts);
+  if (config === undefined) throw userError(`Hub model '${id}'`, `has no config.json (revision '${revision}')`, "is this a model repository?");
+  const commit = config.commit; // every later file from the same commit, so the snapshot is one consistent version
+  let weights: HubFileMeta | undefined;
+  for (const f of WEIGHT_FILES) if ((weights = await hubFileMeta(id, f, commit, opts)) !== undefined) break;
+  if (weights === undefined) throw userError(`Hub model '${id}'`, "the repository has no model.safetensors", "pick a repository with safetensors weights");
+  if (weights.file === "pytorch_model.bin") {
+    throw userError(`Hub model '${id}'`, "the repository only has pytorch_model.bin, which this loader does not read", "convert it to model.safetensors with Python (see 'bertqa convert --help') and load that directory");
+  }
+  const metas = [config, weights];
+  for (const f of TOKENIZER_FILES) {
+    const m = await hubFileMeta(id, f, commit, opts);
+    if (m !== undefined) metas.push(m);
+  }
   let dir = "";
-  const get = async (file: string) => {
-    const p = await hubCall(id, endpoint, () => quietly(() => hub.downloadFileToCacheDir({ ...base, path: file, fetch: progressFetch(file, present.get(file) ?? 0) })));
-    dir = path.dirname(p);
-    return p;
-  };
-  for (const f of files) await get(f);
-  if (files.includes("model.safetensors.index.json")) {
-    for (const shard of shardNames(path.join(dir, "model.safetensors.index.json"))) await get(shard);
+  for (const m of metas) dir = path.dirname(await hubDownload(m, opts));
+  if (weights.file === "model.safetensors.index.json") {
+    for (const shard of shardNames(path.join(dir, weights.file))) {
+      const m = await hubFileMeta(id, shard, commit, opts);
+      if (m === undefined) throw userError(`Hub model '${id}', file ${shard}`, "listed in model.safetensors.index.json but not in the repository", "the checkpoint is incomplete on the Hub; pick another revision");
+      await hubDownload(m, opts);
+    }
   }
-  fs.mkdirSync(path.join(repoCacheDir(id, opts), "refs"), { recursive: true });
-  if (revision !== commit) fs.writeFileSync(path.join(repoCacheDir(id, opts), "refs", revision), commit);
+  writeRef(id, revision, commit, opts);
   return dir;
-}
-
-/** The commit a revision points to, from the X-Repo-Commit header of a resolve request (as huggingface_hub does),
- * so every file of one download lands in the same snapshot directory. */
-async function resolveCommit(id: string, revision: string, endpoint: string, token?: string): Promise<string> {
-  if (/^[0-9a-f]{40}$/.test(revision)) return revision;
-  const url = `${endpoint}/${id}/resolve/${encodeURIComponent(revision)}/config.json`;
-  const resp = await fetch(url, { headers: { Range: "bytes=0-0", ...(token !== undefined && { Authorization: `Bearer ${token}` }) } });
-  await resp.body?.cancel();
-  if (resp.status === 401 || resp.status === 403 || resp.status === 404) {
-    throw userError(id, `not found on ${endpoint} (HTTP ${resp.status}, revision ${revision})`, "check the model id and revision; private models need HF_TOKEN");
-  }
-  const commit = resp.headers.get("x-repo-commit");
-  if (!resp.ok || commit === null) throw new Error(`HTTP ${resp.status} from ${url}`);
-  return commit;
-}
-
-/** Hub errors as one-line user errors. */
-async function hubCall<T>(id: string, endpoint: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    const status = (e as { statusCode?: number }).statusCode;
-    if (status !== undefined) throw userError(id, `the Hub at ${endpoint} answered HTTP ${status}: ${(e as Error).message.split(". URL")[0]}`, "check the model id, revision and HF_TOKEN");
-    throw userError(id, `download from ${endpoint} failed (${(e as Error).message})`, "check the network or HF_ENDPOINT; models already in the cache load offline");
-  }
-}
-
-/** @huggingface/hub logs each download with console.debug, which Node prints on stdout, where our CLI writes JSON. */
-async function quietly<T>(f: () => Promise<T>): Promise<T> {
-  const debug = console.debug;
-  console.debug = () => {};
-  try {
-    return await f();
-  } finally {
-    console.debug = debug;
-  }
-}
-
-/** fetch that reports the bytes of full-file downloads to a progress bar. */
-function progressFetch(file: string, size: number): typeof fetch {
-  return async (input, init) => {
-    const resp = await fetch(input, init);
-    const ranged = new Headers(init?.headers).has("Range");
-    if (ranged || resp.body === null || !resp.ok) return resp;
-    const bar = progress(`download ${file}`, size);
-    let done = 0;
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, ctl) {
-        done += chunk.byteLength;
-        bar.update(done, { MB: Math.round(done / 1e5) / 10 });
-        ctl.enqueue(chunk);
-      },
-      flush() {
-        bar.finish();
-      },
-    });
-    return new Response(resp.body.pipeThrough(counter), { status: resp.status, statusText: resp.statusText, headers: resp.headers });
-  };
 }

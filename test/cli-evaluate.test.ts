@@ -59,10 +59,19 @@ test("CMRC 2018 is detected from the data and scored with its official keys", ()
   assert.match(r.stderr, /c6/);
 });
 
-test("predictions for an id not in the data: one-line error naming the id and the file", () => {
-  const preds = path.join(tmp, "extra.json");
-  fs.writeFileSync(preds, JSON.stringify({ a1: "Broncos", zz_unknown: "x" }));
-  assertOneLineError(evaluate("--data", fx("squad-v1-dev.json"), "--predictions", preds), /^error: .*extra\.json.*"zz_unknown"/);
+test("a full predictions file on a one-article subset: the official scores, one warning line; --strict refuses it", () => {
+  const exp = expected("subset-expected.json");
+  const full = fx("subset-v1-preds-full.json");
+  const r = evaluate("--data", fx("subset-v1-dev.json"), "--predictions", full);
+  assert.equal(r.code, 0, r.stderr);
+  assertScores(r.json, { exact: exp.v1_1_script.exact_match, f1: exp.v1_1_script.f1, total: exp.v2_0_script_on_v1.total });
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], new RegExp(`^warning: ignored ${exp.ignored.v1} prediction\\(s\\) in .*subset-v1-preds-full\\.json for ids not in the data \\(first: "dev-`));
+  const v2 = evaluate("--data", fx("subset-v2-dev.json"), "--predictions", fx("subset-v2-preds-full.json"), "--na-prob", fx("subset-v2-na-probs-full.json"));
+  assertScores(v2.json, exp.v2_0_script_na_probs);
+  assert.equal(v2.stderr.trim().split("\n").length, 1, v2.stderr);
+  assertOneLineError(evaluate("--data", fx("subset-v1-dev.json"), "--predictions", full, "--strict"), /^error: .*subset-v1-preds-full\.json: prediction for id "dev-.*not in the data.*--strict/);
 });
 
 test("malformed predictions files: one-line error, exit 1, no stack trace", () => {

@@ -72,14 +72,45 @@ test("SQuAD v1.1: a missing prediction scores 0, counts in the total, and is rep
   assert.match(warnings[0], /1 question\(s\) have no prediction.*a5/);
 });
 
-test("predictions or na_probs for ids not in the data are an error naming the id and file", () => {
+test("strict: predictions or na_probs for ids not in the data are an error naming the id and file", () => {
   const ex = examplesOf("squad-v1-dev.json");
-  assert.throws(() => squadEvaluate(ex, { a1: "x", zz9: "y" }, { predictionsFile: "p.json", warn: quiet }),
+  assert.throws(() => squadEvaluate(ex, { a1: "x", zz9: "y" }, { predictionsFile: "p.json", strict: true, warn: quiet }),
     (e: unknown) => isUserError(e) && /^p\.json: .*"zz9"/.test((e as Error).message));
-  assert.throws(() => squadEvaluate(ex, { a1: "x" }, { naProbs: { a1: 0.1, nope: 0.2 }, naProbFile: "na.json", warn: quiet }),
+  assert.throws(() => squadEvaluate(ex, { a1: "x" }, { naProbs: { a1: 0.1, nope: 0.2 }, naProbFile: "na.json", strict: true, warn: quiet }),
     (e: unknown) => isUserError(e) && /^na\.json: .*"nope"/.test((e as Error).message));
+  assert.throws(() => cmrcEvaluate(examplesOf("cmrc-dev.json"), { zz9: "y" }, { predictionsFile: "c.json", strict: true, warn: quiet }),
+    (e: unknown) => isUserError(e) && /^c\.json: .*"zz9"/.test((e as Error).message));
   assert.throws(() => squadEvaluate(ex, { a1: 3 as unknown as string }, { warn: quiet }), (e: unknown) => isUserError(e) && /"a1"/.test((e as Error).message));
   assert.throws(() => squadEvaluate(ex, { a1: "x" }, { naProbs: {}, warn: quiet }), (e: unknown) => isUserError(e) && /"a1"/.test((e as Error).message));
+});
+
+// Reference: the official v1.1 evaluate() and v2.0 main() run on the one-article subset with the full files
+// (fixtures subset-*.json; see test/fixtures/metrics/README.md).
+test("subset scoring: a full predictions file on a one-article subset gives the official scripts' scores", () => {
+  const exp = read("subset-expected.json");
+  const warnings: string[] = [];
+  const warn = (m: string) => warnings.push(m);
+  const v1 = squadEvaluate(examplesOf("subset-v1-dev.json"), read("subset-v1-preds-full.json"), { predictionsFile: "full.json", warn });
+  assertScores(v1, { exact: exp.v1_1_script.exact_match, f1: exp.v1_1_script.f1, total: exp.v2_0_script_on_v1.total });
+  assertScores(squadEvaluate(examplesOf("subset-v1-dev.json"), read("subset-v1-preds-full.json"), { version2: true, warn }), exp.v2_0_script_on_v1);
+  const ex2 = examplesOf("subset-v2-dev.json"), preds2 = read("subset-v2-preds-full.json"), na2 = read("subset-v2-na-probs-full.json");
+  assertScores(squadEvaluate(ex2, preds2, { warn }), exp.v2_0_script);
+  assertScores(squadEvaluate(ex2, preds2, { naProbs: na2, warn }), exp.v2_0_script_na_probs);
+  assertScores(squadEvaluate(ex2, preds2, { naProbs: na2, naProbThresh: 0.5, warn }), exp["v2_0_script_na_probs_thresh_0.5"]);
+  // one line per call, with the count and the first ignored id
+  assert.equal(warnings.length, 5);
+  const firstExtra = Object.keys(read("subset-v1-preds-full.json")).find((id) => !examplesOf("subset-v1-dev.json").some((e) => e.id === id));
+  assert.equal(warnings[0], `warning: ignored ${exp.ignored.v1} prediction(s) in full.json for ids not in the data (first: "${firstExtra}"), as the official scripts do; --strict makes this an error`);
+  assert.match(warnings[3], new RegExp(`ignored ${exp.ignored.v2} prediction\\(s\\) in predictions and ${exp.ignored.v2} no-answer probability\\(s\\) in na_probs for ids`));
+});
+
+test("subset scoring, CMRC 2018: predictions for other ids change nothing and are reported once", () => {
+  const warnings: string[] = [];
+  const preds = { ...read("cmrc-preds.json"), other1: "x", other2: "y" };
+  const r = cmrcEvaluate(examplesOf("cmrc-dev.json"), preds, { warn: (m) => warnings.push(m) });
+  assertScores(r as unknown as Record<string, number>, read("cmrc-expected.json"));
+  assert.equal(warnings.length, 2, warnings.join("\n")); // the ignored ids, then the fixture's missing question
+  assert.match(warnings[0], /ignored 2 prediction\(s\) .*first: "other1"/);
 });
 
 test("CMRC 2018: segmentation, LCS F1 and EM per pair match the script", () => {

@@ -21,7 +21,7 @@ const EXPECTED = [
   "01-load-and-explore-squad", "02-tokenize-and-align", "03-build-the-bert-qa-head", "04-train-on-the-gpu",
   "05-predict-and-exact-match", "06-text-classification", "07-chinese-qa-cmrc2018",
 ];
-const MAX_OUTPUT_BYTES = 20_000; // commit notebooks with outputs cleared: one Plotly chart alone inlines 4.8 MB
+const MAX_OUTPUT_BYTES = 20_000; // commit notebooks with outputs cleared: one Plotly chart alone inlines 10 MB
 const MAX_CODE_LINES = 30; // "one short code cell" per step (STYLE.md, d2l.ai)
 
 interface Cell { cell_type: string; id?: string; metadata: { tags?: string[] }; source: string | string[]; outputs?: unknown[]; execution_count?: number | null }

@@ -14,6 +14,7 @@ export const flags = {
   "na-prob": { type: "string", help: "JSON {id: no-answer probability or null odds} (bertqa predict --na-prob-out); adds best_*" },
   "na-prob-thresh": { type: "number", help: "answer \"\" where the na-prob is above this (SQuAD v2.0 script default)", default: DEFAULT_NA_PROB_THRESH },
   metric: { type: "string", help: "auto | squad | cmrc (auto: cmrc when the version names CMRC or the contexts are Chinese)", default: "auto" },
+  strict: { type: "boolean", help: "refuse predictions for ids not in the data (default: score the data's questions, ignore the rest with a warning, as the official scripts do)" },
 } satisfies FlagSpecs;
 
 function readJson(file: string, what: string): unknown {
@@ -68,13 +69,13 @@ export async function run(argv: string[]): Promise<void> {
   const warn = (m: string) => process.stderr.write(m + "\n");
   if (chosen === "cmrc") {
     if (f["na-prob"] !== undefined) throw userError("bertqa evaluate", "--na-prob applies to SQuAD scoring only", "drop it, or pass --metric squad");
-    console.log(JSON.stringify(cmrcEvaluate(ds.examples, predictions, { predictionsFile: f.predictions, warn })));
+    console.log(JSON.stringify(cmrcEvaluate(ds.examples, predictions, { predictionsFile: f.predictions, strict: f.strict, warn })));
     return;
   }
   const version2 = ds.version.startsWith("v2") || ds.examples.some((e) => e.answers.length === 0);
   const naProbs = f["na-prob"] !== undefined ? readNaProbs(f["na-prob"]) : undefined;
   const result = squadEvaluate(ds.examples, predictions, {
-    naProbs, naProbThresh: f["na-prob-thresh"], version2, predictionsFile: f.predictions, naProbFile: f["na-prob"], warn,
+    naProbs, naProbThresh: f["na-prob-thresh"], version2, predictionsFile: f.predictions, naProbFile: f["na-prob"], strict: f.strict, warn,
   });
   console.log(JSON.stringify(result));
 }
