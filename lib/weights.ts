@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { configToJson, readConfig, type BertConfig } from "./config";
 import { initTensor, isFrozen, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
 import { userError } from "./errors";
-import { writeDirAtomic, writeFileAtomic } from "./fsutil";
+import { asWriteError, writeDirAtomic, writeFileAtomic } from "./fsutil";
 import { progress } from "./progress";
 import { readSafetensors, serializeSafetensors, type HostTensor, type TensorMap } from "./safetensors";
 
@@ -378,6 +378,8 @@ async function hubCall<T>(id: string, endpoint: string, f: () => Promise<T>): Pr
   try {
     return await f();
   } catch (e) {
+    const refused = asWriteError(e, hubCacheDir(), `the download of ${id}`); // disk full or read-only cache: say so
+    if (refused !== e) throw refused;
     const status = (e as { statusCode?: number }).statusCode;
     if (status !== undefined) throw userError(id, `the Hub at ${endpoint} answered HTTP ${status}: ${(e as Error).message.split(". URL")[0]}`, "check the model id, revision and HF_TOKEN");
     throw userError(id, `download from ${endpoint} failed (${(e as Error).message})`, "check the network or HF_ENDPOINT; models already in the cache load offline");
