@@ -48,7 +48,8 @@ export function formatBytes(n: number): string {
 
 /** An environmental refusal becomes a WriteError about `file`; anything else (a bug) passes through unchanged. */
 export function asWriteError(e: unknown, file: string, what: string, bytes?: number): unknown {
-  if (e instanceof WriteError || !(e instanceof Error)) return e;
+  if (e instanceof WriteError) return e.bytes === undefined && bytes !== undefined ? new WriteError(e.file, what, bytes, e.code) : e;
+  if (!(e instanceof Error)) return e;
   const code = (e as NodeJS.ErrnoException).code;
   return code !== undefined && REFUSALS[code] !== undefined ? new WriteError(file, what, bytes, code) : e;
 }
@@ -129,6 +130,11 @@ export function tmpName(file: string): string {
 }
 let tmpCounter = 0;
 
+/** Remove a temporary file or folder after a failure; the failure is what gets reported, not this. */
+export function discard(p: string): void {
+  try { fs.rmSync(p, { recursive: true, force: true }); } catch { /* e.g. a name too long to even stat */ }
+}
+
 /** Rename with the fault hook's "rename" point and a WriteError naming the target. */
 export function renameOrFail(from: string, to: string, what: string): void {
   try {
@@ -172,7 +178,7 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, what = 
     try { writeChunks(fd, file, bytes, 0); } finally { fs.closeSync(fd); }
     renameOrFail(tmp, file, what);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    discard(tmp);
     throw asWriteError(e, file, what, bytes.byteLength);
   }
 }
@@ -202,7 +208,7 @@ export function writeLinesAtomic(file: string, count: number, line: (i: number) 
     }
     renameOrFail(tmp, file, what);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    discard(tmp);
     throw asWriteError(e, file, `${what} (failed after ${formatBytes(written)})`);
   }
 }
@@ -231,7 +237,7 @@ export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void, what
     fs.mkdirSync(tmp);
     fill(tmp);
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true }); // the old directory stays as it was
+    discard(tmp); // the old directory stays as it was
     throw asWriteError(e, dir, what);
   }
   const old = `${abs}.old-${process.pid}-${Date.now()}`;
@@ -240,7 +246,7 @@ export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void, what
     renameOrFail(tmp, abs, what);
   } catch (e) {
     if (fs.existsSync(old)) fs.renameSync(old, abs); // put the old one back
-    fs.rmSync(tmp, { recursive: true, force: true });
+    discard(tmp);
     throw e;
   }
   fs.rmSync(old, { recursive: true, force: true });

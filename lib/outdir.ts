@@ -55,15 +55,13 @@ export function listNames(names: string[], max = 3): string {
 }
 
 /**
- * A folder to fill with files named `own`: refused when it holds anything unless `overwrite`, and then only `own`
- * names are replaced, everything else is left as it was. (`convert --out`.)
+ * A folder to fill with a command's own files (`own` says which, for the message): refused when it holds anything,
+ * unless `overwrite`; the command then replaces only its own names and leaves everything else. (`convert --out`.)
  */
-export function checkOutputDir(dir: string, flag: string, overwrite: boolean, own: string[]): void {
+export function checkOutputDir(dir: string, flag: string, overwrite: boolean, own: string): void {
   const entries = dirEntries(dir);
   if (entries.length === 0 || overwrite) return;
-  const clash = entries.filter((e) => own.includes(e));
-  throw userError(dir, `is not empty (${listNames(entries)})`,
-    `choose a new or empty ${flag}, or pass --overwrite-output-dir to replace only ${clash.length > 0 ? listNames(clash) : `its own files (${listNames(own)})`} and keep the rest`);
+  throw userError(dir, `is not empty (${listNames(entries)})`, `choose a new or empty ${flag}, or pass --overwrite-output-dir to replace only ${own} there and keep the rest`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -120,7 +118,7 @@ function refuseIfHeld(dir: string, file: string, holder: LockInfo, mine: LockInf
     throw userError(dir, `is already being written by this process (PID ${holder.pid}, ${since}): another ${purpose} run in this program or notebook kernel`, "wait for it to finish or stop it, or choose another output folder");
   }
   if (pidAlive(holder.pid)) {
-    throw userError(dir, `is being written by another ${purpose} run (PID ${holder.pid}, ${since})`, `wait for it to end or stop it (kill ${holder.pid}), or choose another output folder`);
+    throw userError(dir, `is being written by another ${purpose} run (PID ${holder.pid}, ${since})`, `wait for it to end, stop it with kill ${holder.pid}, or choose another output folder`);
   }
 }
 

@@ -17,7 +17,7 @@ import { predictQA } from "./predict";
 import { squadEvaluate, cmrcEvaluate, detectMetric } from "./metrics";
 import { architecture, loadModelDir, modelFiles, writeModelFiles, MODEL_FILES } from "./weights";
 import { readSafetensors, writeSafetensors } from "./safetensors";
-import { appendLine, ensureDir, faultPoint, isWriteError, renameOrFail, writeFileAtomic, writeJsonAtomic, writeLinesAtomic } from "./fsutil";
+import { appendLine, discard, ensureDir, faultPoint, isWriteError, renameOrFail, writeFileAtomic, writeJsonAtomic, writeLinesAtomic } from "./fsutil";
 import { checkPaths, dirEntries, listNames, lockDir, samePath, type DirLock } from "./outdir";
 import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
@@ -529,7 +529,7 @@ async function saveCheckpoint(outDir: string, model: BertModel, opt: AdamW, stat
     faultPoint("checkpoint-filled", tmp);
     renameOrFail(tmp, path.join(outDir, NEXT), what);
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    discard(tmp);
     throw e;
   }
   finishSwap(outDir);
@@ -665,7 +665,7 @@ export function checkTrainOutDir(outDir: string, opts: { resume?: string; overwr
     throw userError(outDir, `already holds a training run (${held.join(", ")})`,
       ckpt !== undefined ? `continue it with --resume ${outDir}, or start over there with --overwrite-output-dir` : "start over there with --overwrite-output-dir, or choose another --out");
   }
-  throw userError(outDir, `is not empty (${listNames(entries)})`, "choose a new or empty --out, or pass --overwrite-output-dir (train then replaces only its own files there)");
+  throw userError(outDir, `is not empty (${listNames(entries)})`, "choose a new or empty --out, or pass --overwrite-output-dir to replace only the files train writes there and keep the rest");
 }
 
 /** Run `body` as the owner of opts.outDir: paths checked, the folder checked and locked, leftovers cleaned; a write

@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { userError } from "../errors";
 import { readConfig } from "../config";
 import { countParams, disposeModel, type Task } from "../bert";
-import { loadModelDir, resolveModelDir, saveModel, taskFromConfig, MODEL_FILES, TOKENIZER_FILES } from "../weights";
+import { loadModelDir, resolveModelDir, saveModel, taskFromConfig, TOKENIZER_FILES } from "../weights";
 import { checkOutputDir, checkPaths } from "../outdir";
 import { parseFlags, type FlagSpecs } from "./args";
 
@@ -26,7 +26,7 @@ export async function run(argv: string[]): Promise<void> {
   if (f.task !== undefined && f.task !== "qa" && f.task !== "cls") throw userError("--task", `unknown task '${f.task}'`, "use qa or cls");
   // Never delete what convert did not write: a non-empty --out is refused, or (overwrite) only our names are replaced.
   checkPaths("convert", [{ flag: "--model", path: fs.existsSync(f.model) ? f.model : undefined }], [], [{ flag: "--out", path: f.out }]);
-  checkOutputDir(f.out, "--out", f["overwrite-output-dir"] === true, [...MODEL_FILES, ...TOKENIZER_FILES]);
+  checkOutputDir(f.out, "--out", f["overwrite-output-dir"] === true, "config.json, model.safetensors and the tokenizer files");
   const dir = await resolveModelDir(f.model);
   if (path.resolve(dir) === path.resolve(f.out)) throw userError("--out", "is the input directory", "write the converted model somewhere else");
   const task: Task = (f.task as Task | undefined) ?? taskFromConfig(readConfig(path.join(dir, "config.json"))) ?? "qa";
