@@ -155,11 +155,22 @@ async function trainQAIn(opts: QATrainOptions): Promise<TrainResult> {
   return runTraining(opts.model, hooks, { ...opts, tokenizerDir: opts.tokenizerDir });
 }
 
+/** "where: what (fix (detail))" without its final "(fix)": the training file's fixes do not apply to the eval file. */
+function withoutFix(message: string): string {
+  if (!message.endsWith(")")) return message;
+  let depth = 0;
+  for (let i = message.length - 1; i > 0; i--) {
+    depth += message[i] === ")" ? 1 : message[i] === "(" ? -1 : 0;
+    if (depth === 0) return message[i - 1] === " " ? message.slice(0, i - 1) : message;
+  }
+  return message;
+}
+
 /** The eval set through the featurization that predictQA will give it, so a bad question stops the run before its
  * first step rather than at the first evaluation, an epoch later. */
 function checkEvalSet(examples: QAExample[], tok: BertTokenizer, maxLength: number, docStride: number, file?: string): void {
   const bad: string[] = [];
-  prepareFeatures(examples, tok, { maxLength, docStride, file, skipInvalid: true, progress: false, warn: (m) => bad.push(m.replace(/^skipped: /, "").replace(/ \([^()]*\)$/, "")) });
+  prepareFeatures(examples, tok, { maxLength, docStride, file, skipInvalid: true, progress: false, warn: (m) => bad.push(withoutFix(m.replace(/^skipped: /, ""))) });
   if (bad.length > 0) {
     throw userError(file ?? "eval data", `${bad.length} question(s) cannot be scored; the first: ${bad[0]}`, "fix them in the eval file before training (every eval question is scored, so --skip-invalid does not apply to it)");
   }
