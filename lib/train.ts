@@ -535,7 +535,7 @@ async function saveCheckpoint(outDir: string, model: BertModel, opt: AdamW, stat
   try {
     ensureDir(tmp, what);
     for (const f of files) writeFileAtomic(path.join(tmp, f.name), f.data, `${f.what} of ${what}`);
-    writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata);
+    writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata, `the optimizer state of ${what}`);
     writeJsonAtomic(path.join(tmp, "trainer_state.json"), state, `the trainer state of ${what}`);
     faultPoint("checkpoint-filled", tmp);
     renameOrFail(tmp, path.join(outDir, NEXT), what);
