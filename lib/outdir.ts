@@ -39,7 +39,7 @@ export function checkPaths(command: string, inputs: NamedPath[], files: NamedPat
     if (f.path !== undefined && fs.existsSync(f.path) && fs.statSync(f.path).isDirectory()) throw userError(f.path, `is a folder, but ${f.flag} names the file to write`, `give a file name, e.g. ${path.join(f.path, "out.json")}`);
   }
   for (const d of dirs) {
-    if (d.path !== undefined && fs.existsSync(d.path) && !fs.statSync(d.path).isDirectory()) throw userError(d.path, `is a file, but ${d.flag} names the folder to write`, "give a folder path (new or empty)");
+    if (d.path !== undefined && fs.existsSync(d.path) && !fs.statSync(d.path).isDirectory()) throw userError(d.path, `is a file, but ${d.flag} names the folder to write`, "give the path of a new or empty folder");
   }
 }
 

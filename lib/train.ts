@@ -172,7 +172,7 @@ function checkEvalSet(examples: QAExample[], tok: BertTokenizer, maxLength: numb
   const bad: string[] = [];
   prepareFeatures(examples, tok, { maxLength, docStride, file, skipInvalid: true, progress: false, warn: (m) => bad.push(withoutFix(m.replace(/^skipped: /, ""))) });
   if (bad.length > 0) {
-    throw userError(file ?? "eval data", `${bad.length} question(s) cannot be scored; the first: ${bad[0]}`, "fix them in the eval file before training (every eval question is scored, so --skip-invalid does not apply to it)");
+    throw userError(file ?? "eval data", `${bad.length} question(s) cannot be scored; the first: ${bad[0]}`, "fix them in the eval file before training; every eval question is scored, so --skip-invalid does not apply to it");
   }
 }
 
@@ -663,7 +663,7 @@ function resumesHere(outDir: string, resume: string | undefined): boolean {
  * resumes from it or `overwriteOutputDir` is set (HF's overwrite_output_dir). `bertqa train` calls it before loading.
  */
 export function checkTrainOutDir(outDir: string, opts: { resume?: string; overwriteOutputDir?: boolean }): void {
-  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw userError(outDir, "is a file, but --out names the folder to write", "give a folder path (new or empty)");
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw userError(outDir, "is a file, but --out names the folder to write", "give the path of a new or empty folder");
   const entries = dirEntries(outDir);
   if (entries.length === 0 || opts.overwriteOutputDir === true || resumesHere(outDir, opts.resume)) return;
   const ckpt = newestCheckpoint(outDir);
