@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { userError } from "./errors";
+import { asWriteError, ensureDir, renameOrFail } from "./fsutil";
 import { progress, type ProgressSink } from "./progress";
 
 export interface DownloadOptions {
@@ -26,12 +27,14 @@ export function cacheDir(): string {
  */
 export async function downloadFile(url: string, dest: string, opts: DownloadOptions = {}): Promise<string> {
   if (fs.existsSync(dest) && (await cachedCopyOk(dest, opts))) return dest;
-  fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
+  ensureDir(path.dirname(path.resolve(dest)), "the download cache");
   const tmp = `${dest}.tmp-${process.pid}`;
   try {
     const { bytes, sha256 } = await streamToFile(url, tmp, opts);
     checkDigest(url, bytes, sha256, opts);
-    fs.renameSync(tmp, dest);
+    renameOrFail(tmp, dest, `the download of ${url}`);
+  } catch (e) {
+    throw asWriteError(e, dest, `the download of ${url}`, fs.existsSync(tmp) ? fs.statSync(tmp).size : undefined); // disk full, read-only cache: one line
   } finally {
     fs.rmSync(tmp, { force: true });
   }

@@ -111,6 +111,6 @@ export function serializeSafetensors(tensors: TensorMap, metadata: Record<string
   return Buffer.concat([len, json, ...parts]);
 }
 
-export function writeSafetensors(file: string, tensors: TensorMap, metadata?: Record<string, string>): void {
-  writeFileAtomic(file, serializeSafetensors(tensors, metadata));
+export function writeSafetensors(file: string, tensors: TensorMap, metadata?: Record<string, string>, what?: string): void {
+  writeFileAtomic(file, serializeSafetensors(tensors, metadata), what);
 }

@@ -1,7 +1,9 @@
 // Fine-tuning loops: question answering (trainQA) and sequence classification (trainClassifier), as the Hugging Face
 // Trainer does it — seeded shuffling and dropout, AdamW with linear warm-up/decay, clipping, gradient accumulation,
 // evaluation every N steps and at each epoch end — plus what a long run on a laptop needs: atomic checkpoints that
-// resume bit-for-bit, a stop flag checked every step, a NaN guard, progress, metrics.jsonl and a loss curve.
+// resume bit-for-bit, a stop flag checked every step, a NaN guard, progress, metrics.jsonl and a loss curve. A run owns
+// its output folder: it refuses one holding another run (unless resuming or overwriting), locks it while it writes,
+// and a full disk or a killed process never costs the last complete checkpoint.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
@@ -13,9 +15,10 @@ import type { QAExample } from "./squad";
 import type { BertTokenizer } from "./tokenizer";
 import { predictQA } from "./predict";
 import { squadEvaluate, cmrcEvaluate, detectMetric } from "./metrics";
-import { architecture, saveModel, loadModelDir } from "./weights";
+import { architecture, loadModelDir, modelFiles, writeModelFiles, MODEL_FILES } from "./weights";
 import { readSafetensors, writeSafetensors } from "./safetensors";
-import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "./fsutil";
+import { appendLine, discard, ensureDir, faultPoint, isWriteError, renameOrFail, writeFileAtomic, writeJsonAtomic, writeLinesAtomic } from "./fsutil";
+import { checkPaths, dirEntries, listNames, lockDir, samePath, type DirLock } from "./outdir";
 import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
 import { checkTrainingFits, gpuPoolKeeper, padMultiple } from "./backend";
@@ -43,6 +46,7 @@ export interface TrainSettings {
   logSteps?: number; // a metrics.jsonl line every N steps (10)
   evalBatchSize?: number;
   resume?: string; // a checkpoint directory, or an output directory holding one
+  overwriteOutputDir?: boolean; // HF's overwrite_output_dir: replace the run already in outDir (other files stay)
   shouldStop?: () => boolean; // checked every step (notebooks: a flag a button sets)
   signal?: AbortSignal;
   progress?: ProgressSink; // default: terminal bar on stderr (or the notebook sink set globally)
@@ -107,10 +111,18 @@ const DEFAULTS = { groupByLength: false, epochs: 2, batchSize: 16, lr: 5e-5, war
 /** Fine-tune `opts.model` (task "qa") on SQuAD-style examples; writes the model, metrics.jsonl and eval.json. */
 export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
   if (opts.model.task !== "qa") throw userError("model", `is a '${opts.model.task}' model`, "train question answering with a task 'qa' model");
+  return withOutputDir(opts, [{ flag: "--eval", path: opts.evalFile }], () => trainQAIn(opts));
+}
+
+async function trainQAIn(opts: QATrainOptions): Promise<TrainResult> {
   const maxLength = opts.maxLength ?? Math.min(384, opts.model.config.max_position_embeddings);
   const docStride = opts.docStride ?? Math.min(128, Math.floor(maxLength / 2));
+  if (maxLength > opts.model.config.max_position_embeddings) {
+    throw userError("--max-length", `${maxLength} is more than the model's ${opts.model.config.max_position_embeddings} positions`, `use --max-length ${opts.model.config.max_position_embeddings} or less`);
+  }
   const { features, stats } = prepareFeatures(opts.train, opts.tokenizer, { maxLength, docStride, file: opts.trainFile });
   if (features.length === 0) throw userError(opts.trainFile ?? "training data", "holds no examples", "pass a SQuAD-format file with questions");
+  if (opts.eval !== undefined) checkEvalSet(opts.eval, opts.tokenizer, maxLength, docStride, opts.evalFile);
   const padId = opts.tokenizer.padId;
   const evalExamples = opts.eval;
   const metric = opts.metric ?? (evalExamples !== undefined ? detectMetric("", evalExamples) : "squad");
@@ -141,6 +153,27 @@ export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
   };
   if (stats.answersLost > 0 && !opts.quiet) process.stderr.write(`train: ${stats.answersLost} answers fall outside every window of ${maxLength} tokens (those windows train as "no answer")\n`);
   return runTraining(opts.model, hooks, { ...opts, tokenizerDir: opts.tokenizerDir });
+}
+
+/** "where: what (fix (detail))" without its final "(fix)": the training file's fixes do not apply to the eval file. */
+function withoutFix(message: string): string {
+  if (!message.endsWith(")")) return message;
+  let depth = 0;
+  for (let i = message.length - 1; i > 0; i--) {
+    depth += message[i] === ")" ? 1 : message[i] === "(" ? -1 : 0;
+    if (depth === 0) return message[i - 1] === " " ? message.slice(0, i - 1) : message;
+  }
+  return message;
+}
+
+/** The eval set through the featurization that predictQA will give it, so a bad question stops the run before its
+ * first step rather than at the first evaluation, an epoch later. */
+function checkEvalSet(examples: QAExample[], tok: BertTokenizer, maxLength: number, docStride: number, file?: string): void {
+  const bad: string[] = [];
+  prepareFeatures(examples, tok, { maxLength, docStride, file, skipInvalid: true, progress: false, warn: (m) => bad.push(withoutFix(m.replace(/^skipped: /, ""))) });
+  if (bad.length > 0) {
+    throw userError(file ?? "eval data", `${bad.length} question(s) cannot be scored; the first: ${bad[0]}`, "fix them in the eval file before training; every eval question is scored, so --skip-invalid does not apply to it");
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -209,11 +242,16 @@ export function classificationScores(gold: number[], pred: number[], numLabels: 
 /** Fine-tune a ForSequenceClassification model on text,label rows; evaluation reports accuracy and macro-F1. */
 export async function trainClassifier(opts: ClsTrainOptions): Promise<TrainResult> {
   if (opts.model.task !== "cls") throw userError("model", `is a '${opts.model.task}' model`, "train classification with a task 'cls' model");
+  return withOutputDir(opts, [], () => trainClassifierIn(opts));
+}
+
+async function trainClassifierIn(opts: ClsTrainOptions): Promise<TrainResult> {
   const label2id = opts.model.config.label2id;
   if (label2id === undefined) throw userError("model config", "has no label2id", "create the model with the dataset's labels (num_labels, id2label, label2id)");
   const maxLength = opts.maxLength ?? Math.min(128, opts.model.config.max_position_embeddings);
   const features = clsFeatures(opts.train, opts.tokenizer, label2id, maxLength, opts.trainFile);
   const evalSet = opts.eval;
+  if (evalSet !== undefined) clsFeatures(evalSet, opts.tokenizer, label2id, maxLength, "eval data"); // before step 1, not at the first evaluation
   const hooks: TaskHooks<ClsFeature> = {
     kind: "cls",
     features,
@@ -265,14 +303,11 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   const modelFp = fingerprint(configToJson(model.config, architecture(model.config, model.task)));
   const settings = { lr: s.lr, batch_size: s.batchSize, grad_accum: s.gradAccum, warmup_ratio: s.warmupRatio, weight_decay: s.weightDecay, max_grad_norm: s.maxGradNorm, seed: s.seed, total_steps: totalSteps, group_by_length: s.groupByLength ? 1 : 0 };
   let state: TrainerState = { format: "bertqa-trainer-state", step: 0, epoch: 0, position: 0, total_steps: totalSteps, seed: s.seed, data_fingerprint: task.dataFingerprint, model_fingerprint: modelFp, settings, history: [] };
-  fs.mkdirSync(opts.outDir, { recursive: true });
   const metricsFile = path.join(opts.outDir, "metrics.jsonl");
-  const checkpointDir = path.join(opts.outDir, "checkpoint");
-  if (opts.resume !== undefined) {
-    state = resumeFrom(opts.resume, model, opt, state);
-  } else {
-    writeFileAtomic(metricsFile, ""); // a fresh run starts a fresh log
-  }
+  const checkpointDir = path.join(opts.outDir, CHECKPOINT);
+  if (opts.resume !== undefined) state = resumeFrom(opts.resume, model, opt, state);
+  // The log restarts from what the checkpoint holds: lines a killed run logged after its last checkpoint would repeat.
+  writeLinesAtomic(metricsFile, state.history.length, (i) => JSON.stringify(state.history[i]));
   const bar = opts.quiet ? undefined : makeProgress("train", totalSteps, opts.progress);
   let windowLoss: number[] = [], windowExamples = 0, windowStart = Date.now(), lastNorm = 0, lastEval: Record<string, number> | undefined;
   let stopped: TrainResult["stopped"] = "done";
@@ -292,14 +327,14 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   };
   const log = (rec: LogRecord) => {
     state.history.push(rec);
-    fs.appendFileSync(metricsFile, JSON.stringify(rec) + "\n");
+    appendLine(metricsFile, JSON.stringify(rec));
   };
   const evaluate = async () => {
     if (task.evaluate === undefined) return;
     lastEval = roundScores(await task.evaluate());
     log({ step: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), elapsed_s: (Date.now() - t0) / 1000, eval: lastEval });
   };
-  const save = () => saveCheckpoint(checkpointDir, model, opt, state, opts.tokenizerDir);
+  const save = () => saveCheckpoint(opts.outDir, model, opt, state, opts.tokenizerDir);
 
   try {
     while (state.step < totalSteps) {
@@ -460,9 +495,8 @@ async function paramsFinite(params: Record<string, tf.Variable>): Promise<boolea
 }
 
 function diverged(step: number, what: string, checkpointDir: string): UserError {
-  const kept = fs.existsSync(path.join(checkpointDir, "trainer_state.json"))
-    ? `the last good checkpoint (step ${JSON.parse(fs.readFileSync(path.join(checkpointDir, "trainer_state.json"), "utf8")).step}) is in ${checkpointDir}`
-    : "no checkpoint was written yet";
+  const last = newestCheckpoint(path.dirname(checkpointDir));
+  const kept = last !== undefined ? `the last good checkpoint (step ${last.step}) is in ${last.dir}` : "no checkpoint was written yet";
   return userError(`training step ${step}`, `diverged: ${what}; ${kept}`, "lower --lr, keep --max-grad-norm 1, or resume from the checkpoint with --resume");
 }
 
@@ -482,53 +516,196 @@ function asMemoryError(e: unknown, batchSize: number, gradAccum: number, step?: 
 
 // ---------------------------------------------------------------------------------------------------------------
 // Checkpoints: <out>/checkpoint/ = config.json + model.safetensors (+ tokenizer) + optimizer.safetensors +
-// trainer_state.json, replaced atomically so an interrupted save leaves the previous one intact.
+// trainer_state.json. A new one is filled in checkpoint.tmp-<pid> and renamed checkpoint.next (complete from then
+// on); then checkpoint becomes checkpoint.prev, checkpoint.next becomes checkpoint, and checkpoint.prev is removed.
+// At every instant one of them is complete; --resume takes the newest complete one, and the next run in the folder
+// finishes an interrupted swap and removes what a killed run left (recoverOutputDir).
 
-async function saveCheckpoint(dir: string, model: BertModel, opt: AdamW, state: TrainerState, tokenizerDir?: string): Promise<void> {
+const CHECKPOINT = "checkpoint", NEXT = "checkpoint.next", PREV = "checkpoint.prev";
+const CHECKPOINT_FILES = ["config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"];
+/** What a killed run leaves: a checkpoint being filled, the final model being moved in, a file being replaced. */
+const LEFTOVER = /^(checkpoint\.(tmp|model|old)-.*|\.model-\d+.*|.*\.tmp-\d+-\d+.*)$/;
+
+async function saveCheckpoint(outDir: string, model: BertModel, opt: AdamW, state: TrainerState, tokenizerDir?: string): Promise<void> {
   const optState = await adamwStateToHost(opt);
-  const modelTmp = `${dir}.model-${process.pid}`; // saveModel reads the weights asynchronously: before writeDirAtomic
+  const files = await modelFiles(model, { tokenizerDir });
+  const what = `the checkpoint at step ${state.step}`;
+  const tmp = path.join(outDir, `${CHECKPOINT}.tmp-${process.pid}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
   try {
-    await saveModel(model, modelTmp, { tokenizerDir });
-    writeDirAtomic(dir, (tmp) => {
-      for (const f of fs.readdirSync(modelTmp)) fs.renameSync(path.join(modelTmp, f), path.join(tmp, f));
-      writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata);
-      writeJsonAtomic(path.join(tmp, "trainer_state.json"), state);
-    });
-  } finally {
-    fs.rmSync(modelTmp, { recursive: true, force: true });
+    ensureDir(tmp, what);
+    for (const f of files) writeFileAtomic(path.join(tmp, f.name), f.data, `${f.what} of ${what}`);
+    writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata, `the optimizer state of ${what}`);
+    writeJsonAtomic(path.join(tmp, "trainer_state.json"), state, `the trainer state of ${what}`);
+    faultPoint("checkpoint-filled", tmp);
+    renameOrFail(tmp, path.join(outDir, NEXT), what);
+  } catch (e) {
+    discard(tmp);
+    throw e;
+  }
+  finishSwap(outDir);
+}
+
+/** checkpoint.next (complete) becomes checkpoint, the one it replaces goes; also finishes a swap a kill cut short. */
+function finishSwap(outDir: string): void {
+  const [ckpt, next, prev] = [CHECKPOINT, NEXT, PREV].map((n) => path.join(outDir, n));
+  if (fs.existsSync(next)) {
+    if (fs.existsSync(ckpt)) {
+      removeQuietly(prev); // only a removal cut short leaves it; checkpoint is newer
+      renameOrFail(ckpt, prev, "the previous checkpoint");
+      faultPoint("checkpoint-swap", ckpt); // between the two renames: checkpoint.next is the newest complete one
+    }
+    renameOrFail(next, ckpt, "the new checkpoint");
+  }
+  if (fs.existsSync(ckpt)) removeQuietly(prev);
+}
+
+/** Leftovers are retried by the next run; failing to remove one must not end this one. */
+function removeQuietly(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch (e) {
+    process.stderr.write(`warning: could not remove ${p} (${(e as Error).message.split("\n")[0]}); the next run retries\n`);
   }
 }
 
+/** Before a run writes into its folder: remove what a killed run left and finish its checkpoint swap. */
+function recoverOutputDir(outDir: string): void {
+  for (const e of dirEntries(outDir)) if (LEFTOVER.test(e)) removeQuietly(path.join(outDir, e));
+  finishSwap(outDir);
+}
+
+/** The newest complete checkpoint in an output folder (or the folder itself when it is one). A damaged
+ * trainer_state.json is a one-line error when `strict`, else that checkpoint is passed over. */
+export function newestCheckpoint(where: string, strict = false): { dir: string; state: TrainerState; step: number } | undefined {
+  const named = [CHECKPOINT, NEXT, PREV].includes(path.basename(path.resolve(where)));
+  const base = named ? path.dirname(path.resolve(where)) : where;
+  const candidates = !named && fs.existsSync(path.join(where, "trainer_state.json")) ? [where] : [NEXT, CHECKPOINT, PREV].map((n) => path.join(base, n));
+  let best: { dir: string; state: TrainerState; step: number } | undefined;
+  for (const dir of candidates) {
+    if (!CHECKPOINT_FILES.every((f) => fs.existsSync(path.join(dir, f)))) continue;
+    let state: TrainerState;
+    try {
+      state = readTrainerState(path.join(dir, "trainer_state.json"));
+    } catch (e) {
+      if (strict) throw e;
+      continue;
+    }
+    if (best === undefined || state.step > best.step) best = { dir, state, step: state.step };
+  }
+  return best;
+}
+
+function readTrainerState(file: string): TrainerState {
+  let state: TrainerState;
+  try {
+    state = JSON.parse(fs.readFileSync(file, "utf8")) as TrainerState;
+  } catch (e) {
+    throw userError(file, `is damaged (${fs.statSync(file).size === 0 ? "empty" : (e as Error).message.split("\n")[0]})`, "resume from another checkpoint, or start over with --overwrite-output-dir");
+  }
+  if (state === null || typeof state !== "object" || state.format !== "bertqa-trainer-state") throw userError(file, "is not a bertqa trainer state", "resume from a checkpoint written by bertqa train");
+  return state;
+}
+
+/** The flag that sets each resumable setting, for "resume with the same ..." */
+const SETTING_FLAGS: Record<string, string> = { batch_size: "--batch-size", grad_accum: "--grad-accum", seed: "--seed", total_steps: "--epochs and --max-steps", group_by_length: "--group-by-length" };
+
 function resumeFrom(where: string, model: BertModel, opt: AdamW, fresh: TrainerState): TrainerState {
-  const dir = fs.existsSync(path.join(where, "trainer_state.json")) ? where : path.join(where, "checkpoint");
-  const stateFile = path.join(dir, "trainer_state.json");
-  if (!fs.existsSync(stateFile)) throw userError(where, "holds no checkpoint (trainer_state.json)", "pass the --out directory of an earlier run, or its checkpoint/ folder");
-  const state = JSON.parse(fs.readFileSync(stateFile, "utf8")) as TrainerState;
-  if (state.format !== "bertqa-trainer-state") throw userError(stateFile, "is not a bertqa trainer state", "resume from a checkpoint written by bertqa train");
+  const found = newestCheckpoint(where, true);
+  if (found === undefined) throw userError(where, `holds no complete checkpoint (${CHECKPOINT_FILES.join(", ")})`, "pass the --out directory of an earlier run, or its checkpoint/ folder");
+  const { dir, state } = found;
   if (state.model_fingerprint !== fresh.model_fingerprint) {
     throw userError(dir, "was trained with a different model configuration", "resume with the same --model, or start a fresh run in another --out directory");
   }
   if (state.data_fingerprint !== fresh.data_fingerprint) {
     throw userError(dir, "was trained on different data (or --max-length/--doc-stride/tokenizer)", "resume with the same --train file and settings, or start a fresh run in another --out directory");
   }
-  for (const key of ["batch_size", "grad_accum", "seed", "total_steps", "group_by_length"]) {
-    if ((state.settings[key] ?? 0) !== fresh.settings[key]) throw userError(dir, `was trained with ${key.replace("_", "-")} ${state.settings[key]}, not ${fresh.settings[key]}`, `resume with the same --${key.replace("_", "-")}`);
+  for (const key of Object.keys(SETTING_FLAGS)) {
+    if ((state.settings[key] ?? 0) !== fresh.settings[key]) throw userError(dir, `was trained with ${key} ${state.settings[key]}, not ${fresh.settings[key]}`, `resume with the same ${SETTING_FLAGS[key]}`);
   }
-  const saved = loadModelDir(dir, model.task);
+  const saved = damagedAsOneLine(path.join(dir, "model.safetensors"), () => loadModelDir(dir, model.task));
   for (const [name, v] of Object.entries(model.params)) v.assign(saved.model.params[name]);
   for (const v of Object.values(saved.model.params)) v.dispose();
-  const opState = readSafetensors(path.join(dir, "optimizer.safetensors"));
-  loadAdamWState(opt, opState, path.join(dir, "optimizer.safetensors"));
+  const optFile = path.join(dir, "optimizer.safetensors");
+  damagedAsOneLine(optFile, () => loadAdamWState(opt, readSafetensors(optFile), optFile));
   if (opt.step !== state.step) throw userError(dir, `optimizer state is at step ${opt.step} but trainer state at ${state.step}`, "the checkpoint is damaged; start a fresh run");
   return state;
 }
 
-/** The trained model as a Hugging Face directory in outDir itself (files moved in one by one; the logs stay). */
+/** A checkpoint file that cannot be read is the user's to know about in one line, not an internal error. */
+function damagedAsOneLine<T>(file: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw userError(file, `is damaged (${(e as Error).message.split("\n")[0]})`, "resume from another checkpoint, or start over with --overwrite-output-dir");
+  }
+}
+
+/** The trained model as a Hugging Face directory in outDir itself (each file replaced atomically; the logs stay). */
 async function saveFinalModel(model: BertModel, outDir: string, tokenizerDir?: string): Promise<void> {
-  const tmp = path.join(outDir, `.model-${process.pid}`);
-  await saveModel(model, tmp, { tokenizerDir });
-  for (const f of fs.readdirSync(tmp)) fs.renameSync(path.join(tmp, f), path.join(outDir, f));
-  fs.rmSync(tmp, { recursive: true, force: true });
+  writeModelFiles(outDir, (await modelFiles(model, { tokenizerDir })).map((f) => ({ ...f, what: `${f.what} of the trained model` })));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The output folder belongs to one run: refused when it holds another run or foreign files (unless resuming from it
+// or overwriting), locked while the run writes, cleaned of a killed run's leftovers before it starts.
+
+/** What a training run writes into its folder, besides the tokenizer files copied next to the model. */
+const RUN_FILES = [...MODEL_FILES, "metrics.jsonl", "eval.json", "loss.svg", CHECKPOINT, NEXT, PREV];
+
+function resumesHere(outDir: string, resume: string | undefined): boolean {
+  return resume !== undefined && (samePath(resume, outDir) || (path.basename(path.resolve(resume)).startsWith(CHECKPOINT) && samePath(path.dirname(path.resolve(resume)), outDir)));
+}
+
+/**
+ * Refuse in one line an output folder that holds a model, a checkpoint, a log or anything else, unless the run
+ * resumes from it or `overwriteOutputDir` is set (HF's overwrite_output_dir). `bertqa train` calls it before loading.
+ */
+export function checkTrainOutDir(outDir: string, opts: { resume?: string; overwriteOutputDir?: boolean }): void {
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw userError(outDir, "is a file, but --out names the folder to write", "give the path of a new or empty folder");
+  const entries = dirEntries(outDir);
+  if (entries.length === 0 || opts.overwriteOutputDir === true || resumesHere(outDir, opts.resume)) return;
+  const ckpt = newestCheckpoint(outDir);
+  const held = [
+    ...(entries.some((e) => MODEL_FILES.includes(e)) ? ["a model"] : []),
+    ...(ckpt !== undefined ? [`a checkpoint at step ${ckpt.step}`] : entries.some((e) => e.startsWith(CHECKPOINT)) ? ["an unfinished checkpoint"] : []),
+    ...(entries.includes("metrics.jsonl") ? ["a training log (metrics.jsonl)"] : []),
+  ];
+  if (held.length > 0) {
+    throw userError(outDir, `already holds a training run (${held.join(", ")})`,
+      ckpt !== undefined ? `continue it with --resume ${outDir}, or start over there with --overwrite-output-dir` : "start over there with --overwrite-output-dir, or choose another --out");
+  }
+  throw userError(outDir, `is not empty (${listNames(entries)})`, "choose a new or empty --out, or pass --overwrite-output-dir to replace only the files train writes there and keep the rest");
+}
+
+/** Run `body` as the owner of opts.outDir: paths checked, the folder checked and locked, leftovers cleaned; a write
+ * the environment refuses says which checkpoint is intact. */
+async function withOutputDir(opts: TrainSettings & { outDir: string; trainFile?: string; tokenizerDir?: string }, inputs: { flag: string; path: string | undefined }[], body: () => Promise<TrainResult>): Promise<TrainResult> {
+  checkPaths("train", [{ flag: "--train", path: opts.trainFile }, ...inputs, { flag: "--tokenizer", path: opts.tokenizerDir }], [], [{ flag: "--out", path: opts.outDir }]);
+  checkTrainOutDir(opts.outDir, opts);
+  const existed = fs.existsSync(opts.outDir);
+  const lock: DirLock = lockDir(opts.outDir, "training");
+  let done = false;
+  try {
+    checkTrainOutDir(opts.outDir, opts); // again, now that no other run can write here
+    if (opts.overwriteOutputDir === true && !resumesHere(opts.outDir, opts.resume)) {
+      for (const e of dirEntries(opts.outDir)) if (RUN_FILES.includes(e) || LEFTOVER.test(e)) fs.rmSync(path.join(opts.outDir, e), { recursive: true, force: true });
+    }
+    recoverOutputDir(opts.outDir);
+    const result = await body();
+    done = true;
+    return result;
+  } catch (e) {
+    if (!isWriteError(e)) throw e;
+    const last = newestCheckpoint(opts.outDir);
+    throw last !== undefined
+      ? e.withNote(`the last checkpoint (step ${last.step}) in ${last.dir} is intact`, `, then continue with --resume ${opts.outDir}`)
+      : e.withNote("no checkpoint had been written yet");
+  } finally {
+    lock.release();
+    if (!done && !existed) try { fs.rmdirSync(opts.outDir); } catch { /* not empty: keep what is there */ }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import * as tf from "@tensorflow/tfjs";
 import { configToJson, readConfig, type BertConfig } from "./config";
 import { initTensor, isFrozen, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
 import { userError } from "./errors";
-import { writeDirAtomic, writeJsonAtomic } from "./fsutil";
+import { writeDirAtomic, writeFileAtomic } from "./fsutil";
 import { cachedSnapshot, hubCacheDir, hubDownload, hubFileMeta, hubOffline, isHubError, isHubId, writeRef, type HubFileMeta, type HubOptions } from "./hub";
-import { readSafetensors, writeSafetensors, type HostTensor, type TensorMap } from "./safetensors";
+import { readSafetensors, serializeSafetensors, type HostTensor, type TensorMap } from "./safetensors";
 
 export { cachedSnapshot, hubCacheDir, hubEndpoint, isHubId, type HubOptions } from "./hub";
 export interface LoadOptions extends HubOptions {
@@ -225,17 +225,35 @@ export function modelTensors(model: BertModel): Promise<TensorMap> {
   return toHfTensors(model, model.params);
 }
 
-/** Save as a Hugging Face model directory (config.json + model.safetensors [+ tokenizer files]), atomically. */
+/** Save as a Hugging Face model directory (config.json + model.safetensors [+ tokenizer files]); other files there stay. */
 export async function saveModel(model: BertModel, dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
+  writeModelFiles(dir, await modelFiles(model, opts));
+}
+
+/** The files of a Hugging Face model directory (config.json, model.safetensors, tokenizer files), in memory. */
+export async function modelFiles(model: BertModel, opts: { tokenizerDir?: string } = {}): Promise<ModelFile[]> {
   const tensors = await modelTensors(model);
   const tokFiles = opts.tokenizerDir !== undefined ? tokenizerFiles(opts.tokenizerDir) : [];
-  const contents = tokFiles.map((f) => [path.basename(f), fs.readFileSync(f)] as const); // read first: dir may be the source
-  writeDirAtomic(dir, (tmp) => {
-    writeJsonAtomic(path.join(tmp, "config.json"), configToJson(model.config, architecture(model.config, model.task)));
-    writeSafetensors(path.join(tmp, "model.safetensors"), tensors, { format: "pt" });
-    for (const [name, data] of contents) fs.writeFileSync(path.join(tmp, name), data);
-  });
+  return [
+    { name: "config.json", data: JSON.stringify(configToJson(model.config, architecture(model.config, model.task)), null, 2) + "\n", what: "the model config" },
+    { name: "model.safetensors", data: serializeSafetensors(tensors, { format: "pt" }), what: "the model weights" },
+    ...tokFiles.map((f) => ({ name: path.basename(f), data: fs.readFileSync(f), what: "a tokenizer file" })), // read first: dir may be the source
+  ];
 }
+export interface ModelFile { name: string; data: string | Uint8Array; what: string }
+
+/** A new folder appears whole (filled beside it, then renamed); into an existing one only these names are written,
+ * each atomically, and nothing else there is touched. */
+export function writeModelFiles(dir: string, files: ModelFile[]): void {
+  if (!fs.existsSync(dir)) {
+    writeDirAtomic(dir, (tmp) => { for (const f of files) writeFileAtomic(path.join(tmp, f.name), f.data, f.what); }, "the model folder");
+    return;
+  }
+  for (const f of files) writeFileAtomic(path.join(dir, f.name), f.data, f.what);
+}
+
+/** File names a saved model directory may hold (what `--overwrite-output-dir` lets a command replace). */
+export const MODEL_FILES = ["config.json", "model.safetensors"];
 
 function tokenizerFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) throw userError(dir, "tokenizer directory not found");

@@ -33,7 +33,7 @@ test("train: bad flags and unknown presets are one-line errors", () => {
 
 test("train from a preset writes a model + JSON summary; resuming with other data is refused in one line", () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-cli-train-"));
-  const small = path.join(out, "small.json");
+  const small = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-cli-train-data-")), "small.json"); // not in --out: train refuses a folder holding other files
   const data = JSON.parse(fs.readFileSync(SAMPLE_FILES.train, "utf8"));
   data.data = data.data.slice(0, 2);
   fs.writeFileSync(small, JSON.stringify(data));

@@ -176,7 +176,7 @@ test("sharded checkpoints (model.safetensors.index.json) load the same values", 
   assert.match(userErrorOf(() => loadModelDir(d, "cls")), /model-00002-of-00002\.safetensors: shard listed in model\.safetensors\.index\.json is missing/);
 });
 
-test("saveModel copies the tokenizer files and replaces the directory atomically", async () => {
+test("saveModel copies the tokenizer files, writes each file atomically and leaves files it did not write", async () => {
   const tok = tmpDir("tok");
   fs.writeFileSync(path.join(tok, "vocab.txt"), "[PAD]\n[UNK]\n");
   fs.writeFileSync(path.join(tok, "tokenizer_config.json"), "{}");
@@ -185,7 +185,7 @@ test("saveModel copies the tokenizer files and replaces the directory atomically
   fs.mkdirSync(out, { recursive: true });
   fs.writeFileSync(path.join(out, "stale.txt"), "old");
   await saveModel(model, out, { tokenizerDir: tok });
-  assert.deepEqual(fs.readdirSync(out).sort(), ["config.json", "model.safetensors", "tokenizer_config.json", "vocab.txt"]);
+  assert.deepEqual(fs.readdirSync(out).sort(), ["config.json", "model.safetensors", "stale.txt", "tokenizer_config.json", "vocab.txt"], "a file saveModel did not write stays");
   assert.deepEqual(fs.readdirSync(TMP).filter((f) => f.includes("with-tok.")), [], "no temporary directories left");
   disposeModel(model);
 });

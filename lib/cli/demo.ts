@@ -14,6 +14,7 @@ import { squadEvaluate } from "../metrics";
 import { writeFileAtomic, writeJsonAtomic } from "../fsutil";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
 import { userError } from "../errors";
+import { checkPaths, dirEntries, listNames } from "../outdir";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "train a tiny BERT from scratch on the embedded sample, evaluate on dev, write a report (offline)";
@@ -36,11 +37,14 @@ export const flags = {
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   quiet: { type: "boolean", help: "no progress bar" },
   "train-budget": { type: "number", help: "seconds after which training stops early (checkpoint kept) and the model is evaluated", default: DEMO.trainBudgetS },
+  "overwrite-output-dir": { type: "boolean", help: "write into an --out that holds something other than an earlier demo (only the demo's files are replaced)" },
 } satisfies FlagSpecs;
 
 export async function run(argv: string[]): Promise<void> {
-  const f = parseFlags("demo", argv, flags) as { out: string; steps: number; "batch-size": number; lr: number; seed: number; "max-train"?: number; backend: string; quiet?: boolean; "train-budget": number };
+  const f = parseFlags("demo", argv, flags) as { out: string; steps: number; "batch-size": number; lr: number; seed: number; "max-train"?: number; backend: string; quiet?: boolean; "train-budget": number; "overwrite-output-dir"?: boolean };
   if (!BACKENDS.includes(f.backend)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
+  if (!(Number.isInteger(f.steps) && f.steps > 0)) throw userError("--steps", `must be a positive integer, got ${f.steps}`, `e.g. --steps ${DEMO.steps}`);
+  checkDemoOut(f.out, f["overwrite-output-dir"] === true);
   const t0 = Date.now();
   const backend = await useBackend(f.backend as BackendName | "auto");
   process.stderr.write(`demo: backend ${backend.name} (${backend.detail})\n`);
@@ -56,7 +60,7 @@ export async function run(argv: string[]): Promise<void> {
     process.stderr.write(`demo: training a tiny BERT (2 layers, 128 hidden) from scratch on ${train.length} questions, ${f.steps} steps of ${f["batch-size"]}\n`);
     result = await trainQA({
       model, tokenizer: tok, tokenizerDir: SAMPLE_FILES.tokenizerDir, train, trainFile: SAMPLE_FILES.train, eval: dev, evalFile: SAMPLE_FILES.dev,
-      outDir: f.out, maxSteps: f.steps, batchSize: f["batch-size"], lr: f.lr, warmupRatio: DEMO.warmupRatio, seed: f.seed,
+      outDir: f.out, overwriteOutputDir: true, maxSteps: f.steps, batchSize: f["batch-size"], lr: f.lr, warmupRatio: DEMO.warmupRatio, seed: f.seed,
       maxLength: DEMO.maxLength, docStride: DEMO.docStride, groupByLength: true, logSteps: 10, quiet: f.quiet,
       // The demo promises < 10 minutes on 2 cores: past the budget, stop (a checkpoint is kept) and evaluate.
       shouldStop: () => (Date.now() - t0) / 1000 > f["train-budget"],
@@ -100,6 +104,15 @@ function report(s: { exact: number; f1: number; total: number; seconds: number; 
     "Files: `model.safetensors` + `config.json` + tokenizer (a Hugging Face model directory), `metrics.jsonl` (one line per logged step and evaluation), `eval.json`, `predictions.json`, `checkpoint/` (resumable).",
     "",
   ].join("\n");
+}
+
+/** The demo replaces an earlier demo (a folder with its report.md) without asking; any other non-empty folder is not
+ * its to overwrite unless --overwrite-output-dir says so. */
+function checkDemoOut(dir: string, overwrite: boolean): void {
+  checkPaths("demo", [], [], [{ flag: "--out", path: dir }]);
+  const entries = dirEntries(dir);
+  if (entries.length === 0 || overwrite || entries.includes("report.md")) return;
+  throw userError(dir, `is not empty and holds no earlier demo (${listNames(entries)})`, "choose another --out, or pass --overwrite-output-dir to replace only the demo's files there");
 }
 
 export function demoOutputs(dir: string): string[] {

@@ -10,6 +10,7 @@ import { loadSquad, type QAExample } from "../squad";
 import { loadTokenizer } from "../tokenizer";
 import { parseFlags, type FlagSpecs } from "./args";
 import { writeLinesAtomic } from "../fsutil";
+import { checkPaths } from "../outdir";
 
 /** Below this many features the output is written without a progress bar (it takes well under a second). */
 const PROGRESS_MIN_FEATURES = 5000;
@@ -38,6 +39,7 @@ function featureJson(f: QAFeature, ex: QAExample, cpIndex: Int32Array | null): s
 export async function run(argv: string[]): Promise<void> {
   const opts = parseFlags("features", argv, flags);
   const maxLength = opts["max-length"] as number, docStride = opts["doc-stride"] as number;
+  checkPaths("features", [{ flag: "--data", path: opts.data }, { flag: "--tokenizer", path: opts.tokenizer }], [{ flag: "--out", path: opts.out }]);
   if (!fs.existsSync(opts.tokenizer)) throw userError(opts.tokenizer, "tokenizer not found", "pass a directory with tokenizer.json or vocab.txt, or one of those files");
   const tok = loadTokenizer(opts.tokenizer, opts.lowercase === true ? { lowercase: true } : undefined);
   const skipInvalid = opts["skip-invalid"] === true;
@@ -54,7 +56,7 @@ export async function run(argv: string[]): Promise<void> {
       lastIndex = /[\uD800-\uDFFF]/.test(ex.context) ? codePointIndex(ex.context) : null;
     }
     return featureJson(features[i], ex, lastIndex);
-  });
+  }, "the features");
   if (bar !== undefined) bar.finish();
   const skipped = ds.skipped + stats.skipped;
   process.stderr.write(`features: ${stats.examples} examples -> ${stats.features} features (max_length ${maxLength}, ` +

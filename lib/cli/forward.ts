@@ -10,6 +10,7 @@ import { clsLoss, disposeModel, forward, qaLoss, type Batch, type Task } from ".
 import { loadModelDir, resolveModelDir, taskFromConfig } from "../weights";
 import { readConfig } from "../config";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
+import { checkPaths } from "../outdir";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "run a model on token ids from a JSON file and write logits, hidden states and loss (like transformers)";
@@ -113,6 +114,7 @@ export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("forward", argv, flags);
   if (!BACKENDS.includes(f.backend ?? "auto")) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
   if (f.task !== undefined && f.task !== "qa" && f.task !== "cls") throw userError("--task", `unknown task '${f.task}'`, "use qa or cls");
+  checkPaths("forward", [{ flag: "--inputs", path: f.inputs }, { flag: "--model", path: fs.existsSync(f.model) ? f.model : undefined }], [{ flag: "--out", path: f.out }]);
   const c = readCase(f.inputs);
   const backend = await useBackend((f.backend ?? "auto") as BackendName | "auto");
   const dir = await resolveModelDir(f.model);

@@ -1,7 +1,9 @@
 // `bertqa predict`: answer every question of a SQuAD/CMRC file with a fine-tuned QA model and write the official
 // predictions file {id: text} (plus n-best lists and null odds on request), atomically; prints a JSON summary.
 import { userError } from "../errors";
+import * as fs from "node:fs";
 import { writeJsonAtomic } from "../fsutil";
+import { checkPaths } from "../outdir";
 import { codePointIndex } from "../features";
 import { loadSquad, type QAExample } from "../squad";
 import { DEFAULT_MAX_ANSWER_LENGTH, DEFAULT_N_BEST, type NBest } from "../postprocess";
@@ -49,6 +51,8 @@ function nbestForFile(examples: QAExample[], nbest: Record<string, NBest[]>): Re
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("predict", argv, flags);
+  checkPaths("predict", [{ flag: "--data", path: f.data }, { flag: "--model", path: fs.existsSync(f.model) ? f.model : undefined }, { flag: "--tokenizer", path: f.tokenizer }],
+    [{ flag: "--out", path: f.out }, { flag: "--nbest-out", path: f["nbest-out"] }, { flag: "--na-prob-out", path: f["na-prob-out"] }]);
   const backend = await selectBackend(f.backend as string);
   const ds = loadSquad(f.data, { checkAnswerStarts: false }); // predicting needs only questions and contexts
   const version2 = f.version2 ?? (ds.version.startsWith("v2") || ds.examples.some((e) => e.answers.length === 0 && e.is_impossible));
@@ -62,9 +66,9 @@ export async function run(argv: string[]): Promise<void> {
       ...win, batchSize: f["batch-size"], nBest: f["n-best"],
       maxAnswerLength: f["max-answer-length"], nullScoreDiffThreshold: f["null-score-diff-threshold"], version2, file: f.data,
     });
-    writeJsonAtomic(f.out, r.predictions);
-    if (f["nbest-out"] !== undefined) writeJsonAtomic(f["nbest-out"], nbestForFile(ds.examples, r.nbest));
-    if (f["na-prob-out"] !== undefined) writeJsonAtomic(f["na-prob-out"], r.nullOdds);
+    writeJsonAtomic(f.out, r.predictions, "the predictions");
+    if (f["nbest-out"] !== undefined) writeJsonAtomic(f["nbest-out"], nbestForFile(ds.examples, r.nbest), "the n-best lists");
+    if (f["na-prob-out"] !== undefined) writeJsonAtomic(f["na-prob-out"], r.nullOdds, "the null odds");
     const noAnswer = Object.values(r.predictions).filter((p) => p === "").length;
     console.log(JSON.stringify({
       examples: r.stats.examples, features: r.stats.features, no_answer: noAnswer, version2, seconds: r.stats.seconds,

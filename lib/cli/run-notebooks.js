@@ -35,11 +35,27 @@ function kernelSpec() {
 /** Write kernels/bertqa/kernel.json under `dataDir` (a Jupyter data directory); rewriting it is harmless. */
 function writeKernelSpec(dataDir) {
   const dir = path.join(dataDir, "kernels", KERNEL_NAME);
-  fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, "kernel.json");
   const text = JSON.stringify(kernelSpec(), null, 2) + "\n";
-  if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== text) fs.writeFileSync(file, text);
+  if (!fs.existsSync(file) || fs.readFileSync(file, "utf8") !== text) writeText(file, text, "the kernel spec");
   return file;
+}
+
+// Writes the environment refuses (disk full, read-only, no permission, something in the way): one line, exit 1.
+const REFUSED = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EISDIR", "EEXIST", "ENOTDIR", "ENAMETOOLONG", "EIO"]);
+
+/** Write `text` to `file` through a temporary file and a rename; a refused write ends the run in one line. */
+function writeText(file, text, what) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try { fs.rmSync(tmp, { force: true }); } catch (_) { /* nothing to remove */ }
+    if (e && REFUSED.has(e.code)) fail(`error: ${file}: cannot write ${what} (${Buffer.byteLength(text)} B): ${e.code} (free some space or choose a writable folder)`);
+    throw e;
+  }
 }
 
 /** The per-user Jupyter data directory (what `jupyter --data-dir` prints), without needing Python. */
@@ -81,7 +97,7 @@ function startKernel(argv) {
 // Executes one notebook with nbclient (what `jupyter nbconvert --execute` uses) so that, unlike nbconvert, the copy is
 // written even when a cell fails (its stderr says why), execution stops at that cell, and each cell's time is reported.
 const PY_DRIVER = `
-import json, os, sys, time
+import errno, json, os, sys, time
 import nbformat
 from nbclient import NotebookClient
 src, dst, kernel, timeout, html = sys.argv[1:6]
@@ -98,12 +114,25 @@ try:
     client.execute()
 except Exception as e:  # CellExecutionError, CellTimeoutError, DeadKernelError: all mean this notebook failed
     error = "%s: %s" % (type(e).__name__, str(e).strip())
-nbformat.write(nb, dst)
+def write_atomic(path, text, what):  # a refused write (disk full, read-only) is one line for run-notebooks.js
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        try: os.remove(tmp)
+        except OSError: pass
+        code = errno.errorcode.get(e.errno, str(e.errno))
+        print(json.dumps({"write_error": "%s: cannot write %s (%d B): %s [%s]" % (path, what, len(text.encode("utf-8")), e.strerror, code)}), flush=True)
+        sys.exit(3)
+text = nbformat.writes(nb)
+write_atomic(dst, text if text.endswith("\\n") else text + "\\n", "the executed notebook")  # as nbformat.write does
 if html == "1":
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter().from_notebook_node(nb)
-    with open(dst[:-len(".ipynb")] + ".html", "w", encoding="utf-8") as f:
-        f.write(body)
+    write_atomic(dst[:-len(".ipynb")] + ".html", body, "the notebook's HTML")
 if error is not None:
     print(json.dumps({"error": error[-4000:]}), flush=True)
     sys.exit(1)
@@ -173,7 +202,7 @@ function executeNotebook(python, nb, opts, env) {
     const dst = path.join(OUT_DIR, nb);
     const args = ["-c", PY_DRIVER, src, dst, KERNEL_NAME, String(opts.timeout), opts.html ? "1" : "0"];
     const child = spawn(python, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "", buffered = "", error = null;
+    let stderr = "", buffered = "", error = null, writeError = null;
     const cells = [];
     child.stderr.on("data", (d) => (stderr += d));
     child.stdout.on("data", (d) => {
@@ -183,7 +212,8 @@ function executeNotebook(python, nb, opts, env) {
       for (const line of lines) {
         if (!line.startsWith("{")) continue;
         const msg = JSON.parse(line);
-        if (msg.error !== undefined) error = msg.error;
+        if (msg.write_error !== undefined) writeError = msg.write_error;
+        else if (msg.error !== undefined) error = msg.error;
         else {
           cells.push(msg);
           if (msg.seconds >= 10) console.error(`     cell ${msg.cell}: ${msg.seconds.toFixed(1)} s`);
@@ -192,7 +222,7 @@ function executeNotebook(python, nb, opts, env) {
     });
     child.on("close", (code) => {
       if (code !== 0 && error === null) error = stderr.trim().split("\n").slice(-20).join("\n") || `exit code ${code}`;
-      resolve({ ok: code === 0, error, cells, dst });
+      resolve({ ok: code === 0, error, writeError, cells, dst });
     });
   });
 }
@@ -237,6 +267,7 @@ async function runAll(argv) {
   for (const nb of notebooks) {
     const start = Date.now();
     const r = await executeNotebook(python, nb, opts, env);
+    if (r.writeError) fail(`error: ${r.writeError} (free some space or make ${path.relative(ROOT, OUT_DIR)}/ writable)`);
     const seconds = Math.round((Date.now() - start) / 100) / 10;
     results.push({ notebook: nb, ok: r.ok, seconds, cells: r.cells.length });
     console.error(`${r.ok ? "ok  " : "FAIL"} ${nb}  ${seconds.toFixed(1)} s`);
@@ -245,7 +276,7 @@ async function runAll(argv) {
   const failed = results.filter((r) => !r.ok);
   const total = Math.round((Date.now() - t0) / 100) / 10;
   const summary = { profile: opts.profile, total_seconds: total, failed: failed.map((r) => r.notebook), notebooks: results };
-  fs.writeFileSync(path.join(OUT_DIR, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeText(path.join(OUT_DIR, "summary.json"), JSON.stringify(summary, null, 2) + "\n", "the run summary");
   console.error(`run-notebooks: ${results.length - failed.length}/${results.length} passed in ${total} s`);
   console.log(JSON.stringify(summary));
   if (failed.length > 0) process.exit(1);
@@ -273,11 +304,10 @@ function studentCopy(nb) {
 
 function writeStudentCopies() {
   const dir = path.join(OUT_DIR, "student");
-  fs.mkdirSync(dir, { recursive: true });
   for (const nb of listNotebooks(null)) {
     const json = JSON.parse(fs.readFileSync(path.join(NOTEBOOK_DIR, nb), "utf8"));
     const removed = studentCopy(json);
-    fs.writeFileSync(path.join(dir, nb), JSON.stringify(json, null, 1) + "\n");
+    writeText(path.join(dir, nb), JSON.stringify(json, null, 1) + "\n", "a student copy");
     console.error(`${nb}: ${removed} solution block${removed === 1 ? "" : "s"} removed`);
   }
   console.error(`student copies in ${path.relative(ROOT, dir)}/`);

@@ -1,6 +1,6 @@
 // `bertqa train`: fine-tune (or train from scratch) a BERT for question answering (SQuAD/CMRC JSON) or classification
 // (text,label CSV). Writes a Hugging Face model directory plus metrics.jsonl, eval.json, loss.svg and a resumable
-// checkpoint/; Ctrl-C saves a checkpoint and stops. Prints one JSON summary line.
+// checkpoint/; Ctrl-C (or SIGTERM) saves a checkpoint and stops. Prints one JSON summary line.
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { userError } from "../errors";
@@ -9,7 +9,8 @@ import { presetConfig, PRESETS, type PresetName } from "../config";
 import { loadModel } from "../weights";
 import { loadSquad, readClassificationCsv } from "../squad";
 import { loadTokenizer, type BertTokenizer } from "../tokenizer";
-import { trainQA, trainClassifier, type TrainResult, type TrainSettings } from "../train";
+import { checkTrainOutDir, trainQA, trainClassifier, type TrainResult, type TrainSettings } from "../train";
+import { checkPaths } from "../outdir";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
 import { parseFlags, type FlagSpecs, type Flags } from "./args";
 
@@ -46,6 +47,7 @@ export const flags = {
   version2: { type: "boolean", help: "SQuAD 2.0: allow no-answer predictions (default: on for v2 data)" },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   resume: { type: "string", help: "continue from a checkpoint (an earlier --out directory or its checkpoint/)" },
+  "overwrite-output-dir": { type: "boolean", help: "replace the run already in --out (HF's overwrite_output_dir); files train did not write stay" },
   quiet: { type: "boolean", help: "no progress bar" },
   "skip-invalid": { type: "boolean", help: "skip training questions whose answer is not at answer_start (each is reported) instead of stopping" },
 } satisfies FlagSpecs;
@@ -60,6 +62,9 @@ export async function run(argv: string[]): Promise<void> {
   const multiple = f["pad-to-multiple-of"];
   if (multiple !== undefined && !(multiple >= 1)) throw userError("--pad-to-multiple-of", `must be a positive number of tokens, got ${multiple}`, "use e.g. 8 or 64; 1 pads each batch to its longest feature only");
   for (const file of [f.train, f.eval]) if (file !== undefined && !fs.existsSync(file)) throw userError(file, "file not found");
+  // Before anything is loaded: --out may not be an input, and a folder holding another run is not replaced silently.
+  checkPaths("train", [{ flag: "--train", path: f.train }, { flag: "--eval", path: f.eval }, { flag: "--model", path: fs.existsSync(f.model) ? f.model : undefined }, { flag: "--tokenizer", path: f.tokenizer }], [], [{ flag: "--out", path: f.out }]);
+  checkTrainOutDir(f.out, { resume: f.resume, overwriteOutputDir: f["overwrite-output-dir"] });
   const backend = await useBackend(f.backend as BackendName | "auto");
   const stop = installStopHandler();
   const settings = trainSettings(f, stop.requested);
@@ -91,14 +96,14 @@ export async function run(argv: string[]): Promise<void> {
     out: path.resolve(f.out), task, backend: backend.name, steps: result.steps, epoch: result.epoch, stopped: result.stopped,
     loss: result.loss, seconds: +result.seconds.toFixed(1), ...(result.eval ?? {}), checkpoint: result.checkpoint,
   }));
-  if (result.stopped === "interrupted") process.exitCode = 130; // 128 + SIGINT, as shells report an interrupted command
+  if (result.stopped === "interrupted") process.exitCode = stop.signal() === "SIGTERM" ? 143 : 130; // 128 + signal number, as shells report it
 }
 
 function trainSettings(f: TrainFlags, shouldStop: () => boolean): TrainSettings {
   return {
     epochs: f.epochs, batchSize: f["batch-size"], lr: f.lr, warmupRatio: f["warmup-ratio"], weightDecay: f["weight-decay"],
     gradAccum: f["grad-accum"], groupByLength: f["group-by-length"], padToMultipleOf: f["pad-to-multiple-of"], maxGradNorm: f["max-grad-norm"], seed: f.seed, evalSteps: f["eval-steps"], saveSteps: f["save-steps"],
-    logSteps: f["log-steps"], maxSteps: f["max-steps"], resume: f.resume, shouldStop, quiet: f.quiet,
+    logSteps: f["log-steps"], maxSteps: f["max-steps"], resume: f.resume, overwriteOutputDir: f["overwrite-output-dir"], shouldStop, quiet: f.quiet,
   };
 }
 
@@ -143,14 +148,19 @@ function setLabels(config: { id2label?: Record<string, string>; label2id?: Recor
   config.label2id = Object.fromEntries(labels.map((l, i) => [l, i]));
 }
 
-/** First Ctrl-C: finish the step, save a checkpoint, stop. Second Ctrl-C: quit at once. */
-function installStopHandler(): { requested: () => boolean; remove: () => void } {
-  let stop = false;
-  const onSigint = () => {
-    if (stop) process.exit(130);
-    stop = true;
-    process.stderr.write("\ntrain: stopping after this step and saving a checkpoint (Ctrl-C again to quit now)\n");
+/** First Ctrl-C or SIGTERM (kill, Docker, Slurm): finish the step, save a checkpoint, stop. A second: quit at once. */
+function installStopHandler(): { requested: () => boolean; signal: () => NodeJS.Signals | undefined; remove: () => void } {
+  let stop: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (stop !== undefined) process.exit(sig === "SIGTERM" ? 143 : 130);
+    stop = sig;
+    process.stderr.write(`\ntrain: ${sig}: stopping after this step and saving a checkpoint (${sig === "SIGINT" ? "Ctrl-C" : sig} again to quit now)\n`);
   };
-  process.on("SIGINT", onSigint);
-  return { requested: () => stop, remove: () => process.removeListener("SIGINT", onSigint) };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    requested: () => stop !== undefined,
+    signal: () => stop,
+    remove: () => { process.removeListener("SIGINT", onSignal); process.removeListener("SIGTERM", onSignal); },
+  };
 }
