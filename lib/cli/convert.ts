@@ -15,7 +15,7 @@ export const flags = {
   model: { type: "string", help: "model directory or Hub id to read", required: true },
   out: { type: "string", help: "directory to write (replaced atomically)", required: true },
   task: { type: "string", help: "qa | cls: which head to keep (default: from config.json architectures, else qa)" },
-  "num-labels": { type: "int", help: "cls: number of labels when the checkpoint has no classifier yet" },
+  "num-labels": { type: "int", help: "cls: number of labels when the checkpoint has no classifier yet", min: 1 },
   "no-new-heads": { type: "boolean", help: "fail instead of initialising a head the checkpoint lacks" },
 } satisfies FlagSpecs;
 

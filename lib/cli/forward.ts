@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
-import { writeJsonAtomic } from "../fsutil";
+import { decodeUtf8, parseJsonText, writeJsonAtomic } from "../fsutil";
 import { clsLoss, disposeModel, forward, qaLoss, type Batch, type Task } from "../bert";
 import { loadModelDir, resolveModelDir, taskFromConfig } from "../weights";
 import { readConfig } from "../config";
@@ -36,12 +36,7 @@ export interface ForwardCase {
 /** Read and check the inputs file: rectangular integer matrices of one shape; labels complete. */
 export function readCase(file: string): ForwardCase {
   if (!fs.existsSync(file)) throw userError(file, "file not found");
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    throw userError(file, `not valid JSON (${(e as Error).message})`);
-  }
+  const j = parseJsonText(decodeUtf8(fs.readFileSync(file), file), file, "not valid JSON") as Record<string, unknown>;
   if (j === null || typeof j !== "object") throw userError(file, "expected a JSON object with input_ids");
   const ids = intMatrix(j.input_ids, file, "input_ids");
   if (ids === undefined) throw userError(file, "missing 'input_ids'", "give token ids as [[101, 2054, ...], ...]");
