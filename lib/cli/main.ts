@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 /** Out of memory in any command: the one line train prints (what ran out, and the fix), never a stack trace. */
-function memoryError(e: unknown, name: string, flags: FlagSpecs): unknown {
+export function memoryError(e: unknown, name: string, flags: FlagSpecs): unknown {
   if (isUserError(e)) return e;
   const { outOfMemory } = require("../train") as typeof import("../train"); // loads TensorFlow.js: only on this path
   const oom = outOfMemory(e);
