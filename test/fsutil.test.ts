@@ -14,11 +14,14 @@ const CASES: [string, string, number][] = [
   ["f4908080", "invalid continuation byte (above U+10FFFF)", 0],
   ["c3a9f09f9880ff", "invalid start byte after valid é and 😀", 6],
   ["e28278", "invalid continuation byte", 0],
+  ["61e08080", "invalid continuation byte (overlong 3-byte form)", 1],
+  ["f08f8080", "invalid continuation byte (overlong 4-byte form)", 0],
 ];
 
 test("firstInvalidUtf8 reports the offsets Python's UnicodeDecodeError.start reports", () => {
   for (const [hex, why, at] of CASES) assert.equal(firstInvalidUtf8(Buffer.from(hex, "hex")), at, why);
   assert.equal(firstInvalidUtf8(Buffer.from("plain, é, 😀, 中文", "utf8")), -1);
+  assert.equal(firstInvalidUtf8(Buffer.from("e0a080", "hex")), -1); // U+0800, the smallest 3-byte character
 });
 
 test("decodeUtf8: text passes unchanged, anything else is one UserError naming the file, byte, offset and line", () => {

@@ -20,7 +20,7 @@ export const flags = {
   "batch-size": { type: "int", help: "sequences per step", default: 16, min: 1 },
   "seq-len": { type: "int", help: "tokens per sequence", default: 128, min: 1 },
   steps: { type: "int", help: "timed steps", default: 5, min: 1 },
-  warmup: { type: "int", help: "untimed steps first (kernel setup, allocation)", default: 2, min: 0 },
+  warmup: { type: "int", help: "untimed steps first (kernel setup, allocation; at least 1, so an allocation failure surfaces before the profiled step)", default: 2, min: 1 },
   "vocab-size": { type: "int", help: "vocabulary size", default: BERT_VOCAB, min: 2 },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   seed: { type: "int", help: "seed for weights and tokens", default: 0, min: 0, max: SEED_MAX },
