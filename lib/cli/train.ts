@@ -36,7 +36,7 @@ export const flags = {
   "doc-stride": { type: "int", help: "tokens shared by neighbouring windows (default min(128, max-length/2))", min: 0 },
   "grad-accum": { type: "int", help: "micro-batches per optimizer step", default: 1, min: 1 },
   "group-by-length": { type: "boolean", help: "batch features of similar length together (less padding, faster; HF's group_by_length)" },
-  "pad-to-multiple-of": { type: "int", help: "pad each batch to a multiple of this many tokens (default: 64 on webgpu, where each new length compiles shaders; else 1)", min: 1 },
+  "pad-to-multiple-of": { type: "int", help: "pad each batch to a multiple of this many tokens (default: 64 on webgpu, where each new length compiles shaders; else 1)" },
   "max-grad-norm": { type: "number", help: "clip the global gradient norm (0: off)", default: 1, min: 0 },
   seed: { type: "int", help: "seed for initialisation, data order and dropout", default: 42, min: 0, max: SEED_MAX },
   dropout: { type: "number", help: "set hidden_dropout_prob and attention_probs_dropout_prob (default: the model's config; 0 suits small models trained from scratch)" },
