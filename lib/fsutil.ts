@@ -73,7 +73,7 @@ export function decodeUtf8(bytes: Uint8Array, file: string): string {
     let line = 1;
     for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
     const byte = bytes[at]?.toString(16).toUpperCase().padStart(2, "0") ?? "end of file";
-    throw userError(file, `is not valid UTF-8: byte 0x${byte} at offset ${at} (line ${line})`, "save it as UTF-8 (it may be Latin-1 or binary)");
+    throw userError(file, `is not valid UTF-8: byte 0x${byte} at offset ${at} (line ${line})`, "save it as UTF-8; it may be Latin-1 or binary");
   }
 }
 

@@ -149,7 +149,7 @@ function checkAnswers(list: unknown, key: string, id: string, context: string, t
       return bad(`example ${id}: an entry of "${key}" lacks "text" or a numeric "answer_start"`, "write answers as {text, answer_start}");
     }
     if (checkStarts && !Number.isInteger(ans.answer_start)) {
-      return bad(`example ${id}: answer_start ${ans.answer_start} of ${excerpt(ans.text)} is not an integer`, "answer_start counts characters from the start of the context: 0, 1, 2, ...");
+      return bad(`example ${id}: answer_start ${ans.answer_start} of ${excerpt(ans.text)} is not an integer`, "write answer_start as a whole number of characters from the start of the context");
     }
     if (ans.text === "") return bad(`example ${id}: empty answer text in "${key}"`, "fill in the answer text");
     if (!checkStarts) {

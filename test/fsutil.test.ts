@@ -27,5 +27,5 @@ test("firstInvalidUtf8 reports the offsets Python's UnicodeDecodeError.start rep
 test("decodeUtf8: text passes unchanged, anything else is one UserError naming the file, byte, offset and line", () => {
   assert.equal(decodeUtf8(Buffer.from("\ufeffé😀\n", "utf8"), "f"), "\ufeffé😀\n"); // the BOM is the caller's business
   assert.throws(() => decodeUtf8(Buffer.from("ok\nab\x80", "latin1"), "data.json"),
-    (e: unknown) => isUserError(e) && (e as Error).message === "data.json: is not valid UTF-8: byte 0x80 at offset 5 (line 2) (save it as UTF-8 (it may be Latin-1 or binary))");
+    (e: unknown) => isUserError(e) && (e as Error).message === "data.json: is not valid UTF-8: byte 0x80 at offset 5 (line 2) (save it as UTF-8; it may be Latin-1 or binary)");
 });

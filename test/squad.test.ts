@@ -296,7 +296,7 @@ test("a file that is not UTF-8 is refused with the byte and its offset, as Pytho
   const f = path.join(tmp, "latin1.json");
   fs.writeFileSync(f, Buffer.concat([Buffer.from('{"version": "1.1", "data": [{"title": "caf'), Buffer.from([0xe9]), Buffer.from('", "paragraphs": []}]}')]));
   const msg = (() => { try { loadSquad(f); } catch (e) { return (e as Error).message; } return ""; })();
-  assert.equal(msg, `${f}: is not valid UTF-8: byte 0xE9 at offset 42 (line 1) (save it as UTF-8 (it may be Latin-1 or binary))`);
+  assert.equal(msg, `${f}: is not valid UTF-8: byte 0xE9 at offset 42 (line 1) (save it as UTF-8; it may be Latin-1 or binary)`);
 });
 
 test("malformed JSON: one line, the position, and only a short escaped excerpt of the bad bytes", () => {

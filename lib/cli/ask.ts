@@ -46,7 +46,7 @@ export function readContextFile(file: string): string {
     const st = fs.statSync(file);
     if (!st.isFile()) throw userError(file, "is not a file", "pass a UTF-8 text file with --context-file");
     if (st.size > MAX_CONTEXT_BYTES) {
-      throw userError(file, `is ${(st.size / 2 ** 20).toFixed(1)} MB; ask reads at most ${MAX_CONTEXT_BYTES / 2 ** 20} MB of context (a long novel)`, "pass the part of the text that holds the answer, or split it into paragraphs of a SQuAD file for bertqa predict");
+      throw userError(file, `is ${(st.size / 2 ** 20).toFixed(1)} MB; ask reads at most ${MAX_CONTEXT_BYTES / 2 ** 20} MB of context`, "pass the part of the text that holds the answer, or split it into paragraphs of a SQuAD file for bertqa predict");
     }
     bytes = fs.readFileSync(file);
   } catch (e) {
