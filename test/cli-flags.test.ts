@@ -148,3 +148,11 @@ test("flag mentions: a written-out command line is checked against that command,
   assert.deepEqual(mentions("run 'bertqa doctor' to see why, or pick another with --backend", "f", 1).map((m) => [m.flag, m.command]), [["backend", undefined]]);
   assert.deepEqual(mentions("models--org--name and x--y are not flags", "f", 1), []);
 });
+
+test("every command that can draw a progress bar (its imports reach lib/progress.ts) has --quiet", () => {
+  const lacking = Object.entries(COMMANDS)
+    .filter(([name]) => closure(path.join(LIB, "cli", `${name}.ts`)).has(path.join(LIB, "progress.ts")))
+    .filter(([, load]) => !Object.prototype.hasOwnProperty.call(load().flags, "quiet"))
+    .map(([name]) => name);
+  assert.deepEqual(lacking, []);
+});

@@ -7,6 +7,7 @@ import { userError } from "../errors";
 import { readConfig } from "../config";
 import { countParams, disposeModel, type Task } from "../bert";
 import { loadModelDir, resolveModelDir, saveModel, taskFromConfig, TOKENIZER_FILES } from "../weights";
+import { setDefaultProgressSink, silentSink } from "../progress";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "rewrite a BERT/DistilBERT checkpoint (any supported key style, local or Hub) in the modern HF layout";
@@ -17,10 +18,12 @@ export const flags = {
   task: { type: "string", help: "qa | cls: which head to keep (default: from config.json architectures, else qa)" },
   "num-labels": { type: "int", help: "cls: number of labels when the checkpoint has no classifier yet", min: 1 },
   "no-new-heads": { type: "boolean", help: "fail instead of initialising a head the checkpoint lacks" },
+  quiet: { type: "boolean", help: "no download progress bars" },
 } satisfies FlagSpecs;
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("convert", argv, flags);
+  if (f.quiet === true) setDefaultProgressSink(silentSink);
   if (f.task !== undefined && f.task !== "qa" && f.task !== "cls") throw userError("--task", `unknown task '${f.task}'`, "use qa or cls");
   const dir = await resolveModelDir(f.model);
   if (path.resolve(dir) === path.resolve(f.out)) throw userError("--out", "is the input directory", "write the converted model somewhere else");

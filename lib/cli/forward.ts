@@ -10,6 +10,7 @@ import { clsLoss, disposeModel, forward, qaLoss, type Batch, type Task } from ".
 import { loadModelDir, resolveModelDir, taskFromConfig } from "../weights";
 import { readConfig } from "../config";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
+import { setDefaultProgressSink, silentSink } from "../progress";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "run a model on token ids from a JSON file and write logits, hidden states and loss (like transformers)";
@@ -22,6 +23,7 @@ export const flags = {
   out: { type: "string", help: "output JSON: start_logits/end_logits or logits, last_hidden_state, loss (written atomically)", required: true },
   task: { type: "string", help: "qa | cls (default: from config.json architectures, else qa)" },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
+  quiet: { type: "boolean", help: "no download progress bars" },
 } satisfies FlagSpecs;
 
 export interface ForwardCase {
@@ -106,6 +108,7 @@ export async function runForward(model: Parameters<typeof forward>[0], c: Forwar
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("forward", argv, flags);
+  if (f.quiet === true) setDefaultProgressSink(silentSink);
   if (!BACKENDS.includes(f.backend ?? "auto")) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
   if (f.task !== undefined && f.task !== "qa" && f.task !== "cls") throw userError("--task", `unknown task '${f.task}'`, "use qa or cls");
   const c = readCase(f.inputs);
