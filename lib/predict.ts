@@ -35,8 +35,9 @@ export const DEFAULT_MAX_LENGTH = 384; // BERT paper's SQuAD setup; run_qa.py de
 export const DEFAULT_DOC_STRIDE = 128; // run_qa.py default
 export const DEFAULT_BATCH_SIZE = 16;
 const PROGRESS_MIN_FEATURES = 64;
-/** `ask` on one long text: a progress bar once the text needs this many windows (a few seconds of work or more). */
-export const ASK_PROGRESS_MIN_WINDOWS = 1000;
+/** `ask` on one long text: a progress bar past this many windows (~300 KB of English at 384/128; a minute or more of
+ * BERT-base on a CPU). 1 MB, the most ask reads, is ~900 windows (measured: 226,741 tokens with data/tokenizer). */
+export const ASK_PROGRESS_MIN_WINDOWS = 256;
 
 /**
  * Start and end logits of `features`, one host row per feature (padded to its batch's length). Batches are formed

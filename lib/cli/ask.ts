@@ -30,7 +30,7 @@ export const flags = {
   quiet: { type: "boolean", help: "no progress bar (shown for texts of thousands of windows)" },
 } satisfies FlagSpecs;
 
-/** Largest --context-file: 1 MB of text is a long novel, ~1,000 windows of 384 tokens (minutes for BERT-base on a CPU). */
+/** Largest --context-file: 1 MB of text is a long novel, ~900 windows of 384 tokens (minutes for BERT-base on a CPU). */
 export const MAX_CONTEXT_BYTES = 2 ** 20;
 
 function readContext(text: string | undefined, file: string | undefined): string {
