@@ -289,8 +289,28 @@ function registerWebgpuBackend(gpu: { requestAdapter(o?: object): Promise<unknow
     const requiredFeatures = ["timestamp-query", "bgra8unorm-storage"].filter((f) => adapter.features.has(f));
     const requiredLimits = Object.fromEntries(DEVICE_LIMITS.filter((k) => adapter.limits[k] !== undefined).map((k) => [k, adapter.limits[k]]));
     requiredLimits.maxStorageBuffersPerShaderStage = Math.min(requiredLimits.maxStorageBuffersPerShaderStage ?? 8, STORAGE_BUFFERS_CAP);
-    return new WebGPUBackend(await adapter.requestDevice({ requiredFeatures, requiredLimits }), adapter.info);
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+    refuseOversizedBuffers(device as GpuDevice);
+    return new WebGPUBackend(device, adapter.info);
   }, 3);
+}
+
+type GpuDevice = { limits: { maxBufferSize: number; maxStorageBufferBindingSize: number }; createBuffer(d: { size: number; usage: number }): unknown };
+const GPU_BUFFER_USAGE_STORAGE = 0x80; // GPUBufferUsage.STORAGE (WebGPU spec)
+
+/**
+ * Dawn answers a buffer above the device's limits with an invalid buffer and validation messages, and tfjs then fails
+ * far away (a TypeError in the next kernel); throw an out-of-memory error at the allocation instead, which every
+ * command turns into its one-line "does not fit in memory" with a fix.
+ */
+export function refuseOversizedBuffers(device: GpuDevice): void {
+  const create = device.createBuffer.bind(device);
+  const { maxBufferSize, maxStorageBufferBindingSize } = device.limits;
+  device.createBuffer = (d) => {
+    const limit = d.usage & GPU_BUFFER_USAGE_STORAGE ? Math.min(maxBufferSize, maxStorageBufferBindingSize) : maxBufferSize;
+    if (d.size > limit) throw new Error(`out of memory: a GPU buffer of ${(d.size / 2 ** 30).toFixed(2)} GiB is above the device's ${(limit / 2 ** 30).toFixed(2)} GiB per-buffer limit`);
+    return create(d);
+  };
 }
 
 let wasmDetail: string | undefined;

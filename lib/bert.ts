@@ -344,7 +344,7 @@ export function checkBatch(c: BertConfig, batch: Batch): void {
   if (shape.length !== 2) throw userError("input_ids", `expected shape [batch, seq_len], got [${shape}]`);
   const [, T] = shape;
   if (T > c.max_position_embeddings) {
-    throw userError("input_ids", `sequence length ${T} is longer than the model's max_position_embeddings ${c.max_position_embeddings}`, `truncate inputs to ${c.max_position_embeddings} tokens (e.g. --max-length)`);
+    throw userError("input_ids", `sequence length ${T} is longer than the model's max_position_embeddings ${c.max_position_embeddings}`, `truncate inputs to ${c.max_position_embeddings} tokens`);
   }
   if (batch.attentionMask.shape.join() !== shape.join()) {
     throw userError("attention_mask", `shape [${batch.attentionMask.shape}] differs from input_ids [${shape}]`);

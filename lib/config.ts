@@ -3,6 +3,7 @@
 // on save, so a saved DistilBERT config.json is a real DistilBERT config that transformers loads.
 import * as fs from "node:fs";
 import { userError } from "./errors";
+import { decodeUtf8, parseJsonText } from "./fsutil";
 
 export type ModelType = "bert" | "distilbert";
 
@@ -149,13 +150,7 @@ export function validateConfig(c: BertConfig, file = "config.json"): void {
 
 export function readConfig(file: string): BertConfig {
   if (!fs.existsSync(file)) throw userError(file, "file not found", "a model directory needs config.json beside model.safetensors");
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    throw userError(file, `not valid JSON (${(e as Error).message})`);
-  }
-  return parseConfig(json, file);
+  return parseConfig(parseJsonText(decodeUtf8(fs.readFileSync(file), file), file, "not valid JSON"), file);
 }
 
 /** The config.json object transformers expects for this model type (DistilBERT names restored). */
@@ -211,4 +206,24 @@ export function presetConfig(name: PresetName, opts: { vocabSize?: number; maxPo
   if (opts.numLabels !== undefined) c.num_labels = opts.numLabels;
   validateConfig(c, `preset '${name}'`);
   return c;
+}
+
+/** The preset a mistyped name most likely meant ("tinyy" → "tiny"): within 2 edits, else undefined. */
+export function nearPreset(name: string): PresetName | undefined {
+  let best: PresetName | undefined, bestD = 3;
+  for (const p of Object.keys(PRESETS) as PresetName[]) {
+    const d = editDistance(name.toLowerCase(), p);
+    if (d < bestD) [best, bestD] = [p, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
 }

@@ -14,3 +14,13 @@ export function userError(where: string, what: string, fix?: string): UserError 
 export function isUserError(e: unknown): e is UserError {
   return e instanceof Error && e.name === "UserError";
 }
+
+/** A short, escaped quotation of user input for a message: quotes, control characters and NULs escaped, long text cut. */
+export function excerpt(s: string, max = 40): string {
+  return JSON.stringify([...s].length > max ? [...s].slice(0, max).join("") + "…" : s);
+}
+
+/** A message made safe for one terminal line: control characters (newlines, NULs, escapes) shown as \u escapes. */
+export function oneLine(msg: string): string {
+  return msg.replace(/[\x00-\x1f\x7f]/g, (c) => (c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}

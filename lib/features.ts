@@ -19,6 +19,7 @@ export interface FeatureOptions {
   warn?: (msg: string) => void; // told why each skipped example was skipped
   file?: string; // named in error messages
   progress?: boolean; // progress bar; default: on for large inputs
+  skipFlag?: string | null; // the flag that skips bad examples, named in error messages (default --skip-invalid; null: the command has none)
 }
 
 export interface QAFeature {
@@ -117,12 +118,18 @@ function checkOptions(opts: FeatureOptions): void {
   }
 }
 
+/** ", or pass --skip-invalid" when the caller offers that flag: messages only name flags the command has. */
+function orSkip(opts: FeatureOptions): string {
+  const flag = opts.skipFlag === undefined ? "--skip-invalid" : opts.skipFlag;
+  return flag === null ? "" : `, or pass ${flag}`;
+}
+
 /** Where the first answer really starts (loadSquad has already fixed SQuAD's off-by-1/2 starts; hand-made examples may not be). */
-function answerStart(ex: QAExample, where: string): number {
+function answerStart(ex: QAExample, where: string, opts: FeatureOptions): number {
   const a = ex.answers[0];
   const start = locateAnswer(ex.context, a.text, a.answer_start);
   if (start === undefined) {
-    throw userError(where, `answer ${JSON.stringify(a.text)} is not at answer_start ${a.answer_start}`, "fix answer_start (a UTF-16 index into the context), or pass --skip-invalid");
+    throw userError(where, `answer ${JSON.stringify(a.text)} is not at answer_start ${a.answer_start}`, `fix answer_start (a UTF-16 index into the context)${orSkip(opts)}`);
   }
   return start;
 }
@@ -130,18 +137,18 @@ function answerStart(ex: QAExample, where: string): number {
 /** One example's features; throws UserError when it cannot be featurized. */
 function exampleFeatures(ex: QAExample, index: number, q: Encoding, ctx: Encoding, tok: BertTokenizer, opts: FeatureOptions): QAFeature[] {
   const where = `${opts.file ?? "features"}: example ${ex.id}`;
-  if (q.ids.length === 0) throw userError(where, "the question is empty (no tokens)", "fix or drop the question, or pass --skip-invalid");
-  if (ctx.ids.length === 0) throw userError(where, "the context is empty (no tokens)", "fix or drop the example, or pass --skip-invalid");
+  if (q.ids.length === 0) throw userError(where, "the question is empty (no tokens)", `fix or drop the question${orSkip(opts)}`);
+  if (ctx.ids.length === 0) throw userError(where, "the context is empty (no tokens)", `fix or drop the example${orSkip(opts)}`);
   const qLen = q.ids.length, n = ctx.ids.length;
   const budget = opts.maxLength - qLen - SPECIAL_TOKENS_IN_PAIR;
   if (budget <= 0) {
-    throw userError(where, `the question is ${qLen} tokens, too long for max_length ${opts.maxLength}`, "raise --max-length or shorten the question, or pass --skip-invalid");
+    throw userError(where, `the question is ${qLen} tokens, too long for max_length ${opts.maxLength}`, `raise --max-length or shorten the question${orSkip(opts)}`);
   }
   if (n > budget && opts.docStride >= budget) {
-    throw userError(where, `doc_stride ${opts.docStride} must be below the ${budget} context tokens per window left by a ${qLen}-token question`, "lower --doc-stride or raise --max-length, or pass --skip-invalid");
+    throw userError(where, `doc_stride ${opts.docStride} must be below the ${budget} context tokens per window left by a ${qLen}-token question`, `lower --doc-stride or raise --max-length${orSkip(opts)}`);
   }
   const answerable = !ex.is_impossible && ex.answers.length > 0;
-  const startChar = answerable ? answerStart(ex, where) : -1;
+  const startChar = answerable ? answerStart(ex, where, opts) : -1;
   const endChar = answerable ? startChar + ex.answers[0].text.length : -1;
   const head = qLen + 2; // [CLS] question [SEP]
   const out: QAFeature[] = [];
@@ -186,7 +193,7 @@ export function prepareFeatures(examples: QAExample[], tok: BertTokenizer, opts:
     const ex = examples[i];
     try {
       const question = pyLstrip(ex.question);
-      if (question.length === 0) throw userError(`${opts.file ?? "features"}: example ${ex.id}`, "the question is empty", "fix or drop the question, or pass --skip-invalid");
+      if (question.length === 0) throw userError(`${opts.file ?? "features"}: example ${ex.id}`, "the question is empty", `fix or drop the question${orSkip(opts)}`);
       let ctx = contexts.get(ex.context);
       if (ctx === undefined) {
         ctx = tok.encode(ex.context);

@@ -3,7 +3,7 @@
 // WriteError: one line naming the path, what was being written and its size; the temporary file is removed.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { UserError } from "./errors";
+import { excerpt, userError, UserError } from "./errors";
 
 /** Error codes that mean the environment refused a write (not a bug), with what they mean and the way out. */
 const REFUSALS: Record<string, { reason: string; fix: string }> = {
@@ -258,4 +258,82 @@ export function sizeOf(p: string): number {
   const st = fs.statSync(p);
   if (!st.isDirectory()) return st.size;
   return fs.readdirSync(p).reduce((n, f) => n + sizeOf(path.join(p, f)), 0);
+}
+
+/**
+ * Bytes -> text, refusing bytes that are not UTF-8 (Python's open(...).read() and json.load refuse them too) instead
+ * of turning them into U+FFFD. The error names the byte and its offset: `decodeUtf8(fs.readFileSync(f), f)`.
+ */
+export function decodeUtf8(bytes: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    let line = 1;
+    for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
+    const byte = bytes[at]?.toString(16).toUpperCase().padStart(2, "0") ?? "end of file";
+    throw userError(file, `is not valid UTF-8: byte 0x${byte} at offset ${at} (line ${line})`, "save it as UTF-8; it may be Latin-1 or binary");
+  }
+}
+
+/** Offset of the first byte that starts an invalid or truncated UTF-8 sequence (Python's "position"), or -1. */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  for (let i = 0; i < b.length;) {
+    const c = b[i];
+    if (c < 0x80) { i++; continue; }
+    const n = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3 : 0;
+    if (n === 0 || i + n >= b.length) return i; // not a lead byte, or the sequence is cut off by the end of the file
+    // Second-byte limits exclude overlong forms, surrogates and code points above U+10FFFF (RFC 3629).
+    const lo = c === 0xe0 ? 0xa0 : c === 0xf0 ? 0x90 : 0x80, hi = c === 0xed ? 0x9f : c === 0xf4 ? 0x8f : 0xbf;
+    if (b[i + 1] < lo || b[i + 1] > hi) return i;
+    for (let k = 2; k <= n; k++) if ((b[i + k] & 0xc0) !== 0x80) return i;
+    i += n + 1;
+  }
+  return -1;
+}
+
+/**
+ * JSON.parse with an error that names the file and the line:column of the problem and quotes at most a short,
+ * escaped excerpt there (V8's own message can echo the raw input: NULs, newlines, megabytes).
+ */
+export function parseJsonText(raw: string, file: string, what = "malformed JSON"): unknown {
+  const text = raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const pos = jsonErrorPosition(text, msg);
+    const reason = /Unexpected end of JSON input/.test(msg) || pos >= text.length ? "the text ends too early"
+      : `unexpected ${excerpt(text.slice(pos, pos + 20))}`;
+    throw userError(file, `${what} at ${lineColumn(text, pos)}: ${reason}`, "the file is damaged or not JSON; download it again");
+  }
+}
+
+/** Where JSON.parse failed: V8's "position N" when it gives one, else the shortest prefix that fails before its end. */
+function jsonErrorPosition(text: string, msg: string): number {
+  const m = /position (\d+)/.exec(msg);
+  if (m !== null) return Number(m[1]);
+  if (/Unexpected end of JSON input/.test(msg)) return text.length;
+  const failsInside = (n: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, n));
+      return false;
+    } catch (e) {
+      const em = (e as Error).message, p = /position (\d+)/.exec(em);
+      return !/Unexpected end of JSON input/.test(em) && (p === null || Number(p[1]) < n);
+    }
+  };
+  let lo = 0, hi = text.length; // invariant: the prefix of length hi fails inside; binary search for the shortest one
+  while (lo + 1 < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (failsInside(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi - 1;
+}
+
+function lineColumn(text: string, pos: number): string {
+  const before = text.slice(0, pos);
+  const line = before.split("\n").length;
+  return `line ${line}, column ${pos - before.lastIndexOf("\n")}`;
 }

@@ -294,7 +294,7 @@ export function cmrcEvaluate(examples: QAExample[], predictions: Record<string, 
     const pred = predictions[ex.id];
     if (typeof pred !== "string") throw userError(predFile, `prediction for id "${ex.id}" is ${JSON.stringify(pred)}, not a string`, 'write {"id": "answer text"}');
     // The script has no rule for unanswerable questions (max() of nothing fails): say so instead of guessing.
-    if (ex.answers.length === 0) throw userError(`example ${ex.id}`, "has no gold answer, which CMRC 2018 scoring does not define", "use --metric squad for data with unanswerable questions");
+    if (ex.answers.length === 0) throw userError(`example ${ex.id}`, "has no gold answer, which CMRC 2018 scoring does not define", "score data with unanswerable questions with the SQuAD metric: bertqa evaluate --metric squad");
     const answers = ex.answers.map((a) => a.text);
     f1 += cmrcF1(answers, pred);
     em += cmrcExact(answers, pred);

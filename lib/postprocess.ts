@@ -114,18 +114,27 @@ export function postprocessQA(examples: QAExample[], features: QAFeature[], star
       list.unshift({ text: "empty", c: { start: 0, end: 0, score: 0, start_logit: 0, end_logit: 0 } });
     }
     const probs = softmax(list.map((x) => x.c.score));
-    result.nbest[ex.id] = list.map(({ text, c }, i) => ({ text, probability: probs[i], start_logit: c.start_logit, end_logit: c.end_logit, start: c.start, end: c.end }));
+    setOwn(result.nbest, ex.id, list.map(({ text, c }, i) => ({ text, probability: probs[i], start_logit: c.start_logit, end_logit: c.end_logit, start: c.start, end: c.end })));
 
     if (!opts.version2) {
-      result.predictions[ex.id] = list[0].text;
+      setOwn(result.predictions, ex.id, list[0].text);
       return;
     }
     const nonNull = list.find((x) => x.text !== "") ?? list[0];
     const diff = (nullCand as Candidate).score - nonNull.c.start_logit - nonNull.c.end_logit;
-    result.nullOdds[ex.id] = diff;
-    result.predictions[ex.id] = diff > threshold ? "" : nonNull.text;
+    setOwn(result.nullOdds, ex.id, diff);
+    setOwn(result.predictions, ex.id, diff > threshold ? "" : nonNull.text);
   });
   return result;
+}
+
+/**
+ * `obj[key] = value` for user strings as keys: an id "__proto__" becomes an own property (plain assignment would
+ * replace the object's prototype and the entry would vanish from Object.keys and JSON.stringify).
+ */
+export function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
+  if (key === "__proto__") Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }
 
 /** First index of the largest value (numpy.argmax). */

@@ -19,18 +19,25 @@ export interface PredictOptions extends PostprocessOptions {
   maxLength?: number; // tokens per window, special tokens included
   docStride?: number; // tokens shared by neighbouring windows
   batchSize?: number;
-  progress?: boolean; // default: on when there are more than PROGRESS_MIN_FEATURES features
+  progress?: boolean; // default: on when there are more than progressMinFeatures features
+  progressMinFeatures?: number; // default PROGRESS_MIN_FEATURES
   file?: string; // named in error messages
+  skipInvalid?: boolean; // questions that cannot be featurized get no prediction (each reported through warn) instead of stopping
+  warn?: (msg: string) => void;
+  skipFlag?: string | null; // the flag named in error messages that skips bad questions (default --skip-invalid; null: none)
 }
 
 export interface PredictResult extends PostprocessResult {
-  stats: { examples: number; features: number; batches: number; seconds: number };
+  stats: { examples: number; features: number; batches: number; seconds: number; skipped: number };
 }
 
 export const DEFAULT_MAX_LENGTH = 384; // BERT paper's SQuAD setup; run_qa.py default
 export const DEFAULT_DOC_STRIDE = 128; // run_qa.py default
 export const DEFAULT_BATCH_SIZE = 16;
 const PROGRESS_MIN_FEATURES = 64;
+/** `ask` on one long text: a progress bar past this many windows (~300 KB of English at 384/128; a minute or more of
+ * BERT-base on a CPU). 1 MB, the most ask reads, is ~900 windows (measured: 226,741 tokens with data/tokenizer). */
+export const ASK_PROGRESS_MIN_WINDOWS = 256;
 
 /**
  * Start and end logits of `features`, one host row per feature (padded to its batch's length). Batches are formed
@@ -84,12 +91,14 @@ export async function predictQA(model: BertModel, tok: BertTokenizer, examples: 
   if (maxLength > model.config.max_position_embeddings) {
     throw userError("max length", `${maxLength} is more than the model's ${model.config.max_position_embeddings} positions`, `use --max-length ${model.config.max_position_embeddings} or less`);
   }
-  const { features } = prepareFeatures(examples, tok, { maxLength, docStride, file: opts.file });
-  const bar = (opts.progress ?? features.length > PROGRESS_MIN_FEATURES) ? makeProgress("predict", features.length) : undefined;
+  const { features, stats } = prepareFeatures(examples, tok, { maxLength, docStride, file: opts.file, skipInvalid: opts.skipInvalid, warn: opts.warn, skipFlag: opts.skipFlag });
+  const bar = (opts.progress ?? features.length > (opts.progressMinFeatures ?? PROGRESS_MIN_FEATURES)) ? makeProgress("predict", features.length) : undefined;
   const logits = await featureLogits(model, features, tok.padId, batchSize, (done) => bar?.update(done));
   bar?.finish();
-  const post = postprocessQA(examples, features, logits.start, logits.end, opts);
-  return { ...post, stats: { examples: examples.length, features: features.length, batches: logits.batches, seconds: (Date.now() - t0) / 1000 } };
+  const featurized = new Set(features.map((f) => f.exampleIndex));
+  const kept = stats.skipped > 0 ? examples.filter((_, i) => featurized.has(i)) : examples; // skipped ones get no prediction
+  const post = postprocessQA(kept, features, logits.start, logits.end, opts);
+  return { ...post, stats: { examples: kept.length, features: features.length, batches: logits.batches, seconds: (Date.now() - t0) / 1000, skipped: stats.skipped } };
 }
 
 /**
@@ -114,7 +123,7 @@ export interface Answer {
 export async function answerQuestion(model: BertModel, tok: BertTokenizer, context: string, question: string,
   opts: PredictOptions & { alternatives?: number } = {}): Promise<Answer> {
   const ex: QAExample = { id: "question", title: "", context, question, answers: [], is_impossible: false };
-  const r = await predictQA(model, tok, [ex], { ...opts, progress: false });
+  const r = await predictQA(model, tok, [ex], { skipFlag: null, progressMinFeatures: ASK_PROGRESS_MIN_WINDOWS, ...opts });
   const list: NBest[] = r.nbest[ex.id];
   const text = r.predictions[ex.id];
   const best = list.find((n) => n.text === text) ?? list[0];

@@ -1,7 +1,9 @@
 // Typed loading of SQuAD v1.1 / v2.0 and CMRC2018 files (same JSON layout), flattened to one record per question.
 // Every answer_start leaves this module as a JS string index (UTF-16 code units), checked against the context.
 import * as fs from "node:fs";
-import { userError } from "./errors";
+import { excerpt, isUserError, userError } from "./errors";
+import { decodeUtf8, parseJsonText } from "./fsutil";
+export { parseJsonText } from "./fsutil"; // evaluate and the notebooks import it from here
 
 export interface SquadAnswer {
   text: string;
@@ -21,6 +23,7 @@ export interface SquadDataset {
   version: string;
   examples: QAExample[];
   skipped: number; // examples left out because of skipInvalid (each one was reported through warn)
+  skippedIds: string[]; // their ids, where they had one
   corrected: number; // answer_start values moved by at most MAX_START_SHIFT to where the answer text really is
 }
 export interface LoadOptions {
@@ -29,6 +32,8 @@ export interface LoadOptions {
   // Scoring and prediction read only answer texts, as the official scripts do: with false, answer_start is not checked
   // (real CMRC2018 dev has answers outside their context, and every question still counts in the score).
   checkAnswerStarts?: boolean;
+  // Prediction (run_qa.py --do_predict): gold answers are not read at all, so unlabelled questions load (answers: []).
+  ignoreAnswers?: boolean;
 }
 
 /** Known SQuAD 2.0 quirk: a few answer_start values are off by one or two characters. */
@@ -45,7 +50,7 @@ const bad = (what: string, fix: string): Problem => ({ what, fix });
  * (nearer first, earlier first on ties), else undefined. `locateAnswer("a cat", "cat", 1) === 2`.
  */
 export function locateAnswer(context: string, text: string, start: number): number | undefined {
-  if (text.length === 0) return undefined;
+  if (text.length === 0 || !Number.isInteger(start)) return undefined; // 42.5 would be cut to 42 by startsWith
   for (let d = 0; d <= MAX_START_SHIFT; d++) {
     for (const s of d === 0 ? [start] : [start - d, start + d]) {
       if (s >= 0 && context.startsWith(text, s)) return s;
@@ -56,31 +61,13 @@ export function locateAnswer(context: string, text: string, start: number): numb
 
 /** Read and validate a SQuAD-style JSON file. `loadSquad("data/squad-sample-dev.json").examples[0].question` */
 export function loadSquad(file: string, opts: LoadOptions = {}): SquadDataset {
-  let raw: string;
+  let bytes: Buffer;
   try {
-    raw = fs.readFileSync(file, "utf8");
+    bytes = fs.readFileSync(file);
   } catch (e) {
     throw userError(file, `cannot read file: ${(e as Error).message}`, "check the path");
   }
-  return parseSquad(parseJsonText(raw, file), file, opts);
-}
-
-/** JSON.parse with an error that names the file and the line:column of the problem. */
-export function parseJsonText(raw: string, file: string): unknown {
-  try {
-    return JSON.parse(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw);
-  } catch (e) {
-    const msg = (e as Error).message;
-    const m = /position (\d+)/.exec(msg);
-    const where = m !== null ? ` at ${lineColumn(raw, Number(m[1]))}` : "";
-    throw userError(file, `malformed JSON${where}: ${msg}`, "the file is damaged or not JSON; download it again");
-  }
-}
-
-function lineColumn(text: string, pos: number): string {
-  const before = text.slice(0, pos);
-  const line = before.split("\n").length;
-  return `line ${line}, column ${pos - before.lastIndexOf("\n")}`;
+  return parseSquad(parseJsonText(decodeUtf8(bytes, file), file), file, opts);
 }
 
 /** Validate parsed SQuAD v1.1 / v2.0 / CMRC2018 JSON and flatten it. Bad examples throw unless skipInvalid. */
@@ -89,7 +76,7 @@ export function parseSquad(json: unknown, file: string, opts: LoadOptions = {}):
   if (!isObject(json) || !Array.isArray(json.data)) {
     throw userError(file, 'not a SQuAD-style file: missing top-level "data" array', shapeFix);
   }
-  const out: SquadDataset = { file, version: versionOf(json), examples: [], skipped: 0, corrected: 0 };
+  const out: SquadDataset = { file, version: versionOf(json), examples: [], skipped: 0, skippedIds: [], corrected: 0 };
   const seen = new Set<string>();
   json.data.forEach((article: unknown, a: number) => {
     if (!isObject(article) || !Array.isArray(article.paragraphs)) {
@@ -104,10 +91,11 @@ export function parseSquad(json: unknown, file: string, opts: LoadOptions = {}):
       if (!Array.isArray(para.qas)) throw userError(file, `not a SQuAD-style file: ${where} is missing "qas"`, shapeFix);
       const toUtf16 = codePointToUtf16(para.context);
       para.qas.forEach((qa: unknown, q: number) => {
-        const ex = checkExample(qa, `${where}.qas[${q}]`, title, para.context as string, toUtf16, seen, out, opts.checkAnswerStarts !== false);
+        const ex = checkExample(qa, `${where}.qas[${q}]`, title, para.context as string, toUtf16, seen, out, opts.checkAnswerStarts !== false, opts.ignoreAnswers === true);
         if ("what" in ex) {
           if (!opts.skipInvalid) throw userError(file, ex.what, `${ex.fix}, or pass --skip-invalid`);
           out.skipped++;
+          if (isObject(qa) && (typeof qa.id === "string" || typeof qa.id === "number")) out.skippedIds.push(String(qa.id));
           opts.warn?.(`${file}: skipped ${ex.what}`);
         } else {
           out.examples.push(ex);
@@ -125,7 +113,7 @@ function versionOf(json: Record<string, unknown>): string {
 
 /** One question: the QAExample, or a sentence saying what is wrong with it (naming its id). */
 function checkExample(qa: unknown, where: string, title: string, context: string, toUtf16: (cp: number) => number,
-  seen: Set<string>, out: SquadDataset, checkStarts: boolean): QAExample | Problem {
+  seen: Set<string>, out: SquadDataset, checkStarts: boolean, ignoreAnswers = false): QAExample | Problem {
   if (!isObject(qa)) return bad(`${where}: not an object`, "each entry of qas must be {id, question, answers}");
   if (typeof qa.id !== "string" && typeof qa.id !== "number") return bad(`${where}: no "id"`, "give every question an id");
   const id = String(qa.id);
@@ -136,6 +124,7 @@ function checkExample(qa: unknown, where: string, title: string, context: string
     return bad(`example ${id}: empty question`, "fill in the question");
   }
   const isImpossible = qa.is_impossible === true;
+  if (ignoreAnswers) return { id, title, context, question: qa.question, answers: [], is_impossible: isImpossible };
   const answers = checkAnswers(qa.answers, "answers", id, context, toUtf16, out, checkStarts);
   if ("what" in answers) return answers;
   if (!isImpossible && answers.length === 0) {
@@ -158,6 +147,9 @@ function checkAnswers(list: unknown, key: string, id: string, context: string, t
   for (const ans of list) {
     if (!isObject(ans) || typeof ans.text !== "string" || typeof ans.answer_start !== "number") {
       return bad(`example ${id}: an entry of "${key}" lacks "text" or a numeric "answer_start"`, "write answers as {text, answer_start}");
+    }
+    if (checkStarts && !Number.isInteger(ans.answer_start)) {
+      return bad(`example ${id}: answer_start ${ans.answer_start} of ${excerpt(ans.text)} is not an integer`, "write answer_start as a whole number of characters from the start of the context");
     }
     if (ans.text === "") return bad(`example ${id}: empty answer text in "${key}"`, "fill in the answer text");
     if (!checkStarts) {
@@ -216,8 +208,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function readClassificationCsv(file: string): { text: string; label: string }[] {
   let raw: string;
   try {
-    raw = fs.readFileSync(file, "utf8");
+    raw = decodeUtf8(fs.readFileSync(file), file);
   } catch (e) {
+    if (isUserError(e)) throw e;
     throw userError(file, `cannot read file: ${(e as Error).message}`, "check the path");
   }
   const records = parseCsv(raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw, file);

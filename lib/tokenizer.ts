@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isUserError, userError } from "./errors";
-import { writeFileAtomic, writeJsonAtomic } from "./fsutil";
+import { decodeUtf8, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { bertEncoder, wordPieceModel } from "./wordpiece";
 import type { AddedToken, Encoding, NormalizerOptions } from "./wordpiece";
 
@@ -118,8 +118,9 @@ function defaultAddedTokens(vocab: Map<string, number>, specials: Record<Special
 function readJson(file: string): Record<string, unknown> {
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    text = decodeUtf8(fs.readFileSync(file), file);
   } catch (e) {
+    if (isUserError(e)) throw e;
     throw userError(file, `cannot read: ${(e as Error).message}`, "check the path");
   }
   try {
@@ -205,8 +206,9 @@ function readVocabTxt(file: string): Map<string, number> {
   const vocab = new Map<string, number>();
   let text: string;
   try {
-    text = fs.readFileSync(file, "utf8");
+    text = decodeUtf8(fs.readFileSync(file), file);
   } catch (e) {
+    if (isUserError(e)) throw e;
     throw userError(file, `cannot read: ${(e as Error).message}`, "check the path");
   }
   // One token per line, id = line number; like tokenizers' WordPiece::read_file, trailing whitespace is trimmed.
@@ -255,7 +257,10 @@ export function tokenizerJson(tok: BertTokenizer): Record<string, unknown> {
   const specials = { ...DEFAULT_SPECIALS, ...tok.specialTokens };
   const added = tok.addedTokens !== undefined ? tok.addedTokens : defaultAddedTokens(tok.vocab, specials);
   const vocab: Record<string, number> = {};
-  for (const [t, id] of tok.vocab) vocab[t] = id;
+  for (const [t, id] of tok.vocab) {
+    if (t === "__proto__") Object.defineProperty(vocab, t, { value: id, enumerable: true, writable: true, configurable: true }); // a token, not the prototype
+    else vocab[t] = id;
+  }
   const cls = specials.cls_token;
   const sep = specials.sep_token;
   const special = (id: string, typeId: number) => ({ SpecialToken: { id, type_id: typeId } });

@@ -195,7 +195,7 @@ interface ClsFeature { inputIds: number[]; label: number }
 /** Encode `[CLS] text [SEP]`, truncated to maxLength; labels through config.label2id (unknown label: an error). */
 export function clsFeatures(examples: ClsExample[], tok: BertTokenizer, label2id: Record<string, number>, maxLength: number, file = "data"): ClsFeature[] {
   return examples.map((e, i) => {
-    const label = label2id[e.label];
+    const label = Object.prototype.hasOwnProperty.call(label2id, e.label) ? label2id[e.label] : undefined; // a label "constructor" is data, not Object's
     if (label === undefined) throw userError(file, `row ${i + 1} has label '${e.label}', which the model does not know`, `labels: ${Object.keys(label2id).join(", ")}`);
     const ids = tok.encode(e.text).ids.slice(0, maxLength - 2);
     return { inputIds: [tok.clsId, ...ids, tok.sepId], label };
@@ -259,7 +259,7 @@ async function trainClassifierIn(opts: ClsTrainOptions): Promise<TrainResult> {
     loss: (model, b, seed) => clsLoss(forward(model, b.inputs, { training: true, seed }).logits!, b.labels[0]),
     evaluate: evalSet === undefined ? undefined : async () => {
       const gold = evalSet.map((e, i) => {
-        const id = label2id[e.label];
+        const id = Object.prototype.hasOwnProperty.call(label2id, e.label) ? label2id[e.label] : undefined;
         if (id === undefined) throw userError("eval data", `row ${i + 1} has label '${e.label}', which the model does not know`);
         return id;
       });

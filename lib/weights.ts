@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { configToJson, readConfig, type BertConfig } from "./config";
-import { initTensor, isFrozen, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
+import { initTensor, isFrozen, layerKeys, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
 import { userError } from "./errors";
 import { writeDirAtomic, writeFileAtomic } from "./fsutil";
 import { cachedSnapshot, hubCacheDir, hubDownload, hubFileMeta, hubOffline, isHubError, isHubId, writeRef, type HubFileMeta, type HubOptions } from "./hub";
@@ -139,17 +139,14 @@ export function normaliseKeys(raw: TensorMap, prefix: "bert" | "distilbert", sou
 
 /** Build a model from host tensors: shapes must match the config; missing heads are initialised and listed. */
 export function modelFromTensors(config: BertConfig, task: Task, raw: TensorMap, source: string, seed = 0): Omit<LoadResult, "dir"> {
-  const specs = paramSpecs(config, task);
-  const expected = new Set(specs.map((s) => s.name));
   const prefix = modelPrefix(config);
   const tensors = normaliseKeys(raw, prefix, source);
+  checkLayerCount(config, tensors, source); // before paramSpecs: a config claiming 1e9 layers must not build 1e9 layers
+  const specs = paramSpecs(config, task);
+  const expected = new Set(specs.map((s) => s.name));
   const missingBody = specs.filter((s) => !s.head && !tensors.has(s.name)).map((s) => s.name);
   if (missingBody.length > 0) {
-    const other = prefix === "bert" ? "distilbert" : "bert";
-    const hint = [...tensors.keys()].some((k) => k.startsWith(`${other}.`))
-      ? `the weights are a ${other} checkpoint but config.json says model_type ${config.model_type}`
-      : "config.json and the weights do not belong to the same model";
-    throw userError(source, `checkpoint lacks ${missingBody.length} tensor(s) the config needs, first '${missingBody[0]}'`, hint);
+    throw userError(source, `checkpoint lacks ${missingBody.length} tensor(s) the config needs, first '${missingBody[0]}'`, mismatchHint(config, tensors));
   }
   for (const s of specs) {
     const t = tensors.get(s.name);
@@ -171,6 +168,31 @@ export function modelFromTensors(config: BertConfig, task: Task, raw: TensorMap,
   const unexpected = [...tensors.keys()].filter((k) => !expected.has(k)).sort();
   const model: BertModel = { config, task, params };
   return { model, missing, unexpected, report: loadReport(architecture(config, task), source, missing, unexpected) };
+}
+
+/** The weights hold layers 0..n-1: config.json may use fewer (from_pretrained loads those and reports the rest unused), not more. */
+function checkLayerCount(config: BertConfig, tensors: TensorMap, source: string): void {
+  const layerKey = config.model_type === "distilbert" ? /^distilbert\.transformer\.layer\.(\d+)\./ : /^bert\.encoder\.layer\.(\d+)\./;
+  let n = 0;
+  for (const k of tensors.keys()) {
+    const m = layerKey.exec(k);
+    if (m !== null) n = Math.max(n, Number(m[1]) + 1);
+  }
+  // With no layer at all under this model type's prefix, modelFromTensors names the likely cause; unless the config
+  // asks for more layers than the file has tensors, which must not be built first.
+  if (config.num_hidden_layers > n && (n > 0 || config.num_hidden_layers > tensors.size)) {
+    const field = config.model_type === "distilbert" ? "n_layers" : "num_hidden_layers";
+    const perLayer = 2 * Object.keys(layerKeys(config, n)).length; // weight + bias of each dense and LayerNorm
+    throw userError(source, `checkpoint lacks ${(config.num_hidden_layers - n) * perLayer} tensor(s) the config needs, first '${layerKeys(config, n).query}.weight'`,
+      `config.json says ${field} ${config.num_hidden_layers} but the weights hold ${n} layer(s); ${mismatchHint(config, tensors)}`);
+  }
+}
+
+function mismatchHint(config: BertConfig, tensors: TensorMap): string {
+  const other = modelPrefix(config) === "bert" ? "distilbert" : "bert";
+  return [...tensors.keys()].some((k) => k.startsWith(`${other}.`))
+    ? `the weights are a ${other} checkpoint but config.json says model_type ${config.model_type}`
+    : "config.json and the weights do not belong to the same model";
 }
 
 /** transformers' from_pretrained wording, so the message reads the same as in Python. */

@@ -4,11 +4,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { adamwUpdate } from "../lib/fused";
-import { checkTrainingFits, chooseBackend, cudaReport, diagnoseBackends, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
+import { checkTrainingFits, chooseBackend, cudaReport, diagnoseBackends, refuseOversizedBuffers, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
 import { isUserError } from "../lib/errors";
 import { simplifyPermutation } from "../lib/kernels/wasm-extra";
 import { initModel, forward, qaLoss } from "../lib/bert";
 import { presetConfig } from "../lib/config";
+import { outOfMemory } from "../lib/train";
 
 const NATIVE_ERROR = "The Node.js native addon module (tfjs_binding.node) can not be found at path: /x/napi-v8/tfjs_binding.node. \nPlease run command 'npm rebuild'";
 
@@ -196,4 +197,16 @@ test("a BERT training step on wasm gives the cpu backend's loss and gradients, a
     return out;
   };
   await sameOnWasm("bert step", () => tf.tidy(gradsOf), 2e-4);
+});
+
+test("refuseOversizedBuffers: a GPU buffer above the device's limits is an out-of-memory error at allocation, not an invalid buffer", () => {
+  const made: number[] = [];
+  const device = { limits: { maxBufferSize: 1000, maxStorageBufferBindingSize: 100 }, createBuffer: (d: { size: number; usage: number }) => { made.push(d.size); return d; } };
+  refuseOversizedBuffers(device);
+  const STORAGE = 0x80, MAP_READ = 0x1;
+  assert.deepEqual(device.createBuffer({ size: 100, usage: STORAGE }), { size: 100, usage: STORAGE });
+  assert.deepEqual(device.createBuffer({ size: 1000, usage: MAP_READ }), { size: 1000, usage: MAP_READ }); // a staging buffer is not bound
+  assert.throws(() => device.createBuffer({ size: 101, usage: STORAGE }), (e: unknown) => outOfMemory(e) !== undefined && /above the device's/.test((e as Error).message));
+  assert.throws(() => device.createBuffer({ size: 1001, usage: MAP_READ }), (e: unknown) => outOfMemory(e) !== undefined);
+  assert.deepEqual(made, [100, 1000]);
 });

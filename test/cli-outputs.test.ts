@@ -118,7 +118,7 @@ test("train: SIGTERM saves a checkpoint like Ctrl-C (exit 143); a folder locked 
 });
 
 test("messages name flags that exist: demo --steps 0, a resume with another step count", () => {
-  oneLineError(bertqa(["demo", "--steps", "0"]), /--steps: must be a positive integer, got 0/);
+  oneLineError(bertqa(["demo", "--steps", "0"]), /--steps must be ≥ 1, got 0/);
   const out = path.join(TMP, "straight");
   oneLineError(train(out, "--resume", out, "--max-steps", "7"), /was trained with total_steps 6, not 7 \(resume with the same --epochs and --max-steps\)/);
 });

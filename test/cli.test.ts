@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { parseFlags, helpText, type FlagSpecs } from "../lib/cli/args";
-import { UserError, userError, isUserError } from "../lib/errors";
+import { UserError, userError, isUserError, oneLine } from "../lib/errors";
+import { memoryError, silenceThirdPartyBanners } from "../lib/cli/main";
 
 const BERTQA = path.join(__dirname, "..", "lib", "cli", "bertqa.js");
 const specs = {
@@ -60,4 +61,63 @@ test("bertqa: unknown commands and unknown flags exit 1 with one line and no sta
   assert.equal(badFlag.status, 1);
   assert.match(badFlag.stderr, /^error: bertqa evaluate: unknown flag --no-such-flag/);
   assert.doesNotMatch(badFlag.stderr, /\n\s+at /);
+});
+
+test("numeric flags outside their range: one line naming the flag, the range and the value", () => {
+  const ranged = {
+    "n-best": { type: "int", help: "candidates", default: 20, min: 1 },
+    alternatives: { type: "int", help: "runner-ups", default: 4, min: 0 },
+    seed: { type: "int", help: "seed", default: 42, min: 0, max: 2 ** 32 - 1 },
+  } satisfies FlagSpecs;
+  const cases: [string[], string][] = [
+    [["--n-best", "0"], "bertqa predict: --n-best must be ≥ 1, got 0 (candidates)"],
+    [["--n-best=-1"], "bertqa predict: --n-best must be ≥ 1, got -1 (candidates)"],
+    [["--alternatives", "-1"], "bertqa predict: --alternatives must be ≥ 0, got -1 (runner-ups)"],
+    [["--seed", "-1"], "bertqa predict: --seed must be between 0 and 4294967295, got -1 (seed)"],
+    [["--seed", "1e300"], "bertqa predict: --seed must be an integer, got '1e300'"], // an integer in JS, but not a safe one
+  ];
+  for (const [argv, message] of cases) assert.throws(() => parseFlags("predict", argv, ranged), (e: unknown) => isUserError(e) && (e as Error).message === message);
+  assert.deepEqual(parseFlags("predict", ["--n-best", "1", "--alternatives", "0", "--seed", "0"], ranged), { "n-best": 1, alternatives: 0, seed: 0 });
+});
+
+test("every numeric flag of every command has a lower bound", () => {
+  const { COMMANDS } = require("../lib/cli/main") as typeof import("../lib/cli/main");
+  // Numbers that may be negative or any size: thresholds compared with score differences and probabilities.
+  const UNBOUNDED = new Set(["predict --null-score-diff-threshold", "ask --null-score-diff-threshold", "evaluate --na-prob-thresh",
+    "train --lr", "train --warmup-ratio", "train --dropout", "demo --lr", "train --pad-to-multiple-of"]); // checked in train with their own messages (open ranges)
+  const missing: string[] = [];
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    for (const [flag, spec] of Object.entries(load().flags)) {
+      if ((spec.type === "int" || spec.type === "number") && spec.min === undefined && !UNBOUNDED.has(`${name} --${flag}`)) missing.push(`${name} --${flag}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+test("a UserError message with newlines or NULs still prints as one line", () => {
+  assert.equal(oneLine("bad id \"a\nb\u0000\""), "bad id \"a\\nb\\u0000\"");
+});
+
+test("out of memory in any command becomes train's one line with a fix the command has", () => {
+  const oom = new Error("Invalid typed array length: 13107200000");
+  const asked = memoryError(oom, "ask", { backend: { type: "string", help: "" } });
+  assert.ok(isUserError(asked));
+  assert.equal((asked as Error).message, "bertqa ask: does not fit in memory: Invalid typed array length: 13107200000 (use a smaller model or input, or another --backend)");
+  assert.match((memoryError(oom, "predict", { "batch-size": { type: "int", help: "" } }) as Error).message, /does not fit in memory: .* \(try a smaller --batch-size\)$/);
+  const bug = new TypeError("Cannot read properties of undefined (reading 'map')");
+  assert.equal(memoryError(bug, "bench", {}), bug, "other errors stay internal errors");
+});
+
+test("TensorFlow.js's Node.js banner is filtered from console.warn; other warnings pass", () => {
+  const seen: unknown[][] = [];
+  const original = console.warn;
+  console.warn = (...a: unknown[]) => { seen.push(a); };
+  try {
+    silenceThirdPartyBanners();
+    console.warn("\n============================\nHi, looks like you are running TensorFlow.js in Node.js. To speed things up dramatically, install our node backend\n============================");
+    console.warn("a real warning");
+  } finally {
+    console.warn = original;
+  }
+  assert.deepEqual(seen, [["a real warning"]]);
 });

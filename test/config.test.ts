@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { configToJson, parseConfig, presetConfig, readConfig, type PresetName } from "../lib/config";
+import { configToJson, parseConfig, presetConfig, readConfig, nearPreset, type PresetName } from "../lib/config";
 import { isUserError } from "../lib/errors";
 
 const FIXTURES = path.join(__dirname, "fixtures");
@@ -81,4 +81,12 @@ test("presets take max positions; the default vocabulary is bert-base-uncased's"
   assert.equal(presetConfig("tiny", { maxPositions: 128 }).max_position_embeddings, 128);
   assert.equal(presetConfig("tiny").vocab_size, 30522);
   assert.throws(() => presetConfig("huge" as PresetName), /unknown preset 'huge'/);
+});
+
+test("nearPreset: a name within two edits of a preset is that preset; Hub ids and paths are not", () => {
+  const table: [string, string | undefined][] = [
+    ["tinyy", "tiny"], ["Tiny", "tiny"], ["smal", "small"], ["meduim", "medium"], ["larg", "large"], ["bsae", "base"],
+    ["bert-base-uncased", undefined], ["gpt2", undefined], ["org/tiny-model", undefined], ["runs/demo", undefined],
+  ];
+  for (const [name, want] of table) assert.equal(nearPreset(name), want, name);
 });

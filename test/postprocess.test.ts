@@ -64,3 +64,21 @@ test("postprocessQA refuses mismatched inputs instead of guessing", () => {
   assert.throws(() => postprocessQA(ex, [f], [[0]], [[0]]), /unknown example "y"/);
   assert.throws(() => postprocessQA(ex, [f], [], []), /1 features but 0/);
 });
+
+test("ids that are Object.prototype names (__proto__, constructor, hasOwnProperty) are answers like any other id", () => {
+  const c = CASES.find((x) => x.examples.length >= 3 && x.opts.version2) ?? CASES[0];
+  const NAMES = ["__proto__", "constructor", "hasOwnProperty", "toString", "valueOf"];
+  const rename = new Map(c.examples.map((e, i) => [e.id, NAMES[i % NAMES.length] + (i >= NAMES.length ? i : "")]));
+  const r = postprocessQA(c.examples.map((e) => toExample({ ...e, id: rename.get(e.id)! })),
+    c.features.map((f) => toFeature({ ...f, exampleId: rename.get(f.exampleId)! })), c.start_logits, c.end_logits, c.opts);
+  assert.deepEqual(Object.keys(r.predictions), c.examples.map((e) => rename.get(e.id)));
+  assert.deepEqual(Object.keys(r.nbest), c.examples.map((e) => rename.get(e.id)));
+  for (const e of c.examples) {
+    const id = rename.get(e.id)!;
+    assert.ok(Object.prototype.hasOwnProperty.call(r.predictions, id), id);
+    assert.equal(r.predictions[id], c.expected.predictions[e.id], id);
+    assert.equal(r.nbest[id].length, c.expected.nbest[e.id].length, id);
+  }
+  const written = JSON.parse(JSON.stringify(r.predictions)); // what predict writes and evaluate reads back
+  assert.deepEqual(Object.keys(written), Object.keys(r.predictions));
+});

@@ -10,7 +10,8 @@ import type { QAExample } from "../lib/squad";
 import { saveTokenizer, tokenizerFromVocab } from "../lib/tokenizer";
 import { prepareFeatures } from "../lib/features";
 import { disposeModel } from "../lib/bert";
-import { answerQuestion, featureLogits, loadQAModel, predictQA } from "../lib/predict";
+import { answerQuestion, ASK_PROGRESS_MIN_WINDOWS, featureLogits, loadQAModel, predictQA } from "../lib/predict";
+import { setDefaultProgressSink, type ProgressState } from "../lib/progress";
 import { isUserError } from "../lib/errors";
 
 const FIXTURES = path.join(__dirname, "fixtures");
@@ -84,6 +85,22 @@ test("answerQuestion: answer, score and alternatives with character offsets", as
     assert.ok(a.alternatives.length <= 3);
     for (const alt of a.alternatives) assert.equal(CONTEXT.slice(alt.start, alt.end), alt.text);
   } finally {
+    disposeModel(model);
+  }
+});
+
+test("answerQuestion shows progress once a text needs many windows (ASK_PROGRESS_MIN_WINDOWS), and none below", async () => {
+  assert.ok(ASK_PROGRESS_MIN_WINDOWS <= 2000, "a bar well before a few thousand windows");
+  const { model, tok } = await loadQAModel(path.join(FIXTURES, "tiny-bert-qa"), tokDir);
+  const seen: ProgressState[] = [];
+  setDefaultProgressSink((st) => seen.push(st));
+  try {
+    await answerQuestion(model, tok, CONTEXT, "Who won?", OPTS); // a handful of windows: quiet
+    assert.equal(seen.length, 0);
+    await answerQuestion(model, tok, CONTEXT, "Who won?", { ...OPTS, progressMinFeatures: 1 }); // the same rule, a lower bar (this text makes 2 windows)
+    assert.ok(seen.length > 0 && seen.every((st) => st.label === "predict") && seen[seen.length - 1].finished);
+  } finally {
+    setDefaultProgressSink(undefined);
     disposeModel(model);
   }
 });

@@ -262,3 +262,49 @@ test("checkAnswerStarts: false keeps every question for scoring, answers as give
   assert.deepEqual(ds.examples.map((e) => e.id), ["ok", "off"]);
   assert.deepEqual(ds.examples[1].answers, [{ text: "黄河", answer_start: -1 }, { text: "中国", answer_start: 3 }]);
 });
+
+// ---- issue 24: inputs at the edges ----
+
+test("ignoreAnswers (prediction): unlabelled questions load, gold answers are not read or checked", () => {
+  const data = { version: "1.1", data: [{ title: "t", paragraphs: [{ context: "Tavo Lerin founded Valmor.", qas: [
+    { id: "u1", question: "Who founded Valmor?" }, // no answers key at all
+    { id: "u2", question: "What?", answers: [] },
+    { id: "u3", question: "When?", answers: [{ text: "nowhere", answer_start: 42.5 }] }, // wrong and fractional: unused
+  ] }] }] };
+  const ds = parseSquad(data, "test.json", { ignoreAnswers: true });
+  assert.deepEqual(ds.examples.map((e) => [e.id, e.answers.length]), [["u1", 0], ["u2", 0], ["u3", 0]]);
+  assert.throws(() => parseSquad(data, "test.json"), /example u1: answerable question has no answers/); // training still needs them
+});
+
+test("answer_start must be an integer where answers are used (42.5 would make the answer one token too long)", () => {
+  const data = { version: "1.1", data: [{ title: "t", paragraphs: [{ context: "Tavo Lerin founded Valmor in 1421.", qas: [
+    { id: "f1", question: "Who?", answers: [{ text: "Tavo Lerin", answer_start: 0.5 }] },
+  ] }] }] };
+  assert.throws(() => parseSquad(data, "t.json"), (e: unknown) => isUserError(e) && /t\.json: example f1: answer_start 0\.5 of "Tavo Lerin" is not an integer/.test((e as Error).message));
+  assert.equal(locateAnswer("Tavo Lerin", "Tavo", 0.5), undefined);
+});
+
+test("skipped questions' ids are kept, so evaluate can drop their predictions too", () => {
+  const data = { version: "1.1", data: [{ title: "t", paragraphs: [{ context: "Valmor.", qas: [
+    { id: "ok", question: "Where?", answers: [{ text: "Valmor", answer_start: 0 }] }, { id: "bad", question: "" },
+  ] }] }] };
+  const ds = parseSquad(data, "t.json", { skipInvalid: true });
+  assert.deepEqual([ds.skipped, ds.skippedIds, ds.examples.map((e) => e.id)], [1, ["bad"], ["ok"]]);
+});
+
+test("a file that is not UTF-8 is refused with the byte and its offset, as Python's json.load refuses it", () => {
+  const f = path.join(tmp, "latin1.json");
+  fs.writeFileSync(f, Buffer.concat([Buffer.from('{"version": "1.1", "data": [{"title": "caf'), Buffer.from([0xe9]), Buffer.from('", "paragraphs": []}]}')]));
+  const msg = (() => { try { loadSquad(f); } catch (e) { return (e as Error).message; } return ""; })();
+  assert.equal(msg, `${f}: is not valid UTF-8: byte 0xE9 at offset 42 (line 1) (save it as UTF-8; it may be Latin-1 or binary)`);
+});
+
+test("malformed JSON: one line, the position, and only a short escaped excerpt of the bad bytes", () => {
+  const junk = "\u0000\u0001\nrm -rf\r\n" + "x".repeat(5000);
+  const f = writeTmp("junk.json", `{"version": "1.1",\n "data": ${junk}}`);
+  const msg = (() => { try { loadSquad(f); } catch (e) { return (e as Error).message; } return ""; })();
+  assert.ok(msg.startsWith(`${f}: malformed JSON at line 2, column 10: unexpected "\\u0000\\u0001\\nrm -rf\\r\\nxxxxxxxxx"`), msg);
+  assert.ok(!/[\x00-\x1f]/.test(msg) && msg.length < f.length + 200, msg);
+  const cut = writeTmp("cut.json", '{"version": "1.1", "data": [');
+  assert.match((() => { try { loadSquad(cut); } catch (e) { return (e as Error).message; } return ""; })(), /cut\.json: malformed JSON at line 1, column 29: the text ends too early/);
+});

@@ -138,6 +138,9 @@ test("damaged files and mismatched configs are one-line errors naming the file a
   assert.match(userErrorOf(() => loadModelDir(wide, "qa")), /tensor 'bert\.embeddings\.word_embeddings\.weight' has shape \[1000,32\] but config\.json implies \[1000,64\]/);
   const moreLayers = makeDir("layers", "tiny-bert-qa", fixtureTensors("tiny-bert-qa"), (c) => { c.num_hidden_layers = 3; });
   assert.match(userErrorOf(() => loadModelDir(moreLayers, "qa")), /checkpoint lacks 16 tensor\(s\) the config needs, first 'bert\.encoder\.layer\.2\./);
+  // A config claiming 10⁹ layers is refused from the file's layer count, before 10⁹ layers are described or allocated.
+  const absurd = makeDir("absurd", "tiny-bert-qa", fixtureTensors("tiny-bert-qa"), (c) => { c.num_hidden_layers = 1e9; });
+  assert.match(userErrorOf(() => loadModelDir(absurd, "qa")), /checkpoint lacks 15999999968 tensor\(s\) the config needs, first 'bert\.encoder\.layer\.2\.attention\.self\.query\.weight' \(config\.json says num_hidden_layers 1000000000 but the weights hold 2 layer\(s\)/);
   const swapped = makeDir("swapped", "tiny-bert-qa", fixtureTensors("tiny-distilbert-qa"));
   assert.match(userErrorOf(() => loadModelDir(swapped, "qa")), /the weights are a distilbert checkpoint but config\.json says model_type bert/);
   const pt = tmpDir("pt");

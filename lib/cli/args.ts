@@ -7,6 +7,8 @@ export interface FlagSpec {
   help: string;
   default?: string | number | boolean;
   required?: boolean;
+  min?: number; // numbers: smallest accepted value (checked with the type, one line outside it)
+  max?: number;
 }
 export type FlagSpecs = Record<string, FlagSpec>;
 type ValueOf<S extends FlagSpec> = S["type"] extends "boolean" ? boolean : S["type"] extends "string" ? string : number;
@@ -42,9 +44,17 @@ export function parseFlags<S extends FlagSpecs>(command: string, argv: string[],
 function convert(command: string, name: string, spec: FlagSpec, raw: string): string | number {
   if (spec.type === "string") return raw;
   const n = Number(raw);
-  const ok = raw.trim() !== "" && Number.isFinite(n) && (spec.type !== "int" || Number.isInteger(n));
+  const ok = raw.trim() !== "" && Number.isFinite(n) && (spec.type !== "int" || Number.isSafeInteger(n));
   if (!ok) throw new UserError(`bertqa ${command}: --${name} must be ${spec.type === "int" ? "an integer" : "a number"}, got '${raw}'`);
+  if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+    throw new UserError(`bertqa ${command}: --${name} must be ${rangeText(spec)}, got ${raw} (${spec.help})`);
+  }
   return n;
+}
+
+function rangeText(spec: FlagSpec): string {
+  if (spec.min !== undefined && spec.max !== undefined) return `between ${spec.min} and ${spec.max}`;
+  return spec.min !== undefined ? `≥ ${spec.min}` : `≤ ${spec.max}`;
 }
 
 /** The text of `bertqa CMD --help`, built from the same specs. */
@@ -57,3 +67,6 @@ export function helpText(command: string, summary: string, specs: FlagSpecs): st
   }
   return lines.join("\n");
 }
+
+/** Largest --seed: numpy's np.random.seed accepts 0 ... 2**32 - 1, so a seed written down for Python works here too. */
+export const SEED_MAX = 2 ** 32 - 1;

@@ -4,10 +4,10 @@ import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
 import { outOfMemory, readStepStats } from "../train";
 import { initModel, forward, qaLoss, disposeModel, tfSeed } from "../bert";
-import { presetConfig, PRESETS, type PresetName } from "../config";
+import { nearPreset, presetConfig, PRESETS, type PresetName } from "../config";
 import { adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, type Grads } from "../optim";
 import { BACKEND_NAMES, checkTrainingFits, gpuMemory, useBackend, type BackendName } from "../backend";
-import { parseFlags, type FlagSpecs } from "./args";
+import { SEED_MAX, parseFlags, type FlagSpecs } from "./args";
 import { variableGrads } from "../grad";
 
 export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
@@ -17,18 +17,18 @@ const BERT_VOCAB = 30522; // bert-base-uncased's vocabulary, so the embedding gr
 
 export const flags = {
   config: { type: "string", help: `model preset: ${Object.keys(PRESETS).join(", ")}`, default: "mini" },
-  "batch-size": { type: "int", help: "sequences per step", default: 16 },
-  "seq-len": { type: "int", help: "tokens per sequence", default: 128 },
-  steps: { type: "int", help: "timed steps", default: 5 },
-  warmup: { type: "int", help: "untimed steps first (kernel setup, allocation)", default: 2 },
-  "vocab-size": { type: "int", help: "vocabulary size", default: BERT_VOCAB },
+  "batch-size": { type: "int", help: "sequences per step", default: 16, min: 1 },
+  "seq-len": { type: "int", help: "tokens per sequence", default: 128, min: 1 },
+  steps: { type: "int", help: "timed steps", default: 5, min: 1 },
+  warmup: { type: "int", help: "untimed steps first (kernel setup, allocation; at least 1, so an allocation failure surfaces before the profiled step)", default: 2, min: 1 },
+  "vocab-size": { type: "int", help: "vocabulary size", default: BERT_VOCAB, min: 2 },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
-  seed: { type: "int", help: "seed for weights and tokens", default: 0 },
+  seed: { type: "int", help: "seed for weights and tokens", default: 0, min: 0, max: SEED_MAX },
 } satisfies FlagSpecs;
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("bench", argv, flags) as { config: string; "batch-size": number; "seq-len": number; steps: number; warmup: number; "vocab-size": number; backend: string; seed: number }; // all have defaults
-  if (!Object.prototype.hasOwnProperty.call(PRESETS, f.config)) throw userError("--config", `unknown preset '${f.config}'`, `use one of ${Object.keys(PRESETS).join(", ")}`);
+  if (!Object.prototype.hasOwnProperty.call(PRESETS, f.config)) throw userError("--config", `unknown preset '${f.config}'${nearPreset(f.config) !== undefined ? `: did you mean \`${nearPreset(f.config)}\`?` : ""}`, `use one of ${Object.keys(PRESETS).join(", ")}`);
   if (!BACKENDS.includes(f.backend as string)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
   for (const k of ["batch-size", "seq-len", "steps", "vocab-size"] as const) if (!((f[k] as number) > 0)) throw userError(`--${k}`, `must be positive, got ${f[k]}`);
   if (f["seq-len"] > 512) throw userError("--seq-len", `${f["seq-len"]} is more than BERT's 512 positions`);

@@ -8,6 +8,7 @@ import { readConfig } from "../config";
 import { countParams, disposeModel, type Task } from "../bert";
 import { loadModelDir, resolveModelDir, saveModel, taskFromConfig, TOKENIZER_FILES } from "../weights";
 import { checkOutputDir, checkPaths } from "../outdir";
+import { setDefaultProgressSink, silentSink } from "../progress";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "rewrite a BERT/DistilBERT checkpoint (any supported key style, local or Hub) in the modern HF layout";
@@ -16,13 +17,15 @@ export const flags = {
   model: { type: "string", help: "model directory or Hub id to read", required: true },
   out: { type: "string", help: "directory to write: new or empty (a new one appears whole)", required: true },
   task: { type: "string", help: "qa | cls: which head to keep (default: from config.json architectures, else qa)" },
-  "num-labels": { type: "int", help: "cls: number of labels when the checkpoint has no classifier yet" },
+  "num-labels": { type: "int", help: "cls: number of labels when the checkpoint has no classifier yet", min: 1 },
   "no-new-heads": { type: "boolean", help: "fail instead of initialising a head the checkpoint lacks" },
   "overwrite-output-dir": { type: "boolean", help: "write into a non-empty --out: replace only config.json, model.safetensors and tokenizer files there" },
+  quiet: { type: "boolean", help: "no download progress bars" },
 } satisfies FlagSpecs;
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("convert", argv, flags);
+  if (f.quiet === true) setDefaultProgressSink(silentSink);
   if (f.task !== undefined && f.task !== "qa" && f.task !== "cls") throw userError("--task", `unknown task '${f.task}'`, "use qa or cls");
   // Never delete what convert did not write: a non-empty --out is refused, or (overwrite) only our names are replaced.
   checkPaths("convert", [{ flag: "--model", path: fs.existsSync(f.model) ? f.model : undefined }], [], [{ flag: "--out", path: f.out }]);

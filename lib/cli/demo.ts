@@ -15,7 +15,8 @@ import { writeFileAtomic, writeJsonAtomic } from "../fsutil";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
 import { userError } from "../errors";
 import { checkPaths, dirEntries, listNames } from "../outdir";
-import { parseFlags, type FlagSpecs } from "./args";
+import { setDefaultProgressSink, silentSink } from "../progress";
+import { SEED_MAX, parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "train a tiny BERT from scratch on the embedded sample, evaluate on dev, write a report (offline)";
 
@@ -29,21 +30,21 @@ export const DEMO = { trainBudgetS: 540, steps: 1400, batchSize: 16, lr: 1e-3, d
 
 export const flags = {
   out: { type: "string", help: "output directory (model, metrics.jsonl, loss.svg, report.md)", default: path.join("runs", "demo") },
-  steps: { type: "int", help: "optimizer steps (the learning-rate schedule ends there)", default: DEMO.steps },
-  "batch-size": { type: "int", help: "features per step", default: DEMO.batchSize },
+  steps: { type: "int", help: "optimizer steps (the learning-rate schedule ends there)", default: DEMO.steps, min: 1 },
+  "batch-size": { type: "int", help: "features per step", default: DEMO.batchSize, min: 1 },
   lr: { type: "number", help: "peak learning rate", default: DEMO.lr },
-  seed: { type: "int", help: "seed for init, data order and dropout", default: DEMO.seed },
-  "max-train": { type: "int", help: "use only the first N training questions (quick runs)" },
+  seed: { type: "int", help: "seed for init, data order and dropout", default: DEMO.seed, min: 0, max: SEED_MAX },
+  "max-train": { type: "int", help: "use only the first N training questions (quick runs)", min: 1 },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   quiet: { type: "boolean", help: "no progress bar" },
-  "train-budget": { type: "number", help: "seconds after which training stops early (checkpoint kept) and the model is evaluated", default: DEMO.trainBudgetS },
+  "train-budget": { type: "number", help: "seconds after which training stops early (checkpoint kept) and the model is evaluated", default: DEMO.trainBudgetS, min: 0 },
   "overwrite-output-dir": { type: "boolean", help: "write into an --out that holds something other than an earlier demo (only the demo's files are replaced)" },
 } satisfies FlagSpecs;
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("demo", argv, flags) as { out: string; steps: number; "batch-size": number; lr: number; seed: number; "max-train"?: number; backend: string; quiet?: boolean; "train-budget": number; "overwrite-output-dir"?: boolean };
+  if (f.quiet === true) setDefaultProgressSink(silentSink); // feature and prediction bars too, not only the training bar
   if (!BACKENDS.includes(f.backend)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
-  if (!(Number.isInteger(f.steps) && f.steps > 0)) throw userError("--steps", `must be a positive integer, got ${f.steps}`, `e.g. --steps ${DEMO.steps}`);
   checkDemoOut(f.out, f["overwrite-output-dir"] === true);
   const t0 = Date.now();
   const backend = await useBackend(f.backend as BackendName | "auto");

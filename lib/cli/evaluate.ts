@@ -1,8 +1,10 @@
 // `bertqa evaluate`: score a predictions file {id: answer} against a SQuAD v1.1/v2.0 or CMRC 2018 data file with the
 // official metrics; prints one JSON object with the official key names (SQuAD v2.0 script / CMRC 2018 script).
 import * as fs from "node:fs";
-import { userError } from "../errors";
-import { loadSquad, parseJsonText } from "../squad";
+import { isUserError, userError } from "../errors";
+import { decodeUtf8 } from "../fsutil";
+import { setOwn } from "../postprocess";
+import { loadSquad, parseJsonText, type QAExample } from "../squad";
 import { cmrcEvaluate, DEFAULT_NA_PROB_THRESH, detectMetric, squadEvaluate } from "../metrics";
 import { parseFlags, type FlagSpecs } from "./args";
 
@@ -15,13 +17,15 @@ export const flags = {
   "na-prob-thresh": { type: "number", help: "answer \"\" where the na-prob is above this (SQuAD v2.0 script default)", default: DEFAULT_NA_PROB_THRESH },
   metric: { type: "string", help: "auto | squad | cmrc (auto: cmrc when the version names CMRC or the contexts are Chinese)", default: "auto" },
   strict: { type: "boolean", help: "refuse predictions for ids not in the data (default: score the data's questions, ignore the rest with a warning, as the official scripts do)" },
+  "skip-invalid": { type: "boolean", help: "skip (and report) questions of --data that cannot be scored instead of stopping at the first; they leave the total" },
 } satisfies FlagSpecs;
 
 function readJson(file: string, what: string): unknown {
   let raw: string;
   try {
-    raw = fs.readFileSync(file, "utf8");
+    raw = decodeUtf8(fs.readFileSync(file), file);
   } catch (e) {
+    if (isUserError(e)) throw e;
     throw userError(file, `cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, "check the path");
   }
   return parseJsonText(raw, file);
@@ -59,12 +63,22 @@ export function readNaProbs(file: string): Map<string, number> {
   return out;
 }
 
+/** Predictions minus those for questions --skip-invalid left out of the data (reported when they were skipped). */
+function withoutIds(predictions: Record<string, string>, ids: string[], kept: QAExample[]): Record<string, string> {
+  if (ids.length === 0) return predictions;
+  const out: Record<string, string> = {};
+  const drop = new Set(ids);
+  for (const ex of kept) drop.delete(ex.id); // a skipped duplicate shares its id with a kept question
+  for (const [id, text] of Object.entries(predictions)) if (!drop.has(id)) setOwn(out, id, text);
+  return out;
+}
+
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("evaluate", argv, flags);
   const metric = f.metric as string;
   if (!["auto", "squad", "cmrc"].includes(metric)) throw userError("bertqa evaluate", `--metric must be auto, squad or cmrc, got '${metric}'`);
-  const ds = loadSquad(f.data, { checkAnswerStarts: false }); // like the official scripts: answer texts only
-  const predictions = readPredictions(f.predictions);
+  const ds = loadSquad(f.data, { checkAnswerStarts: false, skipInvalid: f["skip-invalid"], warn: (m) => process.stderr.write(`warning: ${m}\n`) }); // like the official scripts: answer texts only
+  const predictions = withoutIds(readPredictions(f.predictions), ds.skippedIds, ds.examples);
   const chosen = metric === "auto" ? detectMetric(ds.version, ds.examples) : metric;
   const warn = (m: string) => process.stderr.write(m + "\n");
   if (chosen === "cmrc") {

@@ -5,12 +5,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
-import { writeJsonAtomic } from "../fsutil";
+import { decodeUtf8, parseJsonText, writeJsonAtomic } from "../fsutil";
 import { clsLoss, disposeModel, forward, qaLoss, type Batch, type Task } from "../bert";
 import { loadModelDir, resolveModelDir, taskFromConfig } from "../weights";
 import { readConfig } from "../config";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
 import { checkPaths } from "../outdir";
+import { setDefaultProgressSink, silentSink } from "../progress";
 import { parseFlags, type FlagSpecs } from "./args";
 
 export const summary = "run a model on token ids from a JSON file and write logits, hidden states and loss (like transformers)";
@@ -23,6 +24,7 @@ export const flags = {
   out: { type: "string", help: "output JSON: start_logits/end_logits or logits, last_hidden_state, loss (written atomically)", required: true },
   task: { type: "string", help: "qa | cls (default: from config.json architectures, else qa)" },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
+  quiet: { type: "boolean", help: "no download progress bars" },
 } satisfies FlagSpecs;
 
 export interface ForwardCase {
@@ -37,12 +39,7 @@ export interface ForwardCase {
 /** Read and check the inputs file: rectangular integer matrices of one shape; labels complete. */
 export function readCase(file: string): ForwardCase {
   if (!fs.existsSync(file)) throw userError(file, "file not found");
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (e) {
-    throw userError(file, `not valid JSON (${(e as Error).message})`);
-  }
+  const j = parseJsonText(decodeUtf8(fs.readFileSync(file), file), file, "not valid JSON") as Record<string, unknown>;
   if (j === null || typeof j !== "object") throw userError(file, "expected a JSON object with input_ids");
   const ids = intMatrix(j.input_ids, file, "input_ids");
   if (ids === undefined) throw userError(file, "missing 'input_ids'", "give token ids as [[101, 2054, ...], ...]");
@@ -112,6 +109,7 @@ export async function runForward(model: Parameters<typeof forward>[0], c: Forwar
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("forward", argv, flags);
+  if (f.quiet === true) setDefaultProgressSink(silentSink);
   if (!BACKENDS.includes(f.backend ?? "auto")) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
   if (f.task !== undefined && f.task !== "qa" && f.task !== "cls") throw userError("--task", `unknown task '${f.task}'`, "use qa or cls");
   checkPaths("forward", [{ flag: "--inputs", path: f.inputs }, { flag: "--model", path: fs.existsSync(f.model) ? f.model : undefined }], [{ flag: "--out", path: f.out }]);

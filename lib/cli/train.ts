@@ -5,14 +5,15 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { userError } from "../errors";
 import { initModel, disposeModel, type BertModel, type Task } from "../bert";
-import { presetConfig, PRESETS, type PresetName } from "../config";
+import { nearPreset, presetConfig, PRESETS, type PresetName } from "../config";
 import { loadModel } from "../weights";
 import { loadSquad, readClassificationCsv } from "../squad";
 import { loadTokenizer, type BertTokenizer } from "../tokenizer";
 import { checkTrainOutDir, trainQA, trainClassifier, type TrainResult, type TrainSettings } from "../train";
 import { checkPaths } from "../outdir";
 import { BACKEND_NAMES, useBackend, type BackendName } from "../backend";
-import { parseFlags, type FlagSpecs, type Flags } from "./args";
+import { setDefaultProgressSink, silentSink } from "../progress";
+import { SEED_MAX, parseFlags, type FlagSpecs, type Flags } from "./args";
 
 export const summary = "fine-tune a BERT for question answering (or classification) and save it in Hugging Face format";
 
@@ -27,35 +28,36 @@ export const flags = {
   out: { type: "string", help: "output directory: model files, metrics.jsonl, eval.json, loss.svg, checkpoint/", required: true },
   tokenizer: { type: "string", help: "tokenizer directory or file (default: the model directory; required for presets)" },
   task: { type: "string", help: "qa | cls", default: "qa" },
-  epochs: { type: "int", help: "passes over the training data", default: 2 },
-  "batch-size": { type: "int", help: "features per micro-batch (padded to the batch's longest)", default: 16 },
+  epochs: { type: "int", help: "passes over the training data", default: 2, min: 1 },
+  "batch-size": { type: "int", help: "features per micro-batch (padded to the batch's longest)", default: 16, min: 1 },
   lr: { type: "number", help: "peak learning rate (3e-5 pretrained; ~1e-3 tiny from scratch)", default: 5e-5 },
   "warmup-ratio": { type: "number", help: "fraction of steps with linear warm-up", default: 0.1 },
-  "weight-decay": { type: "number", help: "AdamW decoupled weight decay (not on biases/LayerNorm)", default: 0.01 },
-  "max-length": { type: "int", help: "tokens per window incl. special tokens (default 384 qa / 128 cls, capped by the model)" },
-  "doc-stride": { type: "int", help: "tokens shared by neighbouring windows (default min(128, max-length/2))" },
-  "grad-accum": { type: "int", help: "micro-batches per optimizer step", default: 1 },
+  "weight-decay": { type: "number", help: "AdamW decoupled weight decay (not on biases/LayerNorm)", default: 0.01, min: 0 },
+  "max-length": { type: "int", help: "tokens per window incl. special tokens (default 384 qa / 128 cls, capped by the model)", min: 4 },
+  "doc-stride": { type: "int", help: "tokens shared by neighbouring windows (default min(128, max-length/2))", min: 0 },
+  "grad-accum": { type: "int", help: "micro-batches per optimizer step", default: 1, min: 1 },
   "group-by-length": { type: "boolean", help: "batch features of similar length together (less padding, faster; HF's group_by_length)" },
   "pad-to-multiple-of": { type: "int", help: "pad each batch to a multiple of this many tokens (default: 64 on webgpu, where each new length compiles shaders; else 1)" },
-  "max-grad-norm": { type: "number", help: "clip the global gradient norm (0: off)", default: 1 },
-  seed: { type: "int", help: "seed for initialisation, data order and dropout", default: 42 },
+  "max-grad-norm": { type: "number", help: "clip the global gradient norm (0: off)", default: 1, min: 0 },
+  seed: { type: "int", help: "seed for initialisation, data order and dropout", default: 42, min: 0, max: SEED_MAX },
   dropout: { type: "number", help: "set hidden_dropout_prob and attention_probs_dropout_prob (default: the model's config; 0 suits small models trained from scratch)" },
-  "eval-steps": { type: "int", help: "evaluate (and checkpoint) every N steps; 0: at epoch ends only", default: 0 },
-  "save-steps": { type: "int", help: "checkpoint every N steps (default: whenever evaluating)" },
-  "log-steps": { type: "int", help: "a metrics.jsonl line every N steps", default: 10 },
-  "max-steps": { type: "int", help: "stop after N optimizer steps (overrides --epochs)" },
+  "eval-steps": { type: "int", help: "evaluate (and checkpoint) every N steps; 0: at epoch ends only", default: 0, min: 0 },
+  "save-steps": { type: "int", help: "checkpoint every N steps (default: whenever evaluating)", min: 1 },
+  "log-steps": { type: "int", help: "a metrics.jsonl line every N steps", default: 10, min: 1 },
+  "max-steps": { type: "int", help: "stop after N optimizer steps (overrides --epochs)", min: 1 },
   version2: { type: "boolean", help: "SQuAD 2.0: allow no-answer predictions (default: on for v2 data)" },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   resume: { type: "string", help: "continue from a checkpoint (an earlier --out directory or its checkpoint/)" },
   "overwrite-output-dir": { type: "boolean", help: "replace the run already in --out (HF's overwrite_output_dir); files train did not write stay" },
   quiet: { type: "boolean", help: "no progress bar" },
-  "skip-invalid": { type: "boolean", help: "skip training questions whose answer is not at answer_start (each is reported) instead of stopping" },
+  "skip-invalid": { type: "boolean", help: "skip (and report) questions that cannot be used instead of stopping at the first (e.g. an answer not at its answer_start)" },
 } satisfies FlagSpecs;
 
 type TrainFlags = Flags<typeof flags>;
 
 export async function run(argv: string[]): Promise<void> {
   const f = parseFlags("train", argv, flags);
+  if (f.quiet === true) setDefaultProgressSink(silentSink); // feature and download bars too, not only the training bar
   const task = f.task as string;
   if (task !== "qa" && task !== "cls") throw userError("--task", `unknown task '${task}'`, "use qa or cls");
   if (!BACKENDS.includes(f.backend as string)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
@@ -65,6 +67,8 @@ export async function run(argv: string[]): Promise<void> {
   // Before anything is loaded: --out may not be an input, and a folder holding another run is not replaced silently.
   checkPaths("train", [{ flag: "--train", path: f.train }, { flag: "--eval", path: f.eval }, { flag: "--model", path: fs.existsSync(f.model) ? f.model : undefined }, { flag: "--tokenizer", path: f.tokenizer }], [], [{ flag: "--out", path: f.out }]);
   checkTrainOutDir(f.out, { resume: f.resume, overwriteOutputDir: f["overwrite-output-dir"] });
+  const meant = fs.existsSync(f.model) || Object.prototype.hasOwnProperty.call(PRESETS, f.model) ? undefined : nearPreset(f.model);
+  if (meant !== undefined) throw userError(`--model ${f.model}`, `is neither a directory nor a preset: did you mean \`${meant}\`?`, `presets: ${Object.keys(PRESETS).join(", ")}; a Hub id looks like org/name`);
   const backend = await useBackend(f.backend as BackendName | "auto");
   const stop = installStopHandler();
   const settings = trainSettings(f, stop.requested);
@@ -75,7 +79,7 @@ export async function run(argv: string[]): Promise<void> {
       const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
       const trainSet = loadSquad(f.train, { skipInvalid: f["skip-invalid"], warn });
       if (trainSet.skipped + trainSet.corrected > 0) warn(`${f.train}: ${trainSet.skipped} questions skipped, ${trainSet.corrected} answer_start values corrected by up to 2 characters`);
-      const evalSet = f.eval !== undefined ? loadSquad(f.eval, { checkAnswerStarts: false }) : undefined; // scoring reads answer texts only
+      const evalSet = f.eval !== undefined ? loadSquad(f.eval, { checkAnswerStarts: false, skipInvalid: f["skip-invalid"], warn }) : undefined; // scoring reads answer texts only
       const { model: m, tok, tokenizerDir } = await buildModel(f, "qa");
       model = m;
       const version2 = f.version2 ?? (evalSet ?? trainSet).version.startsWith("v2");
@@ -129,7 +133,7 @@ async function buildModel(f: TrainFlags, task: Task, labels?: string[]): Promise
   }
   if (labels !== undefined) {
     const known = loaded.model.config.label2id;
-    if (known !== undefined && labels.some((l) => known[l] === undefined) && loaded.missing.length === 0) {
+    if (known !== undefined && labels.some((l) => !Object.prototype.hasOwnProperty.call(known, l)) && loaded.missing.length === 0) {
       throw userError(f.train, `has labels ${labels.join(", ")} but the model was trained for ${Object.keys(known).join(", ")}`, "train from a base model (its classifier is initialised for your labels)");
     }
   }
