@@ -34,9 +34,11 @@ const NOT_PRINTED: Record<string, { commands: string[]; flags: string[]; why: st
     { commands: ["demo"], flags: ["skip-invalid", "max-length", "doc-stride"], why: "demo featurizes the valid embedded sample with fixed windows (DEMO.maxLength/docStride)" },
   ],
   "lib/train.ts": [
-    { commands: ["demo"], flags: ["warmup-ratio", "weight-decay", "max-grad-norm", "max-steps", "eval-steps", "grad-accum", "resume", "train", "model", "max-length", "doc-stride", "out"],
-      why: "demo passes fixed, valid settings (DEMO), checks --steps ≥ 1 itself, and never resumes" },
+    { commands: ["demo"], flags: ["warmup-ratio", "weight-decay", "max-grad-norm", "max-steps", "eval-steps", "grad-accum", "resume", "train", "model", "max-length", "doc-stride", "out", "eval", "tokenizer", "skip-invalid", "epochs", "group-by-length"],
+      why: "demo passes fixed, valid settings (DEMO) and the embedded sample (its files are not user paths), its --steps range is its flag's, and it never resumes" },
   ],
+  "lib/metrics.ts": [{ commands: ["train", "demo"], flags: ["strict"], why: "they score predictions made from their own eval questions, so no prediction has an id outside the data" }],
+  "lib/outdir.ts": [{ commands: ["features", "forward", "predict"], flags: ["overwrite-output-dir"], why: "they call checkPaths only; checkOutputDir (a folder to fill) is convert's" }],
   "lib/predict.ts": [{ commands: ["demo"], flags: ["max-length", "tokenizer"], why: "demo predicts with its own model, tokenizer and DEMO.maxLength" }],
   "lib/cli/main.ts": [{ commands: ["*"], flags: ["batch-size", "backend"], why: "memoryError names --batch-size and --backend only for commands that have them" }],
 };
