@@ -67,7 +67,10 @@ class Kernel:
         reply = self.kc.get_shell_msg(timeout=60)
         while reply["parent_header"].get("msg_id") != msg_id:
             reply = self.kc.get_shell_msg(timeout=60)
-        return reply["content"]["status"], outputs
+        status = reply["content"]["status"]
+        if status != "ok":
+            time.sleep(0.5)  # tslab cancels what is sent within 200 ms of a failed cell (Run All stops there), as Jupyter does
+        return status, outputs
 
     def probe(self, code):
         """A cell the student never sees: its stdout as JSON."""
@@ -122,11 +125,13 @@ def normalize(outputs):
     return norm
 
 
-def run_cells(k, cells, failures, what):
+def run_cells(k, cells, failures, what, after=None):
     results = {}
     for i, src in cells:
         status, outs = k.execute(src)
         results[i] = outs
+        if after is not None and status == "ok":
+            after(i)
         if status != "ok":
             failures.append({"step": what, "cell": i, "outputs": [o.get("text", "") for o in outs if o["type"] in ("stderr", "error")][-3:]})
             break
@@ -147,7 +152,24 @@ def metrics_losses(out_dir):
 
 
 def memory_probe(k):
-    return k.probe('console.log(JSON.stringify({ ...require("@tensorflow/tfjs").memory(), rss: process.memoryUsage().rss }));')
+    # garbage collected first, so RSS and heap say what is kept, not what is waiting for the collector
+    return k.probe('require("v8").setFlagsFromString("--expose_gc");\nrequire("vm").runInNewContext("gc")();\n'
+                   'console.log(JSON.stringify({ ...require("@tensorflow/tfjs").memory(), rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed }));')
+
+
+def user_errors(k):
+    """A user mistake in a cell, and a model used after the clean-up cell released it: one line each, no stack."""
+    cases = [
+        ('import { loadSquad } from "./lib/squad";\nloadSquad("data/no-such-file.json");', r"no-such-file\.json"),
+        ('import { predictQA } from "./lib/predict";\nawait predictQA(model, tok, dev.slice(0, 2), { maxLength: MAX_LENGTH, docStride: DOC_STRIDE });',
+         r"^forward: this model was released .*run section 3's training cell again"),
+    ]
+    got = []
+    for code, want in cases:
+        status, outs = k.execute(code)
+        text = "".join(o["text"] for o in outs if o["type"] in ("stderr", "error")).strip()
+        got.append({"code": code.splitlines()[-1], "message": text, "ok": status == "error" and len(text.splitlines()) == 1 and re.search(want, text) is not None})
+    return got
 
 
 def interrupt_during_training(k, param_src, train_src, out_dir):
@@ -191,37 +213,44 @@ def drive(path):
     pattern, replacement = EDITS[name]
     edited = re.sub(pattern, replacement, params_src, count=1)
     assert edited != params_src, "the edit for %s does not apply to its parameters cell" % name
-    model_cells = [i for i, s in cells if "replaceModel(" in s and "import " not in s]
+    # "Run All Below" from each cell that builds or trains a model; from the first cell after the imports it would be
+    # the "each cell again" pass once more
+    model_cells = [i for n, (i, s) in enumerate(cells) if "replaceModel(" in s and "import " not in s and n > 2]
     failures, report = [], {"notebook": os.path.basename(path), "cells": len(cells)}
+    # 04: tf.memory() right after each run of the model and training cells (five runs over the passes below)
+    train_i = cells[4][0] if name == "04" else None
+    mem = []
+    after = (lambda i: mem.append(memory_probe(k)) if i == train_i else None) if name == "04" else None
     t0 = time.time()
     k = Kernel()
     try:
-        ref = run_cells(k, cells, failures, "run all")
+        ref = run_cells(k, cells, failures, "run all", after)
         if failures:
             return dict(report, failures=failures)
-        again = run_cells(k, cells, failures, "each cell again")
+        if name == "04":
+            report["user_errors"] = user_errors(k)
+            bad = [u for u in report["user_errors"] if not u["ok"]]
+            if bad:
+                failures.append({"step": "user errors in cells", "got": bad})
+        again = run_cells(k, cells, failures, "each cell again", after)
         compare(ref, again, failures, "each cell again")
         report["reruns"] = len(again)
         for start in model_cells:
             below = [(i, s) for i, s in cells if i >= start]
-            res = run_cells(k, below, failures, "run all below %d" % start)
+            res = run_cells(k, below, failures, "run all below %d" % start, after)
             compare(ref, res, failures, "run all below %d" % start)
             report["reruns"] += len(res)
         edited_cells = [(params_i, edited)] + cells[1:]
-        res = run_cells(k, edited_cells, failures, "edited parameters, run all below")
+        res = run_cells(k, edited_cells, failures, "edited parameters, run all below", after)
         report["reruns"] += len(res)
         if name == "04" and not failures:
             out_dir = "runs/notebook-04-offline"
             report["edited_losses"] = metrics_losses(out_dir)
-            model_train = [(i, s) for i, s in cells if i in (cells[3][0], cells[4][0])]  # the model-recipe and training cells
-            mem = []
-            for run in range(5):
-                run_cells(k, model_train, failures, "model and training cells, run %d" % (run + 1))
-                if run in (0, 4):
-                    mem.append(memory_probe(k))
-            report["memory_after_1"], report["memory_after_5"] = mem
-            if mem[0]["numTensors"] != mem[1]["numTensors"] or mem[0]["numBytes"] != mem[1]["numBytes"]:
-                failures.append({"step": "memory", "after_1": mem[0], "after_5": mem[1]})
+            res = run_cells(k, [cells[3], cells[4]], failures, "model and training cells again", after)  # the model-recipe and training cells
+            report["reruns"] += len(res)
+            report["memory_after_1"], report["memory_after_5"] = mem[0], mem[4]
+            if len(mem) != 5 or any(m["numTensors"] != mem[0]["numTensors"] or m["numBytes"] != mem[0]["numBytes"] for m in mem):
+                failures.append({"step": "memory", "after_each_run": mem})
             report["interrupt"] = interrupt_during_training(k, params_src, cells[4][1], out_dir)
             it = report["interrupt"]
             if not (it["sent"] and it["status"] == "error" and it["one_line"] and it["stopped_step"] is not None

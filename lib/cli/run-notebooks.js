@@ -98,7 +98,7 @@ function startKernel(argv) {
   // tslab compiles the .ts files a cell imports statically; a library module that require()s another .ts file lazily
   // (lib/backend.ts loads its wasm kernels on demand) needs Node to load .ts itself, as the bertqa CLI does.
   req("tsx/cjs");
-  const stop = req("./lib/stop.ts"); // shares its state (on globalThis) with the copy the cells import
+  const stop = loadStop(req); // shares its state (on globalThis) with the copy the cells import
   const { createConverter } = req("tslab/dist/converter.js");
   const { createExecutor } = req("tslab/dist/executor.js");
   const { ZmqServer, JupyterHandlerImpl } = req("tslab/dist/jupyter.js");
@@ -136,12 +136,21 @@ function startKernel(argv) {
   server.init();
 }
 
+/** lib/stop.ts of the clone the kernel serves; an older clone without it gets tslab's plain interrupt. */
+function loadStop(req) {
+  try {
+    return req("./lib/stop.ts");
+  } catch (e) {
+    return { requestStop: () => 0, activeWork: () => [] };
+  }
+}
+
 /** tslab prints a failed cell's error with console.error: a user mistake (lib/errors.ts) or an interrupt is one line. */
 function reportCellError(args) {
   const err = args.find((a) => a instanceof Error || (a && typeof a === "object" && typeof a.message === "string"));
   if (err && err.name === "UserError") return console.error(err.message);
   if (err && err.message === "Interrupted asynchronously") {
-    return console.error("Interrupted (■): the cell was abandoned; work it started may still be running (press ■ again to stop it)");
+    return console.error("Interrupted (■): the cell was abandoned; library work it started stops at its next step, anything else it awaited may still finish");
   }
   if (err && /^Script execution was interrupted/.test(err.message)) return console.error("Interrupted (■)");
   console.error(...args);
