@@ -163,7 +163,23 @@ export function isFrozen(c: BertConfig, name: string): boolean {
 }
 
 export function disposeModel(model: BertModel): void {
-  for (const v of Object.values(model.params)) v.dispose();
+  for (const v of Object.values(model.params)) if (!v.isDisposed) v.dispose(); // twice is harmless: clean-up cells run again
+}
+
+const ORIGIN = Symbol.for("bertqa.modelOrigin"); // a property, not a module map: tslab may load bert.ts more than once
+
+/** Say where `model` is built (e.g. "section 3's training cell"), so using it after it was released names that cell. */
+export function noteModelOrigin(model: BertModel, where: string): BertModel {
+  Object.defineProperty(model, ORIGIN, { value: where, configurable: true, enumerable: false });
+  return model;
+}
+
+/** A released model (disposeModel) is one line naming what to run again, not TensorFlow.js's "Tensor is disposed". */
+export function assertModelLive(model: BertModel, where = "model"): void {
+  if (!Object.values(model.params).some((v) => v.isDisposed)) return;
+  const origin = (model as BertModel & { [ORIGIN]?: string })[ORIGIN];
+  throw userError(where, "this model was released (disposeModel, or replaced by a newer one)",
+    origin !== undefined ? `run ${origin} again to build it` : "build or load the model again");
 }
 
 export function countParams(model: BertModel): number {
@@ -305,6 +321,7 @@ function block(model: BertModel, i: number, x: tf.Tensor2D, mask: tf.Tensor, B: 
 
 /** Run the encoder and the task head. Tensors created inside are freed; the caller disposes the outputs. */
 export function forward(model: BertModel, batch: Batch, opts: ForwardOptions = {}): ForwardOutput {
+  assertModelLive(model, "forward");
   checkBatch(model.config, batch);
   return tf.tidy(() => {
     const c = model.config, p = model.params;

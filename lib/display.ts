@@ -110,6 +110,12 @@ export interface PlotOptions {
 }
 
 const DEFAULT_PLOT_HEIGHT = 360;
+// Shown in a chart's place until its script removes it: Jupyter runs no scripts in a notebook that is not trusted (one
+// received, or opened from another machine), and without this the chart is blank space with no hint.
+const UNTRUSTED_NOTE =
+  `<p class="bertqa-untrusted" style="color:#b71c1c;font-family:sans-serif">This chart is not drawn: the notebook is not ` +
+  `trusted, so Jupyter does not run its scripts. Trust it (JupyterLab: Command Palette, "Trust Notebook"; classic ` +
+  `Notebook: File, Trust Notebook; or <code>jupyter trust NOTEBOOK.ipynb</code>), then run the cell again.</p>`;
 let plotlyInlined = false; // plotly.js (10 MB, unminified) goes into the first chart's output only; later charts use window.Plotly
 
 /** Inline plotly.js again with the next chart (after clearing the output that carried it). */
@@ -145,8 +151,9 @@ export function plotlyHtml(traces: PlotlyTrace[], layout: PlotlyLayout = {}, opt
   const draw =
     `(function(){var el=document.getElementById(${scriptJson(id)});` +
     `if(!window.Plotly){el.textContent=${scriptJson(missing)};return;}` +
+    `el.textContent="";` + // the script runs: the notebook is trusted, the note below goes
     `window.Plotly.newPlot(el,${scriptJson(traces)},${scriptJson(fullLayout)},${scriptJson(config)});})();`;
-  return `${library}<div id="${id}" class="bertqa-plot" style="width:100%;min-height:${height}px"></div><script type="text/javascript">${draw}</script>`;
+  return `${library}<div id="${id}" class="bertqa-plot" style="width:100%;min-height:${height}px">${UNTRUSTED_NOTE}</div><script type="text/javascript">${draw}</script>`;
 }
 
 // ---- spans and tokens -------------------------------------------------------------------------------------------
@@ -296,12 +303,12 @@ export function progressHtml(s: ProgressState, curves: Record<string, [number, n
   const bar =
     s.total > 0
       ? `<div style="display:inline-block;width:240px;height:10px;background:#eee;border-radius:5px;vertical-align:middle">` +
-        `<div style="width:${(frac * 100).toFixed(1)}%;height:100%;background:${s.finished ? "#43a047" : "#1e88e5"};border-radius:5px"></div></div> `
+        `<div style="width:${(frac * 100).toFixed(1)}%;height:100%;background:${s.stopped ? "#fb8c00" : s.finished ? "#43a047" : "#1e88e5"};border-radius:5px"></div></div> `
       : "";
   const charts = Object.entries(curves).map(([k, pts]) => lineSvg(pts, { label: k })).filter((h) => h !== "").join(" ");
   return (
     `<div class="bertqa-progress" style="font-family:monospace">` +
-    `<b>${escapeHtml(s.label)}</b> ${bar}${count} · ${formatDuration(s.elapsedS)}${eta}${s.finished ? " · done" : ""}` +
+    `<b>${escapeHtml(s.label)}</b> ${bar}${count} · ${formatDuration(s.elapsedS)}${eta}${s.stopped ? ` · <b style="color:#e65100">stopped at ${s.done}</b>` : s.finished ? " · done" : ""}` +
     `<br>${info}${charts !== "" ? `<br>${charts}` : ""}</div>`
   );
 }

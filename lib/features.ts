@@ -11,6 +11,7 @@ export { codePointIndex } from "./squad"; // the CLI and notebooks import it fro
 import type { BertTokenizer, Encoding } from "./tokenizer";
 import { isUserError, userError } from "./errors";
 import { progress as makeProgress } from "./progress";
+import { beginWork, pollStop, StoppedError } from "./stop";
 
 export interface FeatureOptions {
   maxLength: number; // tokens per feature, special tokens included (384 in the BERT paper's SQuAD setup)
@@ -184,12 +185,40 @@ function exampleFeatures(ex: QAExample, index: number, q: Encoding, ctx: Encodin
  * tokenized once. `prepareFeatures(ds.examples, tok, { maxLength: 384, docStride: 128 })`.
  */
 export function prepareFeatures(examples: QAExample[], tok: BertTokenizer, opts: FeatureOptions): { features: QAFeature[]; stats: FeatureStats } {
+  const run = featureRun(examples, tok, opts);
+  for (let i = 0; i < examples.length; i++) run.add(i);
+  return run.finish();
+}
+
+/**
+ * prepareFeatures for long inputs in a notebook: the same features, but it lets the event loop run between examples,
+ * so Jupyter's stop button (■, see stop.ts) ends it with one line instead of waiting for the whole dataset.
+ */
+export async function prepareFeaturesAsync(examples: QAExample[], tok: BertTokenizer, opts: FeatureOptions): Promise<{ features: QAFeature[]; stats: FeatureStats }> {
+  const run = featureRun(examples, tok, opts);
+  const work = beginWork("features", examples.length);
+  try {
+    for (let i = 0; i < examples.length; i++) {
+      if ((i & 63) === 0 && (await pollStop(work))) {
+        run.bar?.update(i);
+        run.bar?.stop();
+        throw new StoppedError(`feature preparation stopped (■) at example ${i} of ${examples.length}; nothing was kept: run the cell again`);
+      }
+      run.add(i);
+    }
+  } finally {
+    work.end();
+  }
+  return run.finish();
+}
+
+function featureRun(examples: QAExample[], tok: BertTokenizer, opts: FeatureOptions) {
   checkOptions(opts);
   const contexts = new Map<string, Encoding>(); // SQuAD asks ~5 questions per context
   const features: QAFeature[] = [];
   const stats: FeatureStats = { examples: 0, features: 0, answersLost: 0, skipped: 0 };
   const bar = (opts.progress ?? examples.length >= PROGRESS_MIN_EXAMPLES) ? makeProgress("features", examples.length) : undefined;
-  for (let i = 0; i < examples.length; i++) {
+  const add = (i: number) => {
     const ex = examples[i];
     try {
       const question = pyLstrip(ex.question);
@@ -209,10 +238,13 @@ export function prepareFeatures(examples: QAExample[], tok: BertTokenizer, opts:
       opts.warn?.(`skipped: ${e.message}`);
     }
     if (bar !== undefined && ((i + 1) & 255) === 0) bar.update(i + 1, { features: features.length });
-  }
-  stats.features = features.length;
-  if (bar !== undefined) bar.finish({ features: features.length });
-  return { features, stats };
+  };
+  const finish = () => {
+    stats.features = features.length;
+    if (bar !== undefined) bar.finish({ features: features.length });
+    return { features, stats };
+  };
+  return { add, finish, bar };
 }
 
 /** The length to pad a batch to: its longest feature rounded up to a multiple of `multipleOf` (HF's

@@ -9,11 +9,12 @@ import type { BertTokenizer } from "./tokenizer";
 import { loadTokenizer } from "./tokenizer";
 import { disposeModel, forward, type BertModel } from "./bert";
 import { loadModel } from "./weights";
-import { batchLength, padBatch, prepareFeatures, type QAFeature } from "./features";
+import { batchLength, padBatch, prepareFeaturesAsync, type QAFeature } from "./features";
 import { gpuPoolKeeper, padMultiple } from "./backend";
 import { postprocessQA, type NBest, type PostprocessOptions, type PostprocessResult } from "./postprocess";
 import { progress as makeProgress } from "./progress";
 import { userError } from "./errors";
+import { beginWork, pollStop, StoppedError } from "./stop";
 
 export interface PredictOptions extends PostprocessOptions {
   maxLength?: number; // tokens per window, special tokens included
@@ -49,30 +50,36 @@ export async function featureLogits(model: BertModel, features: QAFeature[], pad
   const order = features.map((_, i) => i).sort((a, b) => features[a].inputIds.length - features[b].inputIds.length);
   const keepPool = gpuPoolKeeper();
   let batches = 0;
-  for (let b = 0; b < order.length; b += batchSize) {
-    const idx = order.slice(b, b + batchSize);
-    const batch = idx.map((i) => features[i]);
-    const padded = padBatch(batch, padId, batchLength(batch, padMultiple(), model.config.max_position_embeddings));
-    keepPool([batch.length, padded.inputIds[0].length]);
-    const [s, e] = tf.tidy(() => {
-      const out = forward(model, {
-        inputIds: tf.tensor2d(padded.inputIds, undefined, "int32"),
-        attentionMask: tf.tensor2d(padded.attentionMask, undefined, "int32"),
-        tokenTypeIds: tf.tensor2d(padded.tokenTypeIds, undefined, "int32"),
-      }, { training: false });
-      if (out.startLogits === undefined || out.endLogits === undefined) throw new Error("featureLogits: the model has no QA head (task must be 'qa')");
-      return [out.startLogits, out.endLogits];
-    });
-    const T = s.shape[1];
-    const [sd, ed] = await Promise.all([s.data() as Promise<Float32Array>, e.data() as Promise<Float32Array>]);
-    s.dispose();
-    e.dispose();
-    idx.forEach((fi, i) => {
-      start[fi] = sd.subarray(i * T, (i + 1) * T);
-      end[fi] = ed.subarray(i * T, (i + 1) * T);
-    });
-    batches++;
-    onBatch?.(Math.min(b + batchSize, order.length));
+  const work = beginWork("predict", features.length);
+  try {
+    for (let b = 0; b < order.length; b += batchSize) {
+      const idx = order.slice(b, b + batchSize);
+      const batch = idx.map((i) => features[i]);
+      const padded = padBatch(batch, padId, batchLength(batch, padMultiple(), model.config.max_position_embeddings));
+      keepPool([batch.length, padded.inputIds[0].length]);
+      const [s, e] = tf.tidy(() => {
+        const out = forward(model, {
+          inputIds: tf.tensor2d(padded.inputIds, undefined, "int32"),
+          attentionMask: tf.tensor2d(padded.attentionMask, undefined, "int32"),
+          tokenTypeIds: tf.tensor2d(padded.tokenTypeIds, undefined, "int32"),
+        }, { training: false });
+        if (out.startLogits === undefined || out.endLogits === undefined) throw new Error("featureLogits: the model has no QA head (task must be 'qa')");
+        return [out.startLogits, out.endLogits];
+      });
+      const T = s.shape[1];
+      const [sd, ed] = await Promise.all([s.data() as Promise<Float32Array>, e.data() as Promise<Float32Array>]);
+      s.dispose();
+      e.dispose();
+      idx.forEach((fi, i) => {
+        start[fi] = sd.subarray(i * T, (i + 1) * T);
+        end[fi] = ed.subarray(i * T, (i + 1) * T);
+      });
+      batches++;
+      onBatch?.(Math.min(b + batchSize, order.length));
+      if (await pollStop(work)) throw new StoppedError(`prediction stopped (■) after ${Math.min(b + batchSize, order.length)} of ${order.length} windows; nothing was kept: run the cell again`);
+    }
+  } finally {
+    work.end();
   }
   return { start, end, batches };
 }
@@ -91,9 +98,14 @@ export async function predictQA(model: BertModel, tok: BertTokenizer, examples: 
   if (maxLength > model.config.max_position_embeddings) {
     throw userError("max length", `${maxLength} is more than the model's ${model.config.max_position_embeddings} positions`, `use --max-length ${model.config.max_position_embeddings} or less`);
   }
-  const { features, stats } = prepareFeatures(examples, tok, { maxLength, docStride, file: opts.file, skipInvalid: opts.skipInvalid, warn: opts.warn, skipFlag: opts.skipFlag });
+  const { features, stats } = await prepareFeaturesAsync(examples, tok, { maxLength, docStride, file: opts.file, skipInvalid: opts.skipInvalid, warn: opts.warn, skipFlag: opts.skipFlag });
   const bar = (opts.progress ?? features.length > (opts.progressMinFeatures ?? PROGRESS_MIN_FEATURES)) ? makeProgress("predict", features.length) : undefined;
-  const logits = await featureLogits(model, features, tok.padId, batchSize, (done) => bar?.update(done));
+  let done = 0;
+  const logits = await featureLogits(model, features, tok.padId, batchSize, (n) => bar?.update((done = n))).catch((e: unknown) => {
+    bar?.update(done);
+    bar?.stop(); // a stopped (■) or failed prediction shows where it ended, not "done"
+    throw e;
+  });
   bar?.finish();
   const featurized = new Set(features.map((f) => f.exampleIndex));
   const kept = stats.skipped > 0 ? examples.filter((_, i) => featurized.has(i)) : examples; // skipped ones get no prediction

@@ -8,12 +8,15 @@ export interface ProgressState {
   elapsedS: number;
   info: Record<string, string | number>; // e.g. { loss: 1.23, "ex/s": 40 }
   finished: boolean;
+  stopped?: boolean; // finished early (■, a stop flag): `done` is where it stopped, not the total
 }
 export type ProgressSink = (s: ProgressState) => void;
 
 export interface Progress {
   update(done: number, info?: Record<string, string | number>): void;
   finish(info?: Record<string, string | number>): void;
+  /** End early: the display keeps `done` (where it stopped) and says "stopped". */
+  stop(info?: Record<string, string | number>): void;
 }
 
 let defaultSink: ProgressSink | undefined;
@@ -41,6 +44,10 @@ export function progress(label: string, total: number, sink: ProgressSink = defa
       state = { ...state, done: state.total || state.done, elapsedS: (Date.now() - start) / 1000, info: info ?? state.info, finished: true };
       emit(true);
     },
+    stop(info) {
+      state = { ...state, elapsedS: (Date.now() - start) / 1000, info: info ?? state.info, finished: true, stopped: true };
+      emit(true);
+    },
   };
 }
 
@@ -57,7 +64,7 @@ export function formatProgress(s: ProgressState, width = 24): string {
   const count = s.total > 0 ? `${s.done}/${s.total}` : `${s.done}`;
   const eta = s.total > 0 && s.done > 0 && !s.finished ? `<${formatDuration((s.elapsedS / s.done) * (s.total - s.done))}` : "";
   const info = Object.entries(s.info).map(([k, v]) => `${k}=${typeof v === "number" ? fmtNum(v) : v}`).join(" ");
-  return `${s.label} ${bar}${count} ${formatDuration(s.elapsedS)}${eta} ${info}`.trimEnd();
+  return `${s.label} ${bar}${count} ${formatDuration(s.elapsedS)}${eta}${s.stopped ? " stopped" : ""} ${info}`.trimEnd();
 }
 
 function fmtNum(v: number): string {

@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs";
-import { forward, qaLoss, clsLoss, type BertModel } from "./bert";
+import { assertModelLive, forward, qaLoss, clsLoss, type BertModel } from "./bert";
 import { configToJson } from "./config";
-import { batchLength, prepareFeatures, padBatch, type QAFeature } from "./features";
+import { batchLength, prepareFeatures, prepareFeaturesAsync, padBatch, type QAFeature } from "./features";
 import type { QAExample } from "./squad";
 import type { BertTokenizer } from "./tokenizer";
 import { predictQA } from "./predict";
@@ -21,6 +21,7 @@ import { appendLine, discard, ensureDir, faultPoint, isWriteError, renameOrFail,
 import { checkPaths, dirEntries, listNames, lockDir, samePath, type DirLock } from "./outdir";
 import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
+import { beginWork, pollStop, StoppedError, workUsing, type ActiveWork } from "./stop";
 import { checkTrainingFits, gpuPoolKeeper, padMultiple } from "./backend";
 import { variableGrads } from "./grad";
 import {
@@ -47,7 +48,7 @@ export interface TrainSettings {
   evalBatchSize?: number;
   resume?: string; // a checkpoint directory, or an output directory holding one
   overwriteOutputDir?: boolean; // HF's overwrite_output_dir: replace the run already in outDir (other files stay)
-  shouldStop?: () => boolean; // checked every step (notebooks: a flag a button sets)
+  shouldStop?: (step: number) => boolean; // checked before every step with the steps done; true stops cleanly (stopped: "interrupted")
   signal?: AbortSignal;
   progress?: ProgressSink; // default: terminal bar on stderr (or the notebook sink set globally)
   lrSchedule?: (step: number, total: number) => number; // overrides the linear schedule (0-based update index)
@@ -117,10 +118,11 @@ export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
 async function trainQAIn(opts: QATrainOptions): Promise<TrainResult> {
   const maxLength = opts.maxLength ?? Math.min(384, opts.model.config.max_position_embeddings);
   const docStride = opts.docStride ?? Math.min(128, Math.floor(maxLength / 2));
+  assertModelLive(opts.model, "trainQA");
   if (maxLength > opts.model.config.max_position_embeddings) {
     throw userError("--max-length", `${maxLength} is more than the model's ${opts.model.config.max_position_embeddings} positions`, `use --max-length ${opts.model.config.max_position_embeddings} or less`);
   }
-  const { features, stats } = prepareFeatures(opts.train, opts.tokenizer, { maxLength, docStride, file: opts.trainFile });
+  const { features, stats } = await prepareFeaturesAsync(opts.train, opts.tokenizer, { maxLength, docStride, file: opts.trainFile });
   if (features.length === 0) throw userError(opts.trainFile ?? "training data", "holds no examples", "pass a SQuAD-format file with questions");
   if (opts.eval !== undefined) checkEvalSet(opts.eval, opts.tokenizer, maxLength, docStride, opts.evalFile);
   const padId = opts.tokenizer.padId;
@@ -207,14 +209,20 @@ export async function predictClasses(model: BertModel, tok: BertTokenizer, examp
   const feats = clsFeatures(examples.map((e) => ({ ...e, label: Object.keys(model.config.label2id ?? {})[0] ?? "0" })), tok, model.config.label2id ?? { "0": 0 }, maxLength);
   const out: number[] = [];
   const keepPool = gpuPoolKeeper();
-  for (let b = 0; b < feats.length; b += batchSize) {
-    const slice = feats.slice(b, b + batchSize);
-    const batch = clsBatch(slice, tok.padId, batchLength(slice, padMultiple(), model.config.max_position_embeddings));
-    keepPool(batch.inputs.inputIds.shape);
-    const pred = tf.tidy(() => forward(model, batch.inputs, { training: false }).logits!.argMax(1));
-    out.push(...(await pred.data()));
-    pred.dispose();
-    tf.dispose([batch.inputs.inputIds, batch.inputs.attentionMask, batch.inputs.tokenTypeIds, ...batch.labels]);
+  const work = beginWork("predict", feats.length);
+  try {
+    for (let b = 0; b < feats.length; b += batchSize) {
+      const slice = feats.slice(b, b + batchSize);
+      const batch = clsBatch(slice, tok.padId, batchLength(slice, padMultiple(), model.config.max_position_embeddings));
+      keepPool(batch.inputs.inputIds.shape);
+      const pred = tf.tidy(() => forward(model, batch.inputs, { training: false }).logits!.argMax(1));
+      out.push(...(await pred.data()));
+      pred.dispose();
+      tf.dispose([batch.inputs.inputIds, batch.inputs.attentionMask, batch.inputs.tokenTypeIds, ...batch.labels]);
+      if (await pollStop(work)) throw new StoppedError(`prediction stopped (■) after ${out.length} of ${feats.length} texts; nothing was kept: run the cell again`);
+    }
+  } finally {
+    work.end();
   }
   return out;
 }
@@ -290,6 +298,7 @@ interface TrainerState {
 async function runTraining<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { outDir: string; tokenizerDir?: string }): Promise<TrainResult> {
   const s = { ...DEFAULTS, ...definedOnly(opts) };
   checkSettings(s);
+  assertModelLive(model, "trainQA/trainClassifier");
   const t0 = Date.now();
   const n = task.features.length;
   const batchesPerEpoch = Math.ceil(n / s.batchSize);
@@ -299,10 +308,49 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   const params = trainableParams(model);
   checkTrainingFits(Object.values(params).reduce((n, v) => n + v.size, 0));
   const byVariable = new Map(Object.entries(params).map(([name, v]) => [v.name, name]));
+  const work = claimOutDir(opts.outDir, model, totalSteps);
   const opt = createAdamW(params, { lr: s.lr, weightDecay: s.weightDecay });
   const modelFp = fingerprint(configToJson(model.config, architecture(model.config, model.task)));
   const settings = { lr: s.lr, batch_size: s.batchSize, grad_accum: s.gradAccum, warmup_ratio: s.warmupRatio, weight_decay: s.weightDecay, max_grad_norm: s.maxGradNorm, seed: s.seed, total_steps: totalSteps, group_by_length: s.groupByLength ? 1 : 0 };
   let state: TrainerState = { format: "bertqa-trainer-state", step: 0, epoch: 0, position: 0, total_steps: totalSteps, seed: s.seed, data_fingerprint: task.dataFingerprint, model_fingerprint: modelFp, settings, history: [] };
+  try {
+    return await trainLoop(model, task, opts, s, work, { t0, n, batchesPerEpoch, stepsPerEpoch, totalSteps, warmupSteps, params, byVariable, opt, state });
+  } finally {
+    work.end();
+  }
+}
+
+/** One training run per output folder in this process: a second one (a cell run again while the first still trains)
+ * is refused with one line, so two loops never write one metrics.jsonl. (Across processes: the lock file.) */
+function claimOutDir(outDir: string, model: BertModel, totalSteps: number): ActiveWork & { end(): void } {
+  refuseBusyOutDir(outDir);
+  return beginWork("train", totalSteps, { key: path.resolve(outDir), owner: model });
+}
+
+function refuseBusyOutDir(outDir: string): void {
+  const busy = workUsing(path.resolve(outDir));
+  if (busy !== undefined) {
+    throw userError(outDir, `is being written by a training run still going in this kernel (step ${busy.done} of ${busy.total})`,
+      "wait for it to end, press ■ (interrupt) to stop it, or train into another outDir");
+  }
+}
+
+/** The one line that ends a run stopped by ■: where it stopped, its checkpoint, and how to go on. */
+function stoppedMessage(step: number, total: number, outDir: string, checkpointDir: string): StoppedError {
+  if (step === 0) return new StoppedError(`training stopped (■) before its first step: nothing was written to ${outDir}; run the cell again to start`);
+  return new StoppedError(`training stopped (■) at step ${step} of ${total}: checkpoint in ${checkpointDir}; ` +
+    `to continue, train again with resume: "${outDir}" (bertqa train --resume ${outDir}), or run the cell again to start over`);
+}
+
+interface LoopSetup {
+  t0: number; n: number; batchesPerEpoch: number; stepsPerEpoch: number; totalSteps: number; warmupSteps: number;
+  params: Record<string, tf.Variable>; byVariable: Map<string, string>; opt: AdamW; state: TrainerState;
+}
+
+async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { outDir: string; tokenizerDir?: string },
+  s: typeof DEFAULTS & TrainSettings, work: ActiveWork, setup: LoopSetup): Promise<TrainResult> {
+  const { t0, n, batchesPerEpoch, stepsPerEpoch, totalSteps, warmupSteps, params, byVariable, opt } = setup;
+  let state = setup.state;
   const metricsFile = path.join(opts.outDir, "metrics.jsonl");
   const checkpointDir = path.join(opts.outDir, CHECKPOINT);
   if (opts.resume !== undefined) state = resumeFrom(opts.resume, model, opt, state);
@@ -310,7 +358,9 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   writeLinesAtomic(metricsFile, state.history.length, (i) => JSON.stringify(state.history[i]));
   const bar = opts.quiet ? undefined : makeProgress("train", totalSteps, opts.progress);
   let windowLoss: number[] = [], windowExamples = 0, windowStart = Date.now(), lastNorm = 0, lastEval: Record<string, number> | undefined;
+  if (opts.resume !== undefined) lastEval = [...state.history].reverse().find((r) => r.eval !== undefined)?.eval; // a resumed run reports the scores it has
   let stopped: TrainResult["stopped"] = "done";
+  let byKernel = false; // stopped by ■ (the kernel's stop request), not by shouldStop/signal
   let order: number[] = [], orderEpoch = -1;
   const keepPool = gpuPoolKeeper(); // webgpu: one batch shape's buffers pooled at a time
   let pending: StepStats | undefined; // the last step's losses and norm, on their way to the host
@@ -338,7 +388,9 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
 
   try {
     while (state.step < totalSteps) {
-      if (opts.shouldStop?.() === true || opts.signal?.aborted === true) {
+      work.done = state.step;
+      byKernel = work.stopRequested;
+      if (byKernel || opts.shouldStop?.(state.step) === true || opts.signal?.aborted === true) {
         stopped = "interrupted";
         break;
       }
@@ -401,7 +453,11 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
     if (pending !== undefined) settle(pending, await pending.values);
     if (stopped !== "interrupted" && opts.maxSteps !== undefined && state.step >= opts.maxSteps) stopped = "max_steps";
     if (stopped === "interrupted" && state.step > 0) await save();
-    bar?.finish(lastEval?.[task.headline] !== undefined ? { [task.headline]: lastEval[task.headline] } : undefined);
+    const finalInfo = lastEval?.[task.headline] !== undefined ? { [task.headline]: lastEval[task.headline] } : undefined;
+    if (stopped === "interrupted") {
+      bar?.update(state.step);
+      bar?.stop(finalInfo);
+    } else bar?.finish(finalInfo);
   } catch (e) {
     throw asMemoryError(e, s.batchSize, s.gradAccum);
   } finally {
@@ -412,6 +468,7 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
     if (lastEval !== undefined) writeJsonAtomic(path.join(opts.outDir, "eval.json"), lastEval);
   }
   writeFileAtomic(path.join(opts.outDir, "loss.svg"), lossCurveSvg(state.history));
+  if (byKernel) throw stoppedMessage(state.step, totalSteps, opts.outDir, checkpointDir);
   const last = [...state.history].reverse().find((r) => r.loss !== undefined);
   return { steps: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), stopped, loss: last?.loss ?? NaN, eval: lastEval, outDir: opts.outDir, checkpoint: checkpointDir, seconds: (Date.now() - t0) / 1000, history: state.history };
 }
@@ -683,6 +740,7 @@ export function checkTrainOutDir(outDir: string, opts: { resume?: string; overwr
  * the environment refuses says which checkpoint is intact. */
 async function withOutputDir(opts: TrainSettings & { outDir: string; trainFile?: string; tokenizerDir?: string }, inputs: { flag: string; path: string | undefined }[], body: () => Promise<TrainResult>): Promise<TrainResult> {
   checkPaths("train", [{ flag: "--train", path: opts.trainFile }, ...inputs, { flag: "--tokenizer", path: opts.tokenizerDir }], [], [{ flag: "--out", path: opts.outDir }]);
+  refuseBusyOutDir(opts.outDir); // a run of this kernel still going says so (and how to stop it) before the lock file would
   checkTrainOutDir(opts.outDir, opts);
   const existed = fs.existsSync(opts.outDir);
   const lock: DirLock = lockDir(opts.outDir, "training");

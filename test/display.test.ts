@@ -69,7 +69,8 @@ test("htmlTable renders a danfo DataFrame and Series with their index", () => {
 function drawChart(html: string, withPlotly = true): { calls: unknown[][]; el: { id: string; textContent: string } } {
   const scripts = [...html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)].map((m) => m[1]);
   const id = /<div id="([^"]+)"/.exec(html)![1];
-  const el = { id, textContent: "" };
+  const inner = /<div id="[^"]+"[^>]*>([\s\S]*?)<\/div>/.exec(html)![1];
+  const el = { id, textContent: inner.replace(/<[^>]+>/g, "") }; // what the page shows before the script runs
   const calls: unknown[][] = [];
   const window: Record<string, unknown> = {};
   if (withPlotly) window.Plotly = { newPlot: (...args: unknown[]) => calls.push(args) };
@@ -103,6 +104,17 @@ test("plotlyHtml passes traces, layout and height to Plotly.newPlot, safely insi
   assert.deepEqual(JSON.parse(JSON.stringify(data)), traces); // objects made in the vm: compare by value
   assert.deepEqual(JSON.parse(JSON.stringify(layout.title)), { text: "loss" });
   assert.equal(layout.height, 250);
+});
+
+test("an untrusted notebook (no scripts run) shows, in the chart's place, that it is not trusted and how to trust it; the chart's script removes it", () => {
+  plotlyHtml([]);
+  const html = plotlyHtml([{ y: [1] }]);
+  const shown = /<div id="[^"]+"[^>]*>([\s\S]*?)<\/div>/.exec(html)![1].replace(/<[^>]+>/g, "");
+  assert.match(shown, /not trusted/);
+  assert.match(shown, /Trust Notebook/);
+  const { calls, el } = drawChart(html);
+  assert.equal(calls.length, 1);
+  assert.equal(el.textContent, "", "a trusted notebook's chart replaces the note");
 });
 
 test("a chart whose page has no Plotly says how to fix it instead of failing silently", () => {

@@ -7,11 +7,15 @@
 //   node lib/cli/run-notebooks.js --student                         exercise copies (solutions removed) in notebooks/out/student/
 //   node lib/cli/run-notebooks.js --install-kernel [--prefix DIR]   register the `bertqa` kernel for JupyterLab
 //   node lib/cli/run-notebooks.js kernel --config-path FILE          the kernel itself (what kernel.json starts)
+//   node lib/cli/run-notebooks.js --lab [jupyter flags]              `npm run lab`: JupyterLab, else the classic Notebook
 //
 // Why a kernel of our own: tslab compiles the .ts files a cell imports, but only files under its working directory
 // (its TypeScript rootDir is the cwd), and Jupyter starts kernels in the notebook's folder, where ../lib is out of
 // reach. The `bertqa` kernel is tslab started from the repository root, so cells import "./lib/squad" and use the
-// same relative paths (data/, runs/) as the command line.
+// same relative paths (data/, runs/) as the command line. The root is found from the notebook's folder (each clone's
+// notebooks use that clone's lib/), else it is the clone that registered the kernel.
+// It also makes Jupyter's stop button (■, SIGINT: interrupt_mode "signal") stop long library work at its next step
+// (lib/stop.ts) instead of abandoning it in the background, and prints user errors as one line, as the CLI does.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
@@ -29,6 +33,9 @@ function kernelSpec() {
     argv: [process.execPath, path.join(__dirname, "run-notebooks.js"), "kernel", "--config-path", "{connection_file}"],
     display_name: "TypeScript (bertqa)",
     language: "typescript",
+    // SIGINT, not an interrupt_request message: tslab has no handler for that message, and a signal also breaks a
+    // cell's synchronous code (vm breakOnSigint); the kernel turns it into a stop request for running library work.
+    interrupt_mode: "signal",
   };
 }
 
@@ -73,25 +80,96 @@ function userJupyterDataDir() {
  * meanwhile (training writing runs/, an edit in lib/, a new file). Without watchers a running kernel keeps the lib/
  * sources it compiled first: after editing lib/, restart the kernel (as with Python notebooks).
  */
-function disableTypeScriptWatchers() {
-  const tslabDir = path.dirname(require.resolve("tslab/package.json"));
-  const ts = require(require.resolve("@tslab/typescript-for-tslab", { paths: [tslabDir] }));
+function disableTypeScriptWatchers(req = require) {
+  const tslabDir = path.dirname(req.resolve("tslab/package.json"));
+  const ts = req(req.resolve("@tslab/typescript-for-tslab", { paths: [tslabDir] }));
   const none = () => ({ close() {} });
   ts.sys.watchFile = none;
   ts.sys.watchDirectory = none;
 }
 
+/** The bert-qa-workbook checkout that holds `dir` (its package.json names the project), or null. */
+function findRepoRoot(dir) {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      if (JSON.parse(fs.readFileSync(path.join(d, "package.json"), "utf8")).name === "bert-qa-workbook") return d;
+    } catch (e) {
+      // no package.json here, or not ours: go up
+    }
+    if (path.dirname(d) === d) return null;
+  }
+}
+
+const FORCE_INTERRUPT_MS = 20000; // ■ stops library work at its next step; a step that takes longer is abandoned
+
 function startKernel(argv) {
   const i = argv.indexOf("--config-path");
   const configPath = i >= 0 ? argv[i + 1] : undefined;
   if (!configPath) fail("run-notebooks kernel: missing --config-path (Jupyter passes it; see kernel.json)");
-  process.chdir(ROOT); // tslab's rootDir is the cwd: start at the repository root so ./lib/*.ts can be compiled
-  disableTypeScriptWatchers();
+  // Jupyter starts the kernel in the notebook's folder: that clone's root, else the one that installed kernel.json
+  const root = findRepoRoot(process.cwd()) || ROOT;
+  process.chdir(root); // tslab's rootDir is the cwd: start at the repository root so ./lib/*.ts can be compiled
+  const req = require("node:module").createRequire(path.join(root, "package.json"));
+  disableTypeScriptWatchers(req);
   // tslab compiles the .ts files a cell imports statically; a library module that require()s another .ts file lazily
   // (lib/backend.ts loads its wasm kernels on demand) needs Node to load .ts itself, as the bertqa CLI does.
-  require("tsx/cjs");
-  // enableFindLocal false: we already are the local tslab; with it tslab would look it up again from the cwd.
-  require("tslab/dist/main.js").startKernel({ configPath: path.resolve(configPath), enableFindLocal: false });
+  req("tsx/cjs");
+  const stop = loadStop(req); // shares its state (on globalThis) with the copy the cells import
+  const { createConverter } = req("tslab/dist/converter.js");
+  const { createExecutor } = req("tslab/dist/executor.js");
+  const { ZmqServer, JupyterHandlerImpl } = req("tslab/dist/jupyter.js");
+  // What tslab's own startKernel does, with our console and SIGINT handler (its ConverterSet is not exported).
+  let node;
+  const convs = { get node() { return (node ??= createConverter({ isJS: false, isBrowser: false })); },
+    get browser() { throw new Error("browser mode is not supported by the bertqa kernel"); }, close() { if (node) node.close(); } };
+  convs.node; // compile the converter now, not in the first cell
+  const executor = createExecutor(root, convs, { log: console.log, error: (...args) => reportCellError(args) });
+  const server = new ZmqServer(new JupyterHandlerImpl(executor, false), path.resolve(configPath));
+  let pending = null; // the stop asked for by the last ■, until the work ends
+  process.on("SIGINT", () => {
+    const asked = pending === null ? stop.requestStop() : 0;
+    if (asked === 0) {
+      // nothing stoppable (or ■ pressed twice): end the cell as tslab does; the work it awaited may go on
+      clearTimeout(pending);
+      pending = null;
+      executor.interrupt();
+      return;
+    }
+    const force = setTimeout(() => {
+      pending = null;
+      if (stop.activeWork().some((w) => w.stopRequested)) executor.interrupt();
+    }, FORCE_INTERRUPT_MS);
+    pending = force;
+    const poll = setInterval(() => {
+      if (stop.activeWork().some((w) => w.stopRequested)) return;
+      clearInterval(poll);
+      clearTimeout(force);
+      if (pending === force) pending = null;
+    }, 50);
+  });
+  process.on("uncaughtException", (err) => reportCellError(["UncaughtException:", err]));
+  process.on("unhandledRejection", (reason) => reportCellError(["UnhandledPromiseRejection:", reason]));
+  server.init();
+}
+
+/** lib/stop.ts of the clone the kernel serves; an older clone without it gets tslab's plain interrupt. */
+function loadStop(req) {
+  try {
+    return req("./lib/stop.ts");
+  } catch (e) {
+    return { requestStop: () => 0, activeWork: () => [] };
+  }
+}
+
+/** tslab prints a failed cell's error with console.error: a user mistake (lib/errors.ts) or an interrupt is one line. */
+function reportCellError(args) {
+  const err = args.find((a) => a instanceof Error || (a && typeof a === "object" && typeof a.message === "string"));
+  if (err && err.name === "UserError") return console.error(err.message);
+  if (err && err.message === "Interrupted asynchronously") {
+    return console.error("Interrupted (■): the cell was abandoned; library work it started stops at its next step, anything else it awaited may still finish");
+  }
+  if (err && /^Script execution was interrupted/.test(err.message)) return console.error("Interrupted (■)");
+  console.error(...args);
 }
 
 // Executes one notebook with nbclient (what `jupyter nbconvert --execute` uses) so that, unlike nbconvert, the copy is
@@ -313,8 +391,43 @@ function writeStudentCopies() {
   console.error(`student copies in ${path.relative(ROOT, dir)}/`);
 }
 
+/** Is `cmd` an executable on PATH? */
+function onPath(cmd) {
+  return (process.env.PATH || "").split(path.delimiter).some((dir) => {
+    try {
+      fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
+      return true;
+    } catch (e) {
+      return false;
+    }
+  });
+}
+
+/** Which Jupyter front end opens the notebooks: JupyterLab, else the classic Notebook (what Debian packages). */
+function labCommand(has = onPath) {
+  if (has("jupyter-lab")) return ["jupyter-lab", "JupyterLab"];
+  if (has("jupyter-notebook")) return ["jupyter-notebook", "the classic Notebook"];
+  return null;
+}
+
+/** `npm run lab`: open notebooks/ with this clone's bertqa kernel (no install needed: it goes first on JUPYTER_PATH). */
+function openLab(extra) {
+  const found = labCommand();
+  if (found === null) {
+    fail("npm run lab: neither JupyterLab nor the classic Notebook is installed (`pip install jupyterlab`, or Debian/Ubuntu: `apt-get install jupyter-notebook python3-ipykernel`)");
+  }
+  const jupyterPath = path.join(OUT_DIR, ".jupyter");
+  writeKernelSpec(jupyterPath);
+  console.error(`npm run lab: ${found[1]} (${found[0]}) in notebooks/, kernel "TypeScript (bertqa)" of ${ROOT}`);
+  const env = { ...process.env, JUPYTER_PATH: [jupyterPath, process.env.JUPYTER_PATH].filter((p) => p).join(path.delimiter) };
+  const child = spawn(found[0], [`--notebook-dir=${NOTEBOOK_DIR}`, ...extra], { stdio: "inherit", env });
+  process.on("SIGINT", () => {}); // Ctrl-C reaches Jupyter too (same terminal); it asks, then exits, and so do we
+  child.on("exit", (code) => process.exit(code === null ? 1 : code));
+}
+
 function main(argv) {
   if (argv[0] === "--student") return writeStudentCopies();
+  if (argv[0] === "--lab") return openLab(argv.slice(1));
   if (argv[0] === "kernel") return startKernel(argv.slice(1));
   if (argv[0] === "--install-kernel") {
     const i = argv.indexOf("--prefix");
@@ -326,4 +439,4 @@ function main(argv) {
 }
 
 if (require.main === module) main(process.argv.slice(2));
-module.exports = { disableTypeScriptWatchers, kernelSpec, writeKernelSpec, listNotebooks, studentCopy, KERNEL_NAME };
+module.exports = { labCommand, disableTypeScriptWatchers, kernelSpec, writeKernelSpec, listNotebooks, studentCopy, findRepoRoot, findJupyterPython, KERNEL_NAME };
