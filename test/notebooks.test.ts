@@ -89,8 +89,16 @@ for (const file of notebookFiles()) {
         const target = path.join(ROOT, m[1]);
         assert.ok([".ts", ".js", "/index.ts"].some((ext) => fs.existsSync(target + ext)), `import "${m[1]}" does not exist`);
       }
-      assert.doesNotMatch(text(c), /from\s+"\.\.\//, 'the kernel starts at the repository root: import "./lib/…", not "../lib/…"');
+      assert.doesNotMatch(text(c), /from\s+"\.\.\//, 'the kernel starts at the repository root: import "./lib", not "../lib"');
     }
+  });
+
+  test(`${file}: imports the library once, from its entry point "./lib" (lib/index.ts)`, () => {
+    const sources = readNotebook(file).cells.filter((c) => c.cell_type === "code").map(text);
+    const deep = sources.flatMap((s) => [...s.matchAll(/from\s+"(\.\/lib\/[^"]+)"/g)].map((m) => m[1]));
+    assert.deepEqual(deep, [], 'import from "./lib" (lib/index.ts exports the public API), not from its modules');
+    const fromLib = sources.flatMap((s) => [...s.matchAll(/^import\s[^;]*?from\s+"\.\/lib";/gm)]);
+    assert.equal(fromLib.length, 1, 'one `import { ... } from "./lib";` per notebook, in its imports cell');
   });
 }
 
@@ -106,6 +114,18 @@ test("student copies lose the solution blocks and keep the TODO stub and the che
   assert.doesNotMatch(after[i], /charIndex < o\[1\]/, "the solution's loop is gone");
   assert.match(after[i + 1], /myCharToToken\(f\.offsets, c\)/, "the check cell stays");
   assert.ok(nb.cells.every((c) => c.cell_type !== "code" || (c.outputs ?? []).length === 0));
+});
+
+test("every notebook's student copy loses all its solution blocks and keeps the exercise and check cells", () => {
+  for (const file of notebookFiles()) {
+    const nb = readNotebook(file);
+    const blocks = nb.cells.map(text).join("\n").split("// BEGIN SOLUTION").length - 1;
+    const cells = nb.cells.length;
+    assert.equal(runner.studentCopy(nb), blocks, `${file}: every // BEGIN SOLUTION … // END SOLUTION block is removed`);
+    assert.equal(nb.cells.length, cells);
+    assert.ok(nb.cells.every((c) => !text(c).includes("SOLUTION")), `${file}: no solution marker left`);
+    if (file !== EXPECTED[1] + ".ipynb") assert.ok(blocks >= 1, `${file} has a checked exercise (issue 19)`);
+  }
 });
 
 test("notebooks/README.md lists every notebook", () => {
@@ -143,9 +163,17 @@ test("every library module compiles with tslab's TypeScript 5.0 and loads the wa
       if (!ok) failures.push(`lib/${m}.ts: ${errors.splice(0).join("; ").split("\n")[0]}`);
       errors.length = 0;
     }
+    // Each notebook's import from "./lib", compiled alone: a name lib/index.ts does not export fails here.
+    for (const file of notebookFiles()) {
+      const imports = readNotebook(file).cells.map(text).flatMap((s) => [...s.matchAll(/^import\s[^;]*?from\s+"\.\/lib";/gm)].map((m) => m[0]));
+      for (const statement of imports) {
+        if (!(await exec.execute(statement))) failures.push(`${file}: ${errors.splice(0).join("; ").split("\n")[0]}`);
+        errors.length = 0;
+      }
+    }
   } finally {
     exec.close();
     process.chdir(cwd);
   }
-  assert.deepEqual(failures, [], "modules a notebook cannot import (tslab uses TypeScript 5.0, lib es2022, not strict)");
+  assert.deepEqual(failures, [], "modules or names a notebook cannot import (tslab uses TypeScript 5.0, lib es2022, not strict)");
 });

@@ -1,0 +1,40 @@
+// The public API, one import for notebooks and scripts: `import { loadSquad, trainQA, showTable } from "./lib"`.
+// Each concept stays in its own module (read those for the details); internals keep importing each other directly.
+// `export *` picks up what a module adds later; a name two modules share is resolved explicitly at the bottom.
+
+// Datasets: SQuAD/CMRC JSON and classification CSV, downloads, the embedded sample.
+export * from "./squad";
+export * from "./download";
+export { SAMPLE_FILES } from "./sample"; // the rest of lib/sample.ts generates data/ (`npm run sample`)
+
+// Tokenizer and model inputs.
+export * from "./tokenizer";
+export * from "./features";
+
+// The model: config.json, parameters and forward pass, attention, summary, checkpoints.
+export * from "./config";
+export * from "./bert";
+export { attention } from "./fused"; // the multi-head attention forward() runs (notebook 03's exercise checks it)
+export * from "./summary";
+export * from "./weights";
+
+// Training: the loop, AdamW and its learning-rate schedule; models held by notebook cells, and stopping long work (■).
+export * from "./train";
+export * from "./optim";
+export * from "./session";
+export * from "./stop";
+
+// Prediction and scores.
+export * from "./postprocess";
+export * from "./predict";
+export * from "./metrics";
+
+// Where it runs, what it shows, and how mistakes are reported.
+export * from "./backend";
+export * from "./display";
+export * from "./progress";
+export * from "./errors";
+
+// Names two modules export: loadSquad's options stay `LoadOptions` (as in lib/squad.ts), loadModel's are renamed.
+export type { LoadOptions } from "./squad";
+export type { LoadOptions as ModelLoadOptions } from "./weights";
