@@ -9,6 +9,7 @@ import { adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, type
 import { BACKEND_NAMES, checkTrainingFits, gpuMemory, useBackend, type BackendName } from "../backend";
 import { parseFlags, type FlagSpecs } from "./args";
 import { variableGrads } from "../grad";
+import { gemmPoolFor } from "../kernels/wasm-gemm";
 
 export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
 
@@ -43,7 +44,11 @@ export async function run(argv: string[]): Promise<void> {
 
 export interface BenchResult {
   config: string; params: number; batch_size: number; seq_len: number; steps: number;
+  threads: number; // CPU threads the backend computes on (wasm: the GEMM pool's; 1 elsewhere, or when unknown)
   step_ms: number; step_ms_min: number; examples_per_s: number; tokens_per_s: number;
+  /** CPU time per step, all threads together (process.cpuUsage): comparable between runs on a busy machine, where
+   * wall time is not; cpu_ms_per_step / step_ms is how many cores the step kept busy on average. */
+  cpu_ms_per_step: number;
   peak_rss_mb: number; peak_tensor_mb: number; live_tensors_after: number;
   kernels_per_step: number; // kernel calls (tf ops and the library's kernels) in one step, free ones (reshapes) included
   gpu_dispatches_per_step?: number; // webgpu: compute dispatches in one step, what the GPU actually launches
@@ -100,6 +105,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   // gap between two such points; one untimed step primes the pipeline and one more is drained after.
   const times: number[] = [];
   let inFlight = step(o.warmup), last = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 1; i <= o.steps; i++) {
     const next = step(o.warmup + i);
     await inFlight;
@@ -108,6 +114,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
     times.push(now - last);
     last = now;
   }
+  const cpu = process.cpuUsage(cpu0); // the timed steps' span: step warmup+1 queued to step warmup+steps read
   await inFlight;
   const sorted = times.slice().sort((a, b) => a - b);
   const kernelTime = timeByKernel(prof.kernels);
@@ -117,12 +124,19 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   disposeModel(model);
   tf.dispose([inputIds, attentionMask, tokenTypeIds, starts, ends]);
   return {
-    config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps,
+    config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps, threads: backendThreads(),
+    cpu_ms_per_step: +((cpu.user + cpu.system) / 1000 / o.steps).toFixed(1),
     step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
     peak_rss_mb: Math.round(peakRss / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: tf.memory().numTensors,
     kernels_per_step: prof.kernels.length, ...(dispatches !== undefined ? { gpu_dispatches_per_step: dispatches } : {}), ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
     ...(kernelTime.length > 0 ? { kernel_time: kernelTime } : {}),
   };
+}
+
+/** Threads the active backend computes on: the wasm GEMM pool's (or 1 without it); 1 for the others. */
+export function backendThreads(): number {
+  if (tf.getBackend() !== "wasm") return 1;
+  return gemmPoolFor(tf.backend())?.threads ?? 1;
 }
 
 /** How many compute dispatches `f` records on WebGPU (the backend's programs and the library's kernels all end in
