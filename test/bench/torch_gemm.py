@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch's GEMM speed at BERT's training shapes, for `bertqa bench --gemm`: one JSON line
-{"torch", "threads", "gemm": [{"name", "gflops"}]}. Shapes come as JSON on the command line (the bench passes its own):
+{"torch", "threads", "gemm": [{"name", "gflops", "cpu_gflops"}]} (cpu_gflops: per second of all threads' CPU time). Shapes come as JSON on the command line (the bench passes its own):
   /usr/bin/python3 test/bench/torch_gemm.py --threads 2 --shapes '[{"name":"x·W","batch":1,"m":2048,"k":256,"n":768,"ta":false,"tb":false}]'
 """
 import argparse, json, time
@@ -13,13 +13,14 @@ def gflops(s, reps):
     f = lambda: torch.matmul(a.transpose(-1, -2) if s["ta"] else a, b.transpose(-1, -2) if s["tb"] else b)
     for _ in range(2):
         f()
-    times = []
+    times, cpu0 = [], time.process_time()
     for _ in range(reps):
         t0 = time.perf_counter()
         f()
         times.append(time.perf_counter() - t0)
-    best = min(times)  # the machine's peak at this shape: the least disturbed run
-    return 2 * s["batch"] * s["m"] * s["n"] * s["k"] / best / 1e9
+    cpu = time.process_time() - cpu0  # all threads' CPU time
+    flops = 2 * s["batch"] * s["m"] * s["n"] * s["k"]
+    return flops / min(times) / 1e9, reps * flops / cpu / 1e9  # best run (the least disturbed), per CPU-second
 
 
 def main():
@@ -31,7 +32,10 @@ def main():
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    rows = [{"name": s["name"], "gflops": round(gflops(s, a.reps), 1)} for s in json.loads(a.shapes)]
+    rows = []
+    for s in json.loads(a.shapes):
+        wall, cpu = gflops(s, a.reps)
+        rows.append({"name": s["name"], "gflops": round(wall, 1), "cpu_gflops": round(cpu, 1)})
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "gemm": rows}))
 
 
