@@ -6,6 +6,7 @@
 // result does not depend on the thread count.
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
+import * as tf from "@tensorflow/tfjs";
 import { GEMM_FMA_WASM, GEMM_SIMD_WASM } from "./wasm-gemm-binary";
 
 interface Units {
@@ -138,4 +139,10 @@ export function setGemmPool(backend: object, pool: GemmPool | undefined): void {
 /** The pool serving `backend`, if any. */
 export function gemmPoolFor(backend: object): GemmPool | undefined {
   return active !== undefined && active.backend === backend ? active.pool : undefined;
+}
+
+/** True when the active backend is wasm with the pool: its products read transposed operands in place, so callers
+ * need not copy a transpose out first (the single-threaded build's XNNPACK products do need that). */
+export function wasmReadsTransposed(): boolean {
+  return tf.getBackend() === "wasm" && gemmPoolFor(tf.backend()) !== undefined;
 }
