@@ -17,6 +17,13 @@ interface Units {
 }
 const { SLOT, TAG_SHIFT, TAG_MASK, runUnits } = require("./wasm-gemm-units.cjs") as Units; // shared with the workers
 
+// tslab type-checks notebooks without the DOM library, where the WebAssembly namespace is undeclared: the little of it
+// used here, typed here.
+/** A WebAssembly.Memory: tfjs' wasm heap. */
+export interface WasmMemory { buffer: ArrayBuffer | SharedArrayBuffer }
+type WasmCode = object; // a compiled WebAssembly.Module (shareable with workers)
+const WA = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => WasmCode; Instance: new (m: WasmCode, imports: object) => { exports: Record<string, unknown> } } }).WebAssembly;
+
 type GemmTile = (a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, bias: number, m: number, n: number, k: number, pack: number) => void;
 
 const KC = 256, NC_MAX = 256; // wasm-gemm.c's depth block; columns per tile, so a tile's packed B is KC × NC_MAX floats
@@ -43,7 +50,7 @@ export interface GemmPool {
 }
 
 /** The GEMM module: relaxed SIMD FMA where this Node accepts it (Node 20 behind a V8 flag, set here), else SIMD128. */
-function compileGemm(shared: boolean, fma: boolean): { module: WebAssembly.Module; fma: boolean } {
+function compileGemm(shared: boolean, fma: boolean): { module: WasmCode; fma: boolean } {
   const bytes = (b64: string) => {
     const buf = Buffer.from(b64, "base64");
     if (shared) sharedMemoryImport(buf);
@@ -51,10 +58,10 @@ function compileGemm(shared: boolean, fma: boolean): { module: WebAssembly.Modul
   };
   if (fma) {
     const f = bytes(GEMM_FMA_WASM);
-    if (!WebAssembly.validate(f)) require("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd"); // Node 20 (on by default from 22)
-    if (WebAssembly.validate(f)) return { module: new WebAssembly.Module(f), fma: true };
+    if (!WA.validate(f)) require("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd"); // Node 20 (on by default from 22)
+    if (WA.validate(f)) return { module: new WA.Module(f), fma: true };
   }
-  return { module: new WebAssembly.Module(bytes(GEMM_SIMD_WASM)), fma: false };
+  return { module: new WA.Module(bytes(GEMM_SIMD_WASM)), fma: false };
 }
 
 /** The module imports env.memory as unshared (limits flag 1); tfjs' threaded heap is shared (flag 3). */
@@ -68,11 +75,11 @@ function sharedMemoryImport(buf: Buffer): void {
  * Start a pool of `threads` (the caller's thread included) over `memory`, tfjs' wasm heap; `malloc` allocates in it
  * (each thread's packing buffer). Workers do not keep Node alive.
  */
-export async function startGemmPool(memory: WebAssembly.Memory, malloc: (bytes: number) => number, free: (ptr: number) => void, threads: number, opts: { fma?: boolean } = {}): Promise<GemmPool> {
+export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) => number, free: (ptr: number) => void, threads: number, opts: { fma?: boolean } = {}): Promise<GemmPool> {
   const shared = memory.buffer instanceof SharedArrayBuffer;
   if (!shared && threads > 1) throw new Error("wasm-gemm: threads need the threaded build's shared heap");
   const { module, fma } = compileGemm(shared, opts.fma ?? process.env.BERTQA_WASM_FMA !== "0");
-  const gemmTile = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm_tile as GemmTile;
+  const gemmTile = new WA.Instance(module, { env: { memory } }).exports.gemm_tile as GemmTile;
   const control = new SharedArrayBuffer(SLOT.SIZE * 4);
   const ctrl = new Int32Array(control);
   const packs = Array.from({ length: threads }, () => malloc(PACK_BYTES));
@@ -104,7 +111,7 @@ export async function startGemmPool(memory: WebAssembly.Memory, malloc: (bytes: 
   return { threads, fma, run, dispose };
 }
 
-function startWorker(module: WebAssembly.Module, memory: WebAssembly.Memory, control: SharedArrayBuffer, pack: number): Promise<Worker> {
+function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayBuffer, pack: number): Promise<Worker> {
   const w = new Worker(path.join(__dirname, "wasm-gemm-worker.cjs"), { workerData: { gemmModule: module, memory, control, pack } });
   return new Promise((resolve, reject) => {
     w.once("message", () => {

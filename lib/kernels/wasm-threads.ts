@@ -4,7 +4,7 @@
 // it, so every wasm kernel (and ours) runs unchanged.
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { type GemmPool, setGemmPool, startGemmPool } from "./wasm-gemm";
+import { type GemmPool, type WasmMemory, setGemmPool, startGemmPool } from "./wasm-gemm";
 
 const WASM_OUT = "@tensorflow/tfjs-backend-wasm/wasm-out/";
 const MAX_THREADS = 8;
@@ -94,7 +94,7 @@ interface WasmModuleRaw {
 /** Start lib/kernels/wasm-gemm.ts's pool of `threads` on the running threaded wasm backend's heap and route its float32
  * products there. */
 export async function startWasmGemmPool(threads: number): Promise<GemmPool> {
-  const backend = tf.findBackend("wasm") as unknown as { wasm: { wasmMemory?: WebAssembly.Memory; _malloc(n: number): number; _free(p: number): void } } | undefined;
+  const backend = tf.findBackend("wasm") as unknown as { wasm: { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void } } | undefined;
   const memory = backend?.wasm.wasmMemory;
   if (backend === undefined || memory === undefined || !(memory.buffer instanceof SharedArrayBuffer)) throw new Error("the wasm backend has no shared heap (not the threaded build)");
   const pool = await startGemmPool(memory, (n) => backend.wasm._malloc(n) >>> 0, (p) => backend.wasm._free(p), threads);
