@@ -1,6 +1,8 @@
 // The threaded wasm backend's GEMM pool (lib/kernels/wasm-gemm.ts): every product shape the model makes, checked
 // against the cpu backend at 1e-5 of the sum's magnitude (Σ|a·b|, the scale float32 rounding errors grow with),
 // gradients too, and the same bits whatever the number of threads.
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
@@ -116,4 +118,19 @@ test("the product has the same bits on one thread and on two (each sum runs in o
   assertClose(c1.dataSync(), want, scale, "vs wasm's own product");
   one.dispose();
   tf.dispose([a, b, bias, c1, c2]);
+});
+
+test("bertqa bench --gemm prints each product's GFLOP/s and the threads; without torch, a one-line note and no torch numbers", () => {
+  const bin = path.join(__dirname, "..", "lib", "cli", "bertqa.js");
+  const r = spawnSync(process.execPath, [bin, "bench", "--gemm", "--backend", "wasm", "--config", "tiny", "--batch-size", "2", "--seq-len", "16", "--python", "/nonexistent/python"], { encoding: "utf8", env: { ...process.env, BERTQA_WASM_THREADS: "2" } });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { threads: number; gemm: { name: string; batch: number; m: number; k: number; n: number; gflops: number; torch_gflops?: number }[]; torch?: string };
+  assert.equal(out.threads, 2);
+  const byName = Object.fromEntries(out.gemm.map((g) => [g.name, g]));
+  // tiny: H 128, I 512, 2 heads of 64; 2 × 16 tokens
+  assert.deepEqual([byName["x·W (FFN in)"].m, byName["x·W (FFN in)"].k, byName["x·W (FFN in)"].n], [32, 128, 512]);
+  assert.deepEqual([byName["q·kᵀ (all heads)"].batch, byName["q·kᵀ (all heads)"].m, byName["q·kᵀ (all heads)"].k], [4, 16, 64]);
+  for (const g of out.gemm) assert.ok(g.gflops > 0 && g.torch_gflops === undefined, g.name);
+  assert.equal(out.torch, undefined);
+  assert.match(r.stderr, /no PyTorch numbers .*--python/);
 });
