@@ -84,10 +84,10 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
   const ctrl = new Int32Array(control);
   const packs = Array.from({ length: threads }, () => malloc(PACK_BYTES));
   const workers = await Promise.all(packs.slice(1).map((pack) => startWorker(module, memory, control, pack)));
-  let tag = 0;
+  let jobs = 0; // GEN takes each parallel job's number: never a value a worker last saw, so none sleeps through a job
   const run = (job: GemmJob) => {
     const t = tiles(job);
-    tag = (tag + 1) & TAG_MASK;
+    const tag = ++jobs & TAG_MASK;
     const s = SLOT;
     const slots: [number, number][] = [[s.A, job.a], [s.RSA, job.rsa], [s.CSA, job.csa], [s.B, job.b], [s.RSB, job.rsb], [s.CSB, job.csb], [s.C, job.c], [s.LDC, job.ldc],
       [s.BIAS, job.bias], [s.M, job.m], [s.N, job.n], [s.K, job.k], [s.SA, job.strideA], [s.SB, job.strideB], [s.SC, job.strideC], [s.MC, t.mc], [s.NC, t.nc],
@@ -95,7 +95,7 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     for (const [slot, v] of slots) ctrl[slot] = v | 0; // addresses above 2 GB wrap to negative int32; read back with >>> 0
     Atomics.store(ctrl, s.NEXT, ((tag << TAG_SHIFT) | t.total) | 0); // publishes the job
     if (workers.length > 0 && t.total > 1 && 2 * job.batch * job.m * job.n * job.k >= PARALLEL_MIN_FLOPS) {
-      Atomics.store(ctrl, s.GEN, tag);
+      Atomics.store(ctrl, s.GEN, jobs);
       Atomics.notify(ctrl, s.GEN);
     }
     runUnits(ctrl, tag, gemmTile, packs[0]);
