@@ -295,7 +295,8 @@ function registerWebgpuBackend(gpu: { requestAdapter(o?: object): Promise<unknow
 
 // XNNPACK's own pool (the threaded build's elementwise kernels): one thread. Its pool blocks on descheduled threads
 // (9-11 against 35-40 examples/s on busy cores), and the products, where the time goes, run on our pool instead.
-const XNNPACK_THREADS = Number(process.env.BERTQA_XNNPACK_THREADS ?? 1);
+// BERTQA_XNNPACK_THREADS=N gives it N (to compare on an idle machine).
+const XNNPACK_THREADS = Math.max(1, Math.min(8, Math.floor(Number(process.env.BERTQA_XNNPACK_THREADS)) || 1));
 
 let wasmDetail: string | undefined;
 /** Load the wasm backend: the threaded SIMD build with our GEMM pool when more than one thread is wanted (else the
@@ -325,7 +326,8 @@ async function initWasm(): Promise<string> {
   if (previous !== undefined && previous !== "wasm") await tf.setBackend(previous);
   const used = pool?.threads ?? 1;
   const gemm = pool === undefined ? "its matrix products" : `matrix products on our ${pool.fma ? "FMA" : "SIMD"} GEMM pool`;
-  wasmDetail = `XNNPACK ${pool !== undefined ? "threaded SIMD" : "SIMD"} build, ${used} thread${used === 1 ? "" : "s"} on ${os.cpus().length} logical cores, ${gemm}${note}`;
+  const threaded = threads > 1 && !note.includes("threaded build failed");
+  wasmDetail = `XNNPACK ${threaded ? "threaded SIMD" : "SIMD"} build, ${used} thread${used === 1 ? "" : "s"} on ${os.cpus().length} logical cores, ${gemm}${note}`;
   return wasmDetail;
 }
 
