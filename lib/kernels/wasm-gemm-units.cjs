@@ -4,7 +4,7 @@
 
 /** Int32 slots of the control array. NEXT packs the job's tag (12 bits) and the tiles not yet taken (20 bits). */
 const SLOT = { GEN: 0, STOP: 1, NEXT: 2, DONE: 3, TOTAL: 4, A: 5, RSA: 6, CSA: 7, B: 8, RSB: 9, CSB: 10, C: 11, LDC: 12, BIAS: 13,
-  M: 14, N: 15, K: 16, SA: 17, SB: 18, SC: 19, MC: 20, NC: 21, UNITS_M: 22, UNITS_N: 23, SIZE: 24 };
+  M: 14, N: 15, K: 16, SA: 17, SB: 18, SC: 19, MC: 20, NC: 21, UNITS_M: 22, UNITS_N: 23, FAILED: 24, SIZE: 25 };
 const TAG_SHIFT = 20, LEFT_MASK = (1 << TAG_SHIFT) - 1, TAG_MASK = 0xfff;
 
 /**
@@ -19,7 +19,11 @@ function runUnits(ctrl, tag, gemmTile, pack) {
     if ((v >>> TAG_SHIFT) !== tag || (v & LEFT_MASK) === 0) return;
     if (Atomics.compareExchange(ctrl, SLOT.NEXT, v, v - 1) !== v) continue;
     const total = ctrl[SLOT.TOTAL];
-    runUnit(ctrl, (v & LEFT_MASK) - 1, gemmTile, pack);
+    try {
+      runUnit(ctrl, (v & LEFT_MASK) - 1, gemmTile, pack);
+    } catch {
+      Atomics.store(ctrl, SLOT.FAILED, 1); // a trap: the tile still counts as done, so the main thread never waits forever
+    }
     if (Atomics.add(ctrl, SLOT.DONE, 1) + 1 === total) Atomics.notify(ctrl, SLOT.DONE);
   }
 }

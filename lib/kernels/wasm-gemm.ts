@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { GEMM_FMA_WASM, GEMM_SIMD_WASM } from "./wasm-gemm-binary";
 
 interface Units {
-  SLOT: Record<"GEN" | "STOP" | "NEXT" | "DONE" | "TOTAL" | "A" | "RSA" | "CSA" | "B" | "RSB" | "CSB" | "C" | "LDC" | "BIAS" | "M" | "N" | "K" | "SA" | "SB" | "SC" | "MC" | "NC" | "UNITS_M" | "UNITS_N" | "SIZE", number>;
+  SLOT: Record<"GEN" | "STOP" | "NEXT" | "DONE" | "TOTAL" | "A" | "RSA" | "CSA" | "B" | "RSB" | "CSB" | "C" | "LDC" | "BIAS" | "M" | "N" | "K" | "SA" | "SB" | "SC" | "MC" | "NC" | "UNITS_M" | "UNITS_N" | "FAILED" | "SIZE", number>;
   TAG_SHIFT: number;
   TAG_MASK: number;
   runUnits(ctrl: Int32Array, tag: number, gemmTile: GemmTile, pack: number): void;
@@ -91,7 +91,7 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     const s = SLOT;
     const slots: [number, number][] = [[s.A, job.a], [s.RSA, job.rsa], [s.CSA, job.csa], [s.B, job.b], [s.RSB, job.rsb], [s.CSB, job.csb], [s.C, job.c], [s.LDC, job.ldc],
       [s.BIAS, job.bias], [s.M, job.m], [s.N, job.n], [s.K, job.k], [s.SA, job.strideA], [s.SB, job.strideB], [s.SC, job.strideC], [s.MC, t.mc], [s.NC, t.nc],
-      [s.UNITS_M, t.unitsM], [s.UNITS_N, t.unitsN], [s.TOTAL, t.total], [s.DONE, 0]];
+      [s.UNITS_M, t.unitsM], [s.UNITS_N, t.unitsN], [s.TOTAL, t.total], [s.DONE, 0], [s.FAILED, 0]];
     for (const [slot, v] of slots) ctrl[slot] = v | 0; // addresses above 2 GB wrap to negative int32; read back with >>> 0
     Atomics.store(ctrl, s.NEXT, ((tag << TAG_SHIFT) | t.total) | 0); // publishes the job
     if (workers.length > 0 && t.total > 1 && 2 * job.batch * job.m * job.n * job.k >= PARALLEL_MIN_FLOPS) {
@@ -100,6 +100,7 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     }
     runUnits(ctrl, tag, gemmTile, packs[0]);
     for (let d = Atomics.load(ctrl, s.DONE); d < t.total; d = Atomics.load(ctrl, s.DONE)) Atomics.wait(ctrl, s.DONE, d);
+    if (Atomics.load(ctrl, s.FAILED) !== 0) throw new Error(`wasm-gemm: a tile of the ${job.batch}×${job.m}×${job.k}·${job.k}×${job.n} product trapped (operands outside the heap?)`);
   };
   const dispose = () => {
     Atomics.store(ctrl, SLOT.STOP, 1);
