@@ -313,8 +313,14 @@ export function refuseOversizedBuffers(device: GpuDevice): void {
   };
 }
 
+// XNNPACK's own pool (the threaded build's elementwise kernels): one thread. Its pool blocks on descheduled threads
+// (9-11 against 35-40 examples/s on busy cores), and the products, where the time goes, run on our pool instead.
+// BERTQA_XNNPACK_THREADS=N gives it N (to compare on an idle machine).
+const XNNPACK_THREADS = Math.max(1, Math.min(8, Math.floor(Number(process.env.BERTQA_XNNPACK_THREADS)) || 1));
+
 let wasmDetail: string | undefined;
-/** Load the wasm backend: the threaded SIMD build with one thread per logical core, plus our training kernels. */
+/** Load the wasm backend: the threaded SIMD build with our GEMM pool when more than one thread is wanted (else the
+ * single-threaded SIMD build, XNNPACK's products), plus our training kernels. */
 async function initWasm(): Promise<string> {
   if (wasmDetail !== undefined) return wasmDetail;
   const threadsLib = require("./kernels/wasm-threads") as typeof import("./kernels/wasm-threads");
@@ -326,7 +332,7 @@ async function initWasm(): Promise<string> {
   let note = "";
   if (tf.findBackend("wasm") === null && threads > 1) {
     const libraryFactory = tf.findBackendFactory("wasm");
-    threadsLib.registerThreadedWasm(threads);
+    threadsLib.registerThreadedWasm(XNNPACK_THREADS);
     if (!(await threadsLib.withoutNewProcessListeners(() => tf.setBackend("wasm")).catch(() => false))) {
       tf.removeBackend("wasm"); // back to the library's single-threaded loader
       if (libraryFactory !== null) tf.registerBackend("wasm", libraryFactory as () => tf.KernelBackend, 2);
@@ -336,20 +342,25 @@ async function initWasm(): Promise<string> {
   if (tf.findBackend("wasm") === null && !(await threadsLib.withoutNewProcessListeners(() => tf.setBackend("wasm")))) {
     throw new Error("tf.setBackend('wasm') failed (see the warning above)");
   }
-  const used = threadsLib.wasmThreadsInUse();
+  const pool = threads > 1 && note === "" ? await threadsLib.startWasmGemmPool(threads).catch((e: unknown) => { note = ` (GEMM pool failed to start: ${firstLine(e)})`; return undefined; }) : undefined;
   if (previous !== undefined && previous !== "wasm") await tf.setBackend(previous);
-  wasmDetail = `XNNPACK ${used > 1 ? "threaded SIMD" : "SIMD"} build, ${used} thread${used === 1 ? "" : "s"} on ${os.cpus().length} logical cores${note}`;
+  const used = pool?.threads ?? 1;
+  const gemm = pool === undefined ? "its matrix products" : `matrix products on our ${pool.fma ? "FMA" : "SIMD"} GEMM pool`;
+  const threaded = threads > 1 && !note.includes("threaded build failed");
+  wasmDetail = `XNNPACK ${threaded ? "threaded SIMD" : "SIMD"} build, ${used} thread${used === 1 ? "" : "s"} on ${os.cpus().length} logical cores, ${gemm}${note}`;
   return wasmDetail;
 }
 
 /**
- * Threads for wasm: BERTQA_WASM_THREADS, else 1. Measured on 2 idle cores (tiny BERT training step, 80 tokens), two
- * threads won only at batch 8 (261 vs 315 ms) and lost at 16 (464 vs 416) and 32 (784 vs 706); on busy cores XNNPACK's
- * pool waits for descheduled threads (9-11 against 35-40 examples/s). One thread is the predictable default.
+ * Threads for wasm: BERTQA_WASM_THREADS, else one per logical core (up to 8). With two or more, matrix products run
+ * on lib/kernels/wasm-gemm.ts's pool, which gives a product more threads only when it is big enough to pay for them
+ * (PARALLEL_MIN_FLOPS) and lets the calling thread take every tile a descheduled worker does not; one thread keeps the
+ * single-threaded build and XNNPACK's products (the numbers of releases before the pool, bit for bit).
  */
 export function wasmThreadCount(): number {
   const env = Number(process.env.BERTQA_WASM_THREADS);
-  return Number.isInteger(env) && env >= 1 ? Math.min(env, 8) : 1; // the threaded build caps at 8
+  if (Number.isInteger(env) && env >= 1) return Math.min(env, 8); // the threaded build caps at 8
+  return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
 }
 
 // wasm's heap is one 32-bit address space; a training step peaks at ~26 bytes per parameter before activations: 16 held

@@ -12,6 +12,7 @@ import {
   COLUMN_SUMS, DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
 } from "./kernels/webgpu";
 import { gemmInstalled } from "./kernels/gemm";
+import { wasmReadsTransposed } from "./kernels/wasm-gemm";
 import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
 
 /** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW) and BERTQA_FUSED is not 0. */
@@ -27,9 +28,9 @@ type Args = (tf.Tensor | tf.GradSaveFunc)[];
 
 /** a·bᵀ, for a dense layer's input gradient (b the weight, small): b is transposed first, since tfjs' wasm matmul runs
  * transposeB ~10× slower and its WebGPU one leaves the vec4 path with it (~1.7× slower), unless lib/kernels/gemm.ts is
- * the WebGPU matmul, which reads b transposed in place (one launch instead of two). */
+ * the WebGPU matmul or the wasm GEMM pool (lib/kernels/wasm-gemm.ts) runs the products: both read b transposed in place. */
 export function matMulTransposeB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.getBackend() === "webgpu" && gemmInstalled() ? tf.matMul(a, b, false, true) : tf.matMul(a, b.transpose());
+  return (tf.getBackend() === "webgpu" && gemmInstalled()) || wasmReadsTransposed() ? tf.matMul(a, b, false, true) : tf.matMul(a, b.transpose());
 }
 
 // ---------------------------------------------------------------------------------------------------------------

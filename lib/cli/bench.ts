@@ -1,5 +1,7 @@
 // `bertqa bench`: time full training steps — forward, QA loss, backward, gradient clipping and AdamW — of a preset
 // BERT on random tokens, after warm-up steps, and print ONE JSON line (compare with test/bench/torch_bench.py).
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
 import { outOfMemory, readStepStats } from "../train";
@@ -9,6 +11,7 @@ import { adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, type
 import { BACKEND_NAMES, checkTrainingFits, gpuMemory, useBackend, type BackendName } from "../backend";
 import { SEED_MAX, parseFlags, type FlagSpecs } from "./args";
 import { variableGrads } from "../grad";
+import { gemmPoolFor } from "../kernels/wasm-gemm";
 
 export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
 
@@ -24,15 +27,24 @@ export const flags = {
   "vocab-size": { type: "int", help: "vocabulary size", default: BERT_VOCAB, min: 2 },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   seed: { type: "int", help: "seed for weights and tokens", default: 0, min: 0, max: SEED_MAX },
+  gemm: { type: "boolean", help: "instead of training steps: GFLOP/s of the step's matrix products, beside PyTorch's on this machine (test/bench/torch_gemm.py)" },
+  python: { type: "string", help: "python with torch, for --gemm", default: "python3" },
 } satisfies FlagSpecs;
 
 export async function run(argv: string[]): Promise<void> {
-  const f = parseFlags("bench", argv, flags) as { config: string; "batch-size": number; "seq-len": number; steps: number; warmup: number; "vocab-size": number; backend: string; seed: number }; // all have defaults
+  const f = parseFlags("bench", argv, flags) as { config: string; "batch-size": number; "seq-len": number; steps: number; warmup: number; "vocab-size": number; backend: string; seed: number; gemm?: boolean; python: string }; // all have defaults
   if (!Object.prototype.hasOwnProperty.call(PRESETS, f.config)) throw userError("--config", `unknown preset '${f.config}'${nearPreset(f.config) !== undefined ? `: did you mean \`${nearPreset(f.config)}\`?` : ""}`, `use one of ${Object.keys(PRESETS).join(", ")}`);
   if (!BACKENDS.includes(f.backend as string)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
   for (const k of ["batch-size", "seq-len", "steps", "vocab-size"] as const) if (!((f[k] as number) > 0)) throw userError(`--${k}`, `must be positive, got ${f[k]}`);
   if (f["seq-len"] > 512) throw userError("--seq-len", `${f["seq-len"]} is more than BERT's 512 positions`);
   const backend = await useBackend(f.backend as BackendName | "auto");
+  if (f.gemm === true) {
+    const rows = benchGemm(gemmShapes(f.config as PresetName, f["batch-size"], f["seq-len"]));
+    const torch = torchGemm(f.python, rows, backendThreads());
+    const gemm = rows.map((r) => ({ ...r, torch_gflops: torch?.gflops[r.name], torch_cpu_gflops: torch?.cpuGflops[r.name] }));
+    console.log(JSON.stringify({ backend: backend.name, backend_detail: backend.detail, threads: backendThreads(), config: f.config, batch_size: f["batch-size"], seq_len: f["seq-len"], gemm, ...(torch !== undefined ? { torch: torch.version, torch_threads: torch.threads } : {}) }));
+    return;
+  }
   const r = await benchTraining({ preset: f.config as PresetName, batchSize: f["batch-size"], seqLen: f["seq-len"], steps: f.steps, warmup: f.warmup, vocabSize: f["vocab-size"], seed: f.seed }).catch((e: unknown) => {
     const oom = outOfMemory(e);
     if (oom === undefined) throw e;
@@ -43,7 +55,11 @@ export async function run(argv: string[]): Promise<void> {
 
 export interface BenchResult {
   config: string; params: number; batch_size: number; seq_len: number; steps: number;
+  threads: number; // CPU threads the backend computes on (wasm: the GEMM pool's; 1 elsewhere, or when unknown)
   step_ms: number; step_ms_min: number; examples_per_s: number; tokens_per_s: number;
+  /** CPU time per step, all threads together (process.cpuUsage): comparable between runs on a busy machine, where
+   * wall time is not; cpu_ms_per_step / step_ms is how many cores the step kept busy on average. */
+  cpu_ms_per_step: number;
   peak_rss_mb: number; peak_tensor_mb: number; live_tensors_after: number;
   kernels_per_step: number; // kernel calls (tf ops and the library's kernels) in one step, free ones (reshapes) included
   gpu_dispatches_per_step?: number; // webgpu: compute dispatches in one step, what the GPU actually launches
@@ -100,6 +116,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   // gap between two such points; one untimed step primes the pipeline and one more is drained after.
   const times: number[] = [];
   let inFlight = step(o.warmup), last = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 1; i <= o.steps; i++) {
     const next = step(o.warmup + i);
     await inFlight;
@@ -108,6 +125,7 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
     times.push(now - last);
     last = now;
   }
+  const cpu = process.cpuUsage(cpu0); // the timed steps' span: step warmup+1 queued to step warmup+steps read
   await inFlight;
   const sorted = times.slice().sort((a, b) => a - b);
   const kernelTime = timeByKernel(prof.kernels);
@@ -117,12 +135,74 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   disposeModel(model);
   tf.dispose([inputIds, attentionMask, tokenTypeIds, starts, ends]);
   return {
-    config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps,
+    config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps, threads: backendThreads(),
+    cpu_ms_per_step: +((cpu.user + cpu.system) / 1000 / o.steps).toFixed(1),
     step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
     peak_rss_mb: Math.round(peakRss / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: tf.memory().numTensors,
     kernels_per_step: prof.kernels.length, ...(dispatches !== undefined ? { gpu_dispatches_per_step: dispatches } : {}), ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
     ...(kernelTime.length > 0 ? { kernel_time: kernelTime } : {}),
   };
+}
+
+export interface GemmShape { name: string; batch: number; m: number; k: number; n: number; ta: boolean; tb: boolean }
+
+/** The products of a training step of `preset` at batch × seqLen (as lib/bert.ts makes them): dense layers forward
+ * (x·W), their weight and input gradients (xᵀ·dy, dy·Wᵀ), and attention over all heads. */
+export function gemmShapes(preset: PresetName, batch: number, seqLen: number): GemmShape[] {
+  const c = presetConfig(preset);
+  const N = batch * seqLen, H = c.hidden_size, I = c.intermediate_size, A = c.num_attention_heads, d = H / A;
+  return [
+    { name: "x·W (Q, K, V, output)", batch: 1, m: N, k: H, n: H, ta: false, tb: false },
+    { name: "x·W (FFN in)", batch: 1, m: N, k: H, n: I, ta: false, tb: false },
+    { name: "x·W (FFN out)", batch: 1, m: N, k: I, n: H, ta: false, tb: false },
+    { name: "xᵀ·dy (FFN in weight gradient)", batch: 1, m: H, k: N, n: I, ta: true, tb: false },
+    { name: "dy·Wᵀ (FFN in input gradient)", batch: 1, m: N, k: I, n: H, ta: false, tb: true },
+    { name: "q·kᵀ (all heads)", batch: batch * A, m: seqLen, k: d, n: seqLen, ta: false, tb: true },
+    { name: "p·v (all heads)", batch: batch * A, m: seqLen, k: seqLen, n: d, ta: false, tb: false },
+  ];
+}
+
+/** GFLOP/s of tf.matMul on the active backend at each shape: the best of 5 runs after 2 untimed ones; cpu_gflops
+ * per second of CPU time of all threads over the 5 (per core busy: what a machine shared with other work still shows). */
+export function benchGemm(shapes: GemmShape[]): (GemmShape & { gflops: number; cpu_gflops: number })[] {
+  return shapes.map((s) => {
+    const a = tf.randomUniform(s.ta ? [s.batch, s.k, s.m] : [s.batch, s.m, s.k], -1, 1, "float32", 1) as tf.Tensor3D;
+    const b = tf.randomUniform(s.tb ? [s.batch, s.n, s.k] : [s.batch, s.k, s.n], -1, 1, "float32", 2) as tf.Tensor3D;
+    const once = () => {
+      const t0 = performance.now();
+      const c = tf.matMul(a, b, s.ta, s.tb);
+      c.dataSync(); // the host waits for the product (a no-op wait on wasm and cpu)
+      c.dispose();
+      return performance.now() - t0;
+    };
+    once();
+    once();
+    const cpu0 = process.cpuUsage();
+    const best = Math.min(...Array.from({ length: 5 }, once));
+    const cpu = process.cpuUsage(cpu0);
+    tf.dispose([a, b]);
+    const flops = 2 * s.batch * s.m * s.n * s.k;
+    return { ...s, gflops: +(flops / best / 1e6).toFixed(1), cpu_gflops: +((5 * flops) / ((cpu.user + cpu.system) / 1e3) / 1e6).toFixed(1) };
+  });
+}
+
+/** PyTorch's GFLOP/s at the same shapes and thread count (test/bench/torch_gemm.py); undefined, with a note on
+ * stderr, when that python has no torch. */
+function torchGemm(python: string, shapes: GemmShape[], threads: number): { version: string; threads: number; gflops: Record<string, number>; cpuGflops: Record<string, number> } | undefined {
+  const script = path.join(__dirname, "..", "..", "test", "bench", "torch_gemm.py");
+  const r = spawnSync(python, [script, "--threads", String(threads), "--shapes", JSON.stringify(shapes)], { encoding: "utf8" });
+  if (r.status !== 0) {
+    console.error(`bench --gemm: no PyTorch numbers (${python} ${path.relative(process.cwd(), script)}: ${r.error?.message ?? r.stderr.trim().split("\n").pop()}); pass --python with a python that has torch`);
+    return undefined;
+  }
+  const out = JSON.parse(r.stdout) as { torch: string; threads: number; gemm: { name: string; gflops: number; cpu_gflops: number }[] };
+  return { version: out.torch, threads: out.threads, gflops: Object.fromEntries(out.gemm.map((g) => [g.name, g.gflops])), cpuGflops: Object.fromEntries(out.gemm.map((g) => [g.name, g.cpu_gflops])) };
+}
+
+/** Threads the active backend computes on: the wasm GEMM pool's (or 1 without it); 1 for the others. */
+export function backendThreads(): number {
+  if (tf.getBackend() !== "wasm") return 1;
+  return gemmPoolFor(tf.backend())?.threads ?? 1;
 }
 
 /** How many compute dispatches `f` records on WebGPU (the backend's programs and the library's kernels all end in

@@ -6,6 +6,7 @@
 // rows at once, and batched products run matrix by matrix on views into the operands' memory (no slicing copies).
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, activationCode, sizeOf, withViews } from "./wasm-internals";
+import { type GemmPool, gemmPoolFor } from "./wasm-gemm";
 
 const BACKEND = "wasm";
 
@@ -32,6 +33,10 @@ export function installWasmMatMul(): void {
     const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, Info | undefined> & { a: Info; b: Info };
     const { transposeA, transposeB, activation } = args.attrs as { transposeA: boolean; transposeB: boolean; activation?: string };
     const act = activationCode(activation ?? "linear");
+    const pool = gemmPoolFor(args.backend);
+    if (pool !== undefined && act === 0 && preluActivationWeights == null && a.dtype === "float32" && b.dtype === "float32" && (bias == null || (bias.shape.length === 1 && bias.shape[0] === b.shape[b.shape.length - (transposeB ? 2 : 1)]))) {
+      return poolMatMul(args.backend, pool, a, b, transposeA, transposeB, bias ?? undefined);
+    }
     const plain = !transposeA && !transposeB && sizeOf(a.shape.slice(0, -2)) === 1 && sizeOf(b.shape.slice(0, -2)) === 1;
     if (gemm === undefined || plain || act === undefined || preluActivationWeights != null || a.dtype !== "float32" || b.dtype !== "float32" || (bias != null && bias.shape.length !== 1)) {
       return slow(args); // already the fast path, or a case we leave to the library
@@ -45,6 +50,34 @@ export function installWasmMatMul(): void {
   // A backend that is already running was set up with the old kernels: bind ours to it now.
   if (tf.findBackend(BACKEND) !== null && tf.findBackend(BACKEND) !== undefined) setup(tf.findBackend(BACKEND) as unknown as WasmBackend);
   installed = true;
+}
+
+/** The product on the GEMM pool (lib/kernels/wasm-gemm.ts): operands read in place, transposed or not, all batches
+ * in one call; a right-hand matrix shared by all batches makes one product with batch·M rows. */
+function poolMatMul(backend: WasmBackend, pool: GemmPool, a: Info, b: Info, tA: boolean, tB: boolean, bias: Info | undefined): Info {
+  const ra = a.shape.length, rb = b.shape.length;
+  const batchA = sizeOf(a.shape.slice(0, -2)), batchB = sizeOf(b.shape.slice(0, -2));
+  const M = tA ? a.shape[ra - 1] : a.shape[ra - 2], K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const N = tB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matMul: batch sizes ${batchA} and ${batchB} do not broadcast`);
+  const out = backend.makeOutput([...outBatch, M, N], "float32");
+  const batch = Math.max(batchA, batchB);
+  if (batch * M * N === 0) return out;
+  const c = backend.dataIdMap.get(out.dataId).memoryOffset;
+  if (K === 0) {
+    const o = backend.typedArrayFromHeap(out), bv = bias === undefined ? undefined : backend.typedArrayFromHeap(bias);
+    for (let i = 0; i < o.length; i++) o[i] = bv === undefined ? 0 : bv[i % N];
+    return out;
+  }
+  const fold = batchB === 1 && !tA; // [batch·M, K] rows against one B
+  pool.run({
+    a: backend.dataIdMap.get(a.dataId).memoryOffset, rsa: tA ? 1 : K, csa: tA ? M : 1, strideA: batchA === 1 ? 0 : M * K,
+    b: backend.dataIdMap.get(b.dataId).memoryOffset, rsb: tB ? 1 : N, csb: tB ? K : 1, strideB: batchB === 1 ? 0 : K * N,
+    c, ldc: N, strideC: M * N, bias: bias === undefined ? 0 : backend.dataIdMap.get(bias.dataId).memoryOffset,
+    batch: fold ? 1 : batch, m: fold ? batch * M : M, n: N, k: K,
+  });
+  return out;
 }
 
 /** [batch, r, c] → [batch, c, r] in a new buffer (the caller frees it). */

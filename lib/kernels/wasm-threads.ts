@@ -4,6 +4,7 @@
 // it, so every wasm kernel (and ours) runs unchanged.
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import { type GemmPool, type WasmMemory, setGemmPool, startGemmPool } from "./wasm-gemm";
 
 const WASM_OUT = "@tensorflow/tfjs-backend-wasm/wasm-out/";
 const MAX_THREADS = 8;
@@ -88,6 +89,17 @@ interface WasmModuleRaw {
   PThread?: { unusedWorkers?: { unref?: () => void }[]; runningWorkers?: { unref?: () => void }[] };
   cwrap(name: string, ret: string | null, args: string[]): unknown;
   tfjs?: Record<string, unknown>;
+}
+
+/** Start lib/kernels/wasm-gemm.ts's pool of `threads` on the running threaded wasm backend's heap and route its float32
+ * products there. */
+export async function startWasmGemmPool(threads: number): Promise<GemmPool> {
+  const backend = tf.findBackend("wasm") as unknown as { wasm: { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void } } | undefined;
+  const memory = backend?.wasm.wasmMemory;
+  if (backend === undefined || memory === undefined || !(memory.buffer instanceof SharedArrayBuffer)) throw new Error("the wasm backend has no shared heap (not the threaded build)");
+  const pool = await startGemmPool(memory, (n) => backend.wasm._malloc(n) >>> 0, (p) => backend.wasm._free(p), threads);
+  setGemmPool(backend, pool);
+  return pool;
 }
 
 /** Threads the running wasm backend uses (1 for the single-threaded build). */

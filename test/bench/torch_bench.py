@@ -111,16 +111,17 @@ def main():
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, cpu0 = [], time.process_time()
     for _ in range(a.steps):
         t0 = time.perf_counter()
         step()  # loss.item() waits for the GPU
         times.append((time.perf_counter() - t0) * 1000)
+    cpu_ms = (time.process_time() - cpu0) * 1000 / a.steps  # all threads' CPU time, as bertqa bench's cpu_ms_per_step
     med = statistics.median(times)
     out = {
         "backend": f"pytorch-{a.device}" + ("-tf32" if cuda and a.tf32 else "") + ("-hf" if a.hf else ""), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "config": a.config, "params": sum(p.numel() for p in params), "batch_size": B, "seq_len": T, "steps": a.steps,
-        "step_ms": round(med, 1), "step_ms_min": round(min(times), 1), "examples_per_s": round(1000 * B / med, 2),
+        "cpu_ms_per_step": round(cpu_ms, 1), "step_ms": round(med, 1), "step_ms_min": round(min(times), 1), "examples_per_s": round(1000 * B / med, 2),
         "tokens_per_s": round(1000 * B * T / med), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
     if cuda:

@@ -1,0 +1,156 @@
+// Matrix products for the threaded wasm backend on a pool of threads of our own. The GEMM (wasm-gemm.c, built into
+// wasm-gemm-binary.ts) runs on tfjs' shared wasm heap in place: operands are read through strides (transposes and
+// batched heads need no copies), C is written where tfjs allocated it. The main thread and the pool's workers take
+// output tiles from one atomic counter, so a descheduled worker delays a product by at most the tile it holds; small
+// products run on the calling thread alone. Every element's sum runs in the same order whatever the split, so the
+// result does not depend on the thread count.
+import * as path from "node:path";
+import { Worker } from "node:worker_threads";
+import * as tf from "@tensorflow/tfjs";
+import { GEMM_FMA_WASM, GEMM_SIMD_WASM } from "./wasm-gemm-binary";
+
+interface Units {
+  SLOT: Record<"GEN" | "STOP" | "NEXT" | "DONE" | "TOTAL" | "A" | "RSA" | "CSA" | "B" | "RSB" | "CSB" | "C" | "LDC" | "BIAS" | "M" | "N" | "K" | "SA" | "SB" | "SC" | "MC" | "NC" | "UNITS_M" | "UNITS_N" | "FAILED" | "SIZE", number>;
+  TAG_SHIFT: number;
+  TAG_MASK: number;
+  runUnits(ctrl: Int32Array, tag: number, gemmTile: GemmTile, pack: number): void;
+}
+const { SLOT, TAG_SHIFT, TAG_MASK, runUnits } = require("./wasm-gemm-units.cjs") as Units; // shared with the workers
+
+// tslab type-checks notebooks without the DOM library, where the WebAssembly namespace is undeclared: the little of it
+// used here, typed here.
+/** A WebAssembly.Memory: tfjs' wasm heap. */
+export interface WasmMemory { buffer: ArrayBuffer | SharedArrayBuffer }
+type WasmCode = object; // a compiled WebAssembly.Module (shareable with workers)
+const WA = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => WasmCode; Instance: new (m: WasmCode, imports: object) => { exports: Record<string, unknown> } } }).WebAssembly;
+
+type GemmTile = (a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, bias: number, m: number, n: number, k: number, pack: number) => void;
+
+const KC = 256, NC_MAX = 256; // wasm-gemm.c's depth block; columns per tile, so a tile's packed B is KC × NC_MAX floats
+const PACK_BYTES = KC * NC_MAX * 4;
+const MC_TARGET = 96; // rows per tile: 24 of the kernel's 4-row micro-tiles, ~0.3 ms of work at BERT's widths
+const MAX_UNITS = (1 << TAG_SHIFT) - 1;
+/** Products below this many flops run on the calling thread: waking a worker costs ~50 µs, ~1-2 MFLOP of work. */
+export const PARALLEL_MIN_FLOPS = 1 << 22;
+
+/** C[batch][M × N] = A[batch](M × K) · B[batch](K × N) (+ bias[N]); heap byte addresses, strides in floats. */
+export interface GemmJob {
+  a: number; rsa: number; csa: number; strideA: number; // A(i, k) at a + 4·(batch·strideA + i·rsa + k·csa)
+  b: number; rsb: number; csb: number; strideB: number; // B(k, j) at b + 4·(batch·strideB + k·rsb + j·csb)
+  c: number; ldc: number; strideC: number; // C(i, j) at c + 4·(batch·strideC + i·ldc + j)
+  bias: number; // 0: none
+  batch: number; m: number; n: number; k: number;
+}
+
+export interface GemmPool {
+  threads: number; // the calling thread plus the workers
+  fma: boolean; // relaxed SIMD multiply-add (else SIMD128 multiply, then add)
+  run(job: GemmJob): void;
+  dispose(): void;
+}
+
+/** The GEMM module: relaxed SIMD FMA where this Node accepts it (Node 20 behind a V8 flag, set here), else SIMD128. */
+function compileGemm(shared: boolean, fma: boolean): { module: WasmCode; fma: boolean } {
+  const bytes = (b64: string) => {
+    const buf = Buffer.from(b64, "base64");
+    if (shared) sharedMemoryImport(buf);
+    return buf;
+  };
+  if (fma) {
+    const f = bytes(GEMM_FMA_WASM);
+    if (!WA.validate(f)) require("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd"); // Node 20 (on by default from 22)
+    if (WA.validate(f)) return { module: new WA.Module(f), fma: true };
+  }
+  return { module: new WA.Module(bytes(GEMM_SIMD_WASM)), fma: false };
+}
+
+/** The module imports env.memory as unshared (limits flag 1); tfjs' threaded heap is shared (flag 3). */
+function sharedMemoryImport(buf: Buffer): void {
+  const at = buf.indexOf(Buffer.from("\x06memory\x02\x01", "latin1"));
+  if (at < 0) throw new Error("wasm-gemm: memory import not found");
+  buf[at + 8] = 0x03;
+}
+
+/**
+ * Start a pool of `threads` (the caller's thread included) over `memory`, tfjs' wasm heap; `malloc` allocates in it
+ * (each thread's packing buffer). Workers do not keep Node alive.
+ */
+export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) => number, free: (ptr: number) => void, threads: number, opts: { fma?: boolean } = {}): Promise<GemmPool> {
+  const shared = memory.buffer instanceof SharedArrayBuffer;
+  if (!shared && threads > 1) throw new Error("wasm-gemm: threads need the threaded build's shared heap");
+  const { module, fma } = compileGemm(shared, opts.fma ?? process.env.BERTQA_WASM_FMA !== "0");
+  const gemmTile = new WA.Instance(module, { env: { memory } }).exports.gemm_tile as GemmTile;
+  const control = new SharedArrayBuffer(SLOT.SIZE * 4);
+  const ctrl = new Int32Array(control);
+  const packs = Array.from({ length: threads }, () => malloc(PACK_BYTES));
+  const workers = await Promise.all(packs.slice(1).map((pack) => startWorker(module, memory, control, pack)));
+  let jobs = 0; // GEN takes each parallel job's number: never a value a worker last saw, so none sleeps through a job
+  const run = (job: GemmJob) => {
+    const t = tiles(job);
+    const tag = ++jobs & TAG_MASK;
+    const s = SLOT;
+    const slots: [number, number][] = [[s.A, job.a], [s.RSA, job.rsa], [s.CSA, job.csa], [s.B, job.b], [s.RSB, job.rsb], [s.CSB, job.csb], [s.C, job.c], [s.LDC, job.ldc],
+      [s.BIAS, job.bias], [s.M, job.m], [s.N, job.n], [s.K, job.k], [s.SA, job.strideA], [s.SB, job.strideB], [s.SC, job.strideC], [s.MC, t.mc], [s.NC, t.nc],
+      [s.UNITS_M, t.unitsM], [s.UNITS_N, t.unitsN], [s.TOTAL, t.total], [s.DONE, 0], [s.FAILED, 0]];
+    for (const [slot, v] of slots) ctrl[slot] = v | 0; // addresses above 2 GB wrap to negative int32; read back with >>> 0
+    Atomics.store(ctrl, s.NEXT, ((tag << TAG_SHIFT) | t.total) | 0); // publishes the job
+    if (workers.length > 0 && t.total > 1 && 2 * job.batch * job.m * job.n * job.k >= PARALLEL_MIN_FLOPS) {
+      Atomics.store(ctrl, s.GEN, jobs);
+      Atomics.notify(ctrl, s.GEN);
+    }
+    runUnits(ctrl, tag, gemmTile, packs[0]);
+    for (let d = Atomics.load(ctrl, s.DONE); d < t.total; d = Atomics.load(ctrl, s.DONE)) Atomics.wait(ctrl, s.DONE, d);
+    if (Atomics.load(ctrl, s.FAILED) !== 0) throw new Error(`wasm-gemm: a tile of the ${job.batch}×${job.m}×${job.k}·${job.k}×${job.n} product trapped (operands outside the heap?)`);
+  };
+  const dispose = () => {
+    Atomics.store(ctrl, SLOT.STOP, 1);
+    Atomics.add(ctrl, SLOT.GEN, 1);
+    Atomics.notify(ctrl, SLOT.GEN);
+    for (const w of workers) void w.terminate();
+    for (const p of packs) free(p);
+  };
+  return { threads, fma, run, dispose };
+}
+
+function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayBuffer, pack: number): Promise<Worker> {
+  const w = new Worker(path.join(__dirname, "wasm-gemm-worker.cjs"), { workerData: { gemmModule: module, memory, control, pack } });
+  return new Promise((resolve, reject) => {
+    w.once("message", () => {
+      w.unref();
+      resolve(w);
+    });
+    w.once("error", reject);
+  });
+}
+
+/** Split C into tiles: ~MC_TARGET rows (a multiple of the kernel's 4 rows, balanced over the rows) × up to NC_MAX columns per batch. */
+export function tiles(job: Pick<GemmJob, "batch" | "m" | "n">): { mc: number; nc: number; unitsM: number; unitsN: number; total: number } {
+  const mBlocks = Math.max(1, Math.ceil(job.m / MC_TARGET));
+  const mc = Math.min(job.m, Math.ceil(job.m / mBlocks / 4) * 4);
+  const nBlocks = Math.max(1, Math.ceil(job.n / NC_MAX));
+  const nc = Math.min(NC_MAX, Math.ceil(job.n / nBlocks / 8) * 8);
+  const unitsM = Math.ceil(job.m / mc), unitsN = Math.ceil(job.n / nc);
+  const total = job.batch * unitsM * unitsN;
+  if (total > MAX_UNITS) throw new Error(`wasm-gemm: ${total} tiles, more than ${MAX_UNITS}`);
+  return { mc, nc, unitsM, unitsN, total };
+}
+
+// The pool of the running wasm backend (one backend per process in practice); undefined: products go to XNNPACK.
+let active: { backend: object; pool: GemmPool } | undefined;
+
+/** Route `backend`'s float32 products through `pool` (undefined: back to XNNPACK), disposing a previous pool. */
+export function setGemmPool(backend: object, pool: GemmPool | undefined): void {
+  if (active !== undefined && active.pool !== pool) active.pool.dispose();
+  active = pool === undefined ? undefined : { backend, pool };
+}
+
+/** The pool serving `backend`, if any. */
+export function gemmPoolFor(backend: object): GemmPool | undefined {
+  return active !== undefined && active.backend === backend ? active.pool : undefined;
+}
+
+/** True when the active backend is wasm with the pool: its products read transposed operands in place, so callers
+ * need not copy a transpose out first (the single-threaded build's XNNPACK products do need that). */
+export function wasmReadsTransposed(): boolean {
+  return tf.getBackend() === "wasm" && gemmPoolFor(tf.backend()) !== undefined;
+}

@@ -1,0 +1,136 @@
+// The threaded wasm backend's GEMM pool (lib/kernels/wasm-gemm.ts): every product shape the model makes, checked
+// against the cpu backend at 1e-5 of the sum's magnitude (Σ|a·b|, the scale float32 rounding errors grow with),
+// gradients too, and the same bits whatever the number of threads.
+import * as path from "node:path";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { useBackend } from "../lib/backend";
+import { gemmPoolFor, startGemmPool, tiles, type GemmJob } from "../lib/kernels/wasm-gemm";
+
+process.env.BERTQA_WASM_THREADS = "2"; // the pool runs with two threads or more (read when the backend starts)
+
+const rnd = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, "float32", seed);
+
+interface Case { name: string; a: number[]; b: number[]; tA?: boolean; tB?: boolean; bias?: boolean }
+
+// The model's products (x·W + b, xᵀ·dy, dy·Wᵀ, attention's q·kᵀ and p·v over all heads) and the kernel's edges:
+// rows not a multiple of 4, columns not a multiple of 8, K over one 256-deep block, more than one column tile.
+const CASES: Case[] = [
+  { name: "x·W + b, ragged tiles", a: [37, 29], b: [29, 45], bias: true },
+  { name: "x·W + b, 3-D x (rows of one product)", a: [3, 50, 64], b: [64, 300], bias: true },
+  { name: "xᵀ·dy (weight gradient), K = 600", a: [600, 33], b: [600, 70], tA: true },
+  { name: "dy·Wᵀ (input gradient), two column tiles", a: [70, 300], b: [300, 300], tB: true },
+  { name: "both transposed", a: [3, 40, 13], b: [3, 17, 40], tA: true, tB: true },
+  { name: "q·kᵀ over heads", a: [2, 3, 19, 8], b: [2, 3, 19, 8], tB: true },
+  { name: "p·v over heads", a: [2, 3, 19, 19], b: [2, 3, 19, 8] },
+  { name: "broadcast left", a: [7, 9], b: [5, 9, 4] },
+  { name: "one row, one column", a: [1, 257], b: [257, 1], bias: true },
+  { name: "big enough for both threads", a: [260, 300], b: [300, 520], bias: true },
+];
+
+function product(c: Case, seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const n = c.tB ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
+    const a = rnd(c.a, seed), b = rnd(c.b, seed + 1), bias = c.bias ? rnd([n], seed + 2) : undefined;
+    return tf.fused.matMul({ a: a as tf.Tensor3D, b: b as tf.Tensor3D, transposeA: c.tA, transposeB: c.tB, bias });
+  });
+}
+
+/** Σ_k |a_ik·b_kj| (+|bias_j|) for each output element: the magnitude a float32 sum's rounding error scales with. */
+function magnitude(c: Case, seed: number): Float32Array {
+  return tf.tidy(() => {
+    const n = c.tB ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
+    const m = tf.matMul(rnd(c.a, seed).abs() as tf.Tensor3D, rnd(c.b, seed + 1).abs() as tf.Tensor3D, c.tA, c.tB);
+    return (c.bias ? m.add(rnd([n], seed + 2).abs()) : m).dataSync() as Float32Array;
+  });
+}
+
+function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, scale: ArrayLike<number>, what: string): void {
+  assert.equal(got.length, want.length, what);
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(scale[i], 1e-30));
+  assert.ok(worst <= 1e-5, `${what}: error ${worst.toExponential(2)} of Σ|a·b|`);
+}
+
+test("the threaded wasm backend runs its products on the pool, with the threads asked for", async () => {
+  const choice = await useBackend("wasm");
+  const pool = gemmPoolFor(tf.backend());
+  assert.ok(pool !== undefined, choice.detail);
+  assert.equal(pool.threads, 2);
+  assert.match(choice.detail, /2 threads .*GEMM pool/);
+});
+
+test("pool products (transposes in place, all heads in one call, bias) equal the cpu backend's at 1e-5", async () => {
+  await tf.setBackend("cpu");
+  const want = CASES.map((c, i) => ({ data: product(c, 10 * i).dataSync(), scale: magnitude(c, 10 * i) }));
+  await useBackend("wasm");
+  const before = tf.memory().numTensors;
+  CASES.forEach((c, i) => {
+    const t = product(c, 10 * i);
+    assert.deepEqual(t.shape, tf.tidy(() => tf.matMul(rnd(c.a, 0) as tf.Tensor3D, rnd(c.b, 1) as tf.Tensor3D, c.tA, c.tB).shape), c.name);
+    assertClose(t.dataSync(), want[i].data, want[i].scale, c.name);
+    t.dispose();
+  });
+  assert.equal(tf.memory().numTensors, before, "tensors leaked");
+});
+
+test("gradients through pool products (x·Wᵀ + b, attention-shaped batches) equal the cpu backend's at 1e-5", async () => {
+  const grads = () => tf.tidy(() => {
+    const x = rnd([80, 24], 1), w = rnd([36, 24], 2), b = rnd([36], 3), up = rnd([80, 36], 4);
+    const q = rnd([2, 3, 40, 8], 5), k = rnd([2, 3, 40, 8], 6), v = rnd([2, 3, 40, 8], 7), up2 = rnd([2, 3, 40, 8], 8);
+    const dense = tf.grads((xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.fused.matMul({ a: xi as tf.Tensor2D, b: wi as tf.Tensor2D, transposeB: true, bias: bi }).mul(up).sum());
+    const attention = tf.grads((qi: tf.Tensor, ki: tf.Tensor, vi: tf.Tensor) => tf.matMul(tf.matMul(qi, ki, false, true).softmax(), vi).mul(up2).sum());
+    return [...dense([x, w, b]), ...attention([q, k, v])];
+  });
+  await tf.setBackend("cpu");
+  const want = grads().map((t) => t.dataSync());
+  await useBackend("wasm");
+  const got = grads();
+  got.forEach((t, i) => {
+    // the gradient sums run over up to 80 terms of magnitude ≤ ~1 each: scale by the largest reference entry
+    const scale = new Float32Array(t.size).fill(Math.max(...Array.from(want[i], Math.abs), 1));
+    assertClose(t.dataSync(), want[i], scale, `gradient ${i}`);
+  });
+  tf.dispose(got);
+});
+
+test("the product has the same bits on one thread and on two (each sum runs in one order whatever the split)", async () => {
+  await useBackend("wasm");
+  const backend = tf.backend() as unknown as { wasm: { wasmMemory: WebAssembly.Memory; _malloc(n: number): number; _free(p: number): void }; dataIdMap: { get(id: object): { memoryOffset: number } } };
+  const one = await startGemmPool(backend.wasm.wasmMemory, (n) => backend.wasm._malloc(n), (p) => backend.wasm._free(p), 1);
+  const two = gemmPoolFor(tf.backend())!;
+  const [M, K, N] = [300, 520, 260]; // 2·M·N·K = 81 MFLOP: over PARALLEL_MIN_FLOPS, and 4 × 2 tiles
+  assert.ok(tiles({ batch: 1, m: M, n: N }).total >= 4);
+  const a = rnd([M, K], 1), b = rnd([N, K], 2), bias = rnd([N], 3);
+  const c1 = tf.zeros([M, N]), c2 = tf.zeros([M, N]);
+  const at = (t: tf.Tensor) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  const job = (c: tf.Tensor): GemmJob => ({ a: at(a), rsa: K, csa: 1, strideA: 0, b: at(b), rsb: 1, csb: K, strideB: 0, c: at(c), ldc: N, strideC: 0, bias: at(bias), batch: 1, m: M, n: N, k: K });
+  for (let rep = 0; rep < 3; rep++) {
+    one.run(job(c1));
+    two.run(job(c2));
+    assert.deepEqual(Buffer.from(c2.dataSync().buffer), Buffer.from(c1.dataSync().buffer), `run ${rep}`);
+  }
+  const want = tf.tidy(() => tf.matMul(a, b, false, true).add(bias).dataSync());
+  await tf.setBackend("cpu");
+  const scale = magnitude({ name: "", a: [M, K], b: [N, K], tB: true, bias: true }, 1);
+  assertClose(c1.dataSync(), want, scale, "vs wasm's own product");
+  one.dispose();
+  tf.dispose([a, b, bias, c1, c2]);
+});
+
+test("bertqa bench --gemm prints each product's GFLOP/s and the threads; without torch, a one-line note and no torch numbers", () => {
+  const bin = path.join(__dirname, "..", "lib", "cli", "bertqa.js");
+  const r = spawnSync(process.execPath, [bin, "bench", "--gemm", "--backend", "wasm", "--config", "tiny", "--batch-size", "2", "--seq-len", "16", "--python", "/nonexistent/python"], { encoding: "utf8", env: { ...process.env, BERTQA_WASM_THREADS: "2" } });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { threads: number; gemm: { name: string; batch: number; m: number; k: number; n: number; gflops: number; torch_gflops?: number }[]; torch?: string };
+  assert.equal(out.threads, 2);
+  const byName = Object.fromEntries(out.gemm.map((g) => [g.name, g]));
+  // tiny: H 128, I 512, 2 heads of 64; 2 × 16 tokens
+  assert.deepEqual([byName["x·W (FFN in)"].m, byName["x·W (FFN in)"].k, byName["x·W (FFN in)"].n], [32, 128, 512]);
+  assert.deepEqual([byName["q·kᵀ (all heads)"].batch, byName["q·kᵀ (all heads)"].m, byName["q·kᵀ (all heads)"].k], [4, 16, 64]);
+  for (const g of out.gemm) assert.ok(g.gflops > 0 && g.torch_gflops === undefined, g.name);
+  assert.equal(out.torch, undefined);
+  assert.match(r.stderr, /no PyTorch numbers .*--python/);
+});
