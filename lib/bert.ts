@@ -12,7 +12,7 @@ import type { BertConfig } from "./config";
 import { userError } from "./errors";
 import type { DropoutSite } from "./dropout";
 import { addLayerNorm, attention, biasGelu, dropout, layerNorm, matMulTransposeB } from "./fused";
-import { wasmReadsTransposed } from "./kernels/wasm-gemm";
+import { wasmPoolActive } from "./kernels/wasm-gemm";
 
 export type Task = "qa" | "cls";
 export interface BertModel {
@@ -225,7 +225,7 @@ const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sx, sw] = saved as tf.Tensor2D[];
       const d = dy as tf.Tensor2D;
-      const dw = HOST_MEMORY_BACKENDS.has(tf.getBackend()) && !wasmReadsTransposed() ? tf.matMul(sx.transpose(), d) : tf.matMul(sx, d, true, false);
+      const dw = HOST_MEMORY_BACKENDS.has(tf.getBackend()) && !wasmPoolActive() ? tf.matMul(sx.transpose(), d) : tf.matMul(sx, d, true, false);
       return [matMulTransposeB(d, sw), dw, d.sum(0)];
     },
   };

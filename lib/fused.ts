@@ -2,7 +2,8 @@
 // attention (dropout(softmax(q·kᵀ/√d + mask))·v), one AdamW update, the clipping norm over all gradients, and a·bᵀ (a
 // dense layer's input gradient).
 // On the WebGPU backend, with lib/kernels/webgpu/ installed, each runs as one custom WGSL kernel forward and few
-// backward; the wasm backend has the AdamW kernel only (lib/kernels/wasm-extra.ts, one pass on the heap); everywhere
+// backward; the wasm backend has the AdamW kernel (lib/kernels/wasm-extra.ts, one pass on the heap) and, with its
+// thread pool, GELU and LayerNorm (lib/kernels/wasm-fused.ts, one pass split over the threads); everywhere
 // else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
 // off (to compare). Dropout masks are counter-based (lib/dropout.ts): the WebGPU kernels draw them from the seed, the
 // other backends build the same mask on the host and multiply.
@@ -12,12 +13,15 @@ import {
   COLUMN_SUMS, DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
 } from "./kernels/webgpu";
 import { gemmInstalled } from "./kernels/gemm";
-import { wasmReadsTransposed } from "./kernels/wasm-gemm";
+import { wasmPoolActive } from "./kernels/wasm-gemm";
+import { WASM_POOL_KERNELS } from "./kernels/wasm-fused";
 import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
 
-/** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW) and BERTQA_FUSED is not 0. */
+/** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW, and GELU and LayerNorm
+ * while its thread pool runs) and BERTQA_FUSED is not 0. */
 export function fusedKernelActive(kernel: string): boolean {
-  return process.env.BERTQA_FUSED !== "0" && tf.getKernel(kernel, tf.getBackend()) !== undefined;
+  if (process.env.BERTQA_FUSED === "0" || tf.getKernel(kernel, tf.getBackend()) === undefined) return false;
+  return !WASM_POOL_KERNELS.has(kernel) || tf.getBackend() !== "wasm" || wasmPoolActive();
 }
 
 function run(kernel: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number> = {}): tf.Tensor {
@@ -30,7 +34,7 @@ type Args = (tf.Tensor | tf.GradSaveFunc)[];
  * transposeB ~10× slower and its WebGPU one leaves the vec4 path with it (~1.7× slower), unless lib/kernels/gemm.ts is
  * the WebGPU matmul or the wasm GEMM pool (lib/kernels/wasm-gemm.ts) runs the products: both read b transposed in place. */
 export function matMulTransposeB(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return (tf.getBackend() === "webgpu" && gemmInstalled()) || wasmReadsTransposed() ? tf.matMul(a, b, false, true) : tf.matMul(a, b.transpose());
+  return (tf.getBackend() === "webgpu" && gemmInstalled()) || wasmPoolActive() ? tf.matMul(a, b, false, true) : tf.matMul(a, b.transpose());
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { useBackend } from "../lib/backend";
 import { gemmPoolFor, startGemmPool, tiles, type GemmJob } from "../lib/kernels/wasm-gemm";
+import { addLayerNorm, biasGelu, fusedKernelActive } from "../lib/fused";
+import { ADD_LAYER_NORM, BIAS_GELU } from "../lib/kernels/webgpu";
 
 process.env.BERTQA_WASM_THREADS = "2"; // the pool runs with two threads or more (read when the backend starts)
 
@@ -94,6 +96,40 @@ test("gradients through pool products (x·Wᵀ + b, attention-shaped batches) eq
     assertClose(t.dataSync(), want[i], scale, `gradient ${i}`);
   });
   tf.dispose(got);
+});
+
+// GELU and LayerNorm(x + residual) as the pool's row kernels (lib/kernels/wasm-fused.ts): a small case on the calling
+// thread, and cases over PARALLEL_MIN_ELEMENTS split by rows over both threads; widths not a multiple of 4 (the
+// vectors' tails), GELU inputs past ±3 (erf's tails, φ), LayerNorm rows with a large mean.
+const ROW_CASES = [{ rows: 37, cols: 24 }, { rows: 300, cols: 130 }, { rows: 520, cols: 256 }];
+
+function rowKernelOutputs(rows: number, cols: number, seed: number): tf.Tensor[] {
+  return tf.tidy(() => {
+    const x = rnd([rows, cols], seed).mul(4), bias = rnd([cols], seed + 1), up = rnd([rows, cols], seed + 2);
+    const gelu = tf.grads((xi: tf.Tensor, bi: tf.Tensor) => biasGelu(xi, bi).mul(up).sum());
+    const geluNoBias = tf.grad((xi: tf.Tensor) => biasGelu(xi).mul(up).sum());
+    const ln = (a: tf.Tensor, r: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => addLayerNorm(a as tf.Tensor2D, r as tf.Tensor2D, g, b, 1e-12);
+    const lnInputs = [x.add(3), rnd([rows, cols], seed + 3), rnd([cols], seed + 4).add(1), rnd([cols], seed + 5)];
+    const lnGrads = tf.grads((a: tf.Tensor, r: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => ln(a, r, g, b).mul(up).sum());
+    return [biasGelu(x, bias), biasGelu(x), ...gelu([x, bias]), geluNoBias(x), ln(lnInputs[0], lnInputs[1], lnInputs[2], lnInputs[3]), ...lnGrads(lnInputs)];
+  });
+}
+
+test("GELU and LayerNorm(x + residual) on the pool's row kernels: values and every gradient equal the cpu backend's composite", async () => {
+  await tf.setBackend("cpu");
+  const want = ROW_CASES.map((c, i) => rowKernelOutputs(c.rows, c.cols, 100 + 10 * i).map((t) => t.dataSync()));
+  await useBackend("wasm");
+  assert.ok(fusedKernelActive(BIAS_GELU) && fusedKernelActive(ADD_LAYER_NORM), "the row kernels run on wasm with the pool");
+  const names = ["gelu(x + b)", "gelu(x)", "gelu dx", "gelu db", "gelu(x) dx", "LayerNorm(x + r)", "LN dx", "LN dr", "LN dγ", "LN dβ"];
+  ROW_CASES.forEach((c, i) => {
+    const got = rowKernelOutputs(c.rows, c.cols, 100 + 10 * i);
+    got.forEach((t, j) => {
+      // db, dγ, dβ sum over the rows: scale by the largest reference entry, as for the products' gradients
+      const scale = new Float32Array(t.size).fill(want[i][j].reduce((m, v) => Math.max(m, Math.abs(v)), 1));
+      assertClose(t.dataSync(), want[i][j], scale, `${c.rows}×${c.cols} ${names[j]}`);
+    });
+    tf.dispose(got);
+  });
 });
 
 test("the product has the same bits on one thread and on two (each sum runs in one order whatever the split)", async () => {

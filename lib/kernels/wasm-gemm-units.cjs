@@ -2,17 +2,19 @@
 // a TypeScript loader): the job's slots in the shared control array, and taking and computing output tiles.
 "use strict";
 
-/** Int32 slots of the control array. NEXT packs the job's tag (12 bits) and the tiles not yet taken (20 bits). */
+/** Int32 slots of the control array. NEXT packs the job's tag (12 bits) and the units not yet taken (20 bits). A job
+ * is a product (KIND 0: its tiles) or a row kernel (KIND 1: blocks of RPU rows; EPS holds a float32's bits). */
 const SLOT = { GEN: 0, STOP: 1, NEXT: 2, DONE: 3, TOTAL: 4, A: 5, RSA: 6, CSA: 7, B: 8, RSB: 9, CSB: 10, C: 11, LDC: 12, BIAS: 13,
-  M: 14, N: 15, K: 16, SA: 17, SB: 18, SC: 19, MC: 20, NC: 21, UNITS_M: 22, UNITS_N: 23, FAILED: 24, SIZE: 25 };
+  M: 14, N: 15, K: 16, SA: 17, SB: 18, SC: 19, MC: 20, NC: 21, UNITS_M: 22, UNITS_N: 23, FAILED: 24,
+  KIND: 25, OP: 26, P0: 27, ROWS: 33, COLS: 34, RPU: 35, EPS: 36, SIZE: 37 }; // P0 … P0 + 5: the row kernel's tensors
 const TAG_SHIFT = 20, LEFT_MASK = (1 << TAG_SHIFT) - 1, TAG_MASK = 0xfff;
 
 /**
- * Take tiles of job `tag` until none are left, computing each with gemmTile. A tile is taken by decrementing NEXT
- * while its tag is still this job's; the job's slots are read only after that, when they cannot change (the main
- * thread writes the next job only once every taken tile is counted in DONE).
+ * Take units of job `tag` until none are left, computing each with the module's gemm_tile or row_kernel. A unit is
+ * taken by decrementing NEXT while its tag is still this job's; the job's slots are read only after that, when they
+ * cannot change (the main thread writes the next job only once every taken unit is counted in DONE).
  */
-function runUnits(ctrl, tag, gemmTile, pack) {
+function runUnits(ctrl, tag, code, pack) {
   tag &= TAG_MASK;
   for (;;) {
     const v = Atomics.load(ctrl, SLOT.NEXT);
@@ -20,7 +22,8 @@ function runUnits(ctrl, tag, gemmTile, pack) {
     if (Atomics.compareExchange(ctrl, SLOT.NEXT, v, v - 1) !== v) continue;
     const total = ctrl[SLOT.TOTAL];
     try {
-      runUnit(ctrl, (v & LEFT_MASK) - 1, gemmTile, pack);
+      if (ctrl[SLOT.KIND] === 0) runUnit(ctrl, (v & LEFT_MASK) - 1, code.gemm_tile, pack);
+      else runRows(ctrl, (v & LEFT_MASK) - 1, code.row_kernel);
     } catch {
       Atomics.store(ctrl, SLOT.FAILED, 1); // a trap: the tile still counts as done, so the main thread never waits forever
     }
@@ -39,6 +42,14 @@ function runUnit(ctrl, u, gemmTile, pack) {
   const c = (ctrl[s.C] >>> 0) + 4 * (b * ctrl[s.SC] + m0 * ctrl[s.LDC] + n0);
   const bias = ctrl[s.BIAS] === 0 ? 0 : (ctrl[s.BIAS] >>> 0) + 4 * n0;
   gemmTile(a, ctrl[s.RSA], ctrl[s.CSA], bb, ctrl[s.RSB], ctrl[s.CSB], c, ctrl[s.LDC], bias, m, n, ctrl[s.K], pack);
+}
+
+/** Rows [u·RPU, (u + 1)·RPU) of a row kernel. */
+function runRows(ctrl, u, rowKernel) {
+  const s = SLOT, r0 = u * ctrl[s.RPU], r1 = Math.min(ctrl[s.ROWS], r0 + ctrl[s.RPU]);
+  const p = (i) => ctrl[s.P0 + i] >>> 0;
+  const eps = new Float32Array(ctrl.buffer, 4 * s.EPS, 1)[0];
+  rowKernel(ctrl[s.OP], p(0), p(1), p(2), p(3), p(4), p(5), ctrl[s.COLS], eps, r0, r1, u);
 }
 
 module.exports = { SLOT, TAG_SHIFT, TAG_MASK, runUnits };

@@ -5,7 +5,7 @@ const { parentPort, workerData } = require("node:worker_threads");
 
 const { gemmModule, memory, control, pack } = workerData;
 const ctrl = new Int32Array(control);
-const gemmTile = new WebAssembly.Instance(gemmModule, { env: { memory } }).exports.gemm_tile;
+const code = new WebAssembly.Instance(gemmModule, { env: { memory } }).exports; // gemm_tile, row_kernel
 const { SLOT, runUnits } = require("./wasm-gemm-units.cjs");
 const { GEN, STOP } = SLOT;
 parentPort.postMessage("ready");
@@ -14,5 +14,5 @@ for (;;) {
   Atomics.wait(ctrl, GEN, gen);
   gen = Atomics.load(ctrl, GEN);
   if (Atomics.load(ctrl, STOP) !== 0) break;
-  runUnits(ctrl, gen, gemmTile, pack);
+  runUnits(ctrl, gen, code, pack);
 }

@@ -117,3 +117,149 @@ void gemm_tile(const float* A, int rsa, int csa, const float* B, int rsb, int cs
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Row kernels: exact GELU (with an optional bias, and its gradient) and LayerNorm(x + residual) (forward, the row
+// statistics, the input gradient and the γ/β gradients' partial sums), each one pass over rows [r0, r1) of a
+// [rows × cols] matrix, so the pool splits them by rows as it splits products by tiles. They compute what
+// lib/kernels/webgpu/elementwise.ts and layernorm.ts compute in WGSL, in float32.
+
+static inline v128_t splat(float v) { return wasm_f32x4_splat(v); }
+
+/** Lanes [0, n) of p (n < 4: the rest 0); every full vector is one load. No array: this module has no stack. */
+static inline v128_t load_n(const float* p, int n) {
+  if (n >= 4) return wasm_v128_load(p);
+  return wasm_f32x4_make(p[0], n > 1 ? p[1] : 0.0f, n > 2 ? p[2] : 0.0f, 0.0f);
+}
+static inline void store_n(float* p, v128_t v, int n) {
+  if (n >= 4) { wasm_v128_store(p, v); return; }
+  p[0] = wasm_f32x4_extract_lane(v, 0);
+  if (n > 1) p[1] = wasm_f32x4_extract_lane(v, 1);
+  if (n > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
+}
+static inline float hsum(v128_t v) {
+  return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+
+/** e^x to ~1 ulp (Cephes expf: x = k·ln2 + r, a degree-6 polynomial for e^r, 2^k from the exponent bits). */
+static inline v128_t exp4(v128_t x) {
+  x = wasm_f32x4_min(wasm_f32x4_max(x, splat(-87.0f)), splat(88.0f));
+  v128_t k = wasm_f32x4_nearest(wasm_f32x4_mul(x, splat(1.44269504088896341f)));
+  x = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(0.693359375f)));
+  x = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(-2.12194440e-4f)));
+  v128_t p = splat(1.9875691500e-4f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(1.3981999507e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(8.3334519073e-3f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(4.1665795894e-2f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(1.6666665459e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(x, x)), x), splat(1.0f));
+  v128_t two_k = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(k), wasm_i32x4_splat(127)), 23);
+  return wasm_f32x4_mul(p, two_k);
+}
+
+/** Φ(u) = (1 + erf(u/√2))/2 with tfjs' erf (Abramowitz–Stegun 7.1.26, the constants of tf.backend_util). */
+static inline v128_t cdf4(v128_t u) {
+  v128_t a = wasm_f32x4_mul(u, splat(0.70710678118654752f));
+  v128_t t = wasm_f32x4_div(splat(1.0f), wasm_f32x4_add(splat(1.0f), wasm_f32x4_mul(splat(0.3275911f), wasm_f32x4_abs(a))));
+  v128_t p = splat(1.061405429f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(-1.453152027f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(1.421413741f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(-0.284496736f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(0.254829592f));
+  v128_t e = wasm_f32x4_sub(splat(1.0f), wasm_f32x4_mul(wasm_f32x4_mul(p, t), exp4(wasm_f32x4_neg(wasm_f32x4_mul(a, a)))));
+  v128_t erf = wasm_v128_bitselect(wasm_f32x4_neg(e), e, wasm_f32x4_lt(a, splat(0.0f)));
+  return wasm_f32x4_mul(wasm_f32x4_add(erf, splat(1.0f)), splat(0.5f));
+}
+
+enum { GELU = 0, GELU_GRAD = 1, ADD_LAYER_NORM = 2, ROW_STATS = 3, LAYER_NORM_GRAD = 4, LAYER_NORM_PARAM_GRAD = 5 };
+
+/** Mean of row z = x + r, then 1/√(var + eps), two passes as tf.moments. */
+static inline void moments(const float* x, const float* r, int cols, float eps, float* mean, float* rstd) {
+  v128_t s = splat(0.0f);
+  for (int c = 0; c < cols; c += 4) s = wasm_f32x4_add(s, wasm_f32x4_add(load_n(x + c, cols - c), load_n(r + c, cols - c)));
+  float m = hsum(s) / (float)cols;
+  v128_t q = splat(0.0f), vm = splat(m);
+  for (int c = 0; c < cols; c += 4) {
+    v128_t d = wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, cols - c), load_n(r + c, cols - c)), vm);
+    if (cols - c < 4) d = wasm_v128_and(d, wasm_i32x4_gt(wasm_i32x4_splat(cols - c), wasm_i32x4_make(0, 1, 2, 3)));
+    q = MADD(d, d, q);
+  }
+  *mean = m;
+  *rstd = 1.0f / __builtin_sqrtf(hsum(q) / (float)cols + eps);
+}
+
+/**
+ * Rows [r0, r1) of one row kernel (cols wide). p0…p5: the kernel's tensors, in the order of its WebGPU twin's inputs,
+ * then its output; bias may be 0 (none). LAYER_NORM_PARAM_GRAD writes this range's column sums of dy·x̂ then dy to
+ * out + unit·2·cols (partial sums that the caller adds up).
+ */
+__attribute__((export_name("row_kernel")))
+void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, float* p5, int cols, float eps, int r0, int r1, int unit) {
+  v128_t zero = splat(0.0f);
+  if (op == LAYER_NORM_PARAM_GRAD) { // p0 x, p1 residual, p2 dy, p3 stats, p4 partial sums
+    float* dg = p4 + (long)unit * 2 * cols;
+    float* db = dg + cols;
+    for (int c = 0; c < cols; c += 4) { store_n(dg + c, zero, cols - c); store_n(db + c, zero, cols - c); }
+    for (int r = r0; r < r1; r++) {
+      const float *x = p0 + (long)r * cols, *res = p1 + (long)r * cols, *dy = p2 + (long)r * cols;
+      v128_t mean = splat(p3[2 * r]), rstd = splat(p3[2 * r + 1]);
+      for (int c = 0; c < cols; c += 4) {
+        int n = cols - c;
+        v128_t d = load_n(dy + c, n), xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), mean), rstd);
+        store_n(dg + c, MADD(d, xhat, load_n(dg + c, n)), n);
+        store_n(db + c, wasm_f32x4_add(load_n(db + c, n), d), n);
+      }
+    }
+    return;
+  }
+  for (int r = r0; r < r1; r++) {
+    long o = (long)r * cols;
+    if (op == GELU || op == GELU_GRAD) { // GELU: p0 x, p1 bias, p2 out; GELU_GRAD: p0 dy, p1 x, p2 bias, p3 out
+      const float *x = op == GELU ? p0 + o : p1 + o, *bias = op == GELU ? p1 : p2, *dy = p0 + o;
+      float* out = (op == GELU ? p2 : p3) + o;
+      for (int c = 0; c < cols; c += 4) {
+        int n = cols - c;
+        v128_t u = load_n(x + c, n);
+        if (bias) u = wasm_f32x4_add(u, load_n(bias + c, n));
+        v128_t phi = cdf4(u);
+        if (op == GELU) { store_n(out + c, wasm_f32x4_mul(u, phi), n); continue; }
+        v128_t pdf = wasm_f32x4_mul(exp4(wasm_f32x4_mul(wasm_f32x4_mul(u, u), splat(-0.5f))), splat(0.39894228040143268f));
+        store_n(out + c, wasm_f32x4_mul(load_n(dy + c, n), MADD(u, pdf, phi)), n);
+      }
+      continue;
+    }
+    const float *x = p0 + o, *res = p1 + o;
+    float mean, rstd;
+    if (op == ADD_LAYER_NORM) { // p2 γ, p3 β, p4 out
+      moments(x, res, cols, eps, &mean, &rstd);
+      v128_t vm = splat(mean), vr = splat(rstd);
+      for (int c = 0; c < cols; c += 4) {
+        int n = cols - c;
+        v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), vm), vr);
+        store_n(p4 + o + c, MADD(xhat, load_n(p2 + c, n), load_n(p3 + c, n)), n);
+      }
+    } else if (op == ROW_STATS) { // p2 stats [rows, 2]
+      moments(x, res, cols, eps, &mean, &rstd);
+      p2[2 * r] = mean;
+      p2[2 * r + 1] = rstd;
+    } else if (op == LAYER_NORM_GRAD) { // p2 dy, p3 γ, p4 stats, p5 out: rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ
+      const float* dy = p2 + o;
+      v128_t vm = splat(p4[2 * r]), vr = splat(p4[2 * r + 1]), sg = zero, sgx = zero;
+      for (int c = 0; c < cols; c += 4) {
+        int n = cols - c;
+        v128_t g = wasm_f32x4_mul(load_n(dy + c, n), load_n(p3 + c, n)); // 0 in a tail's missing lanes
+        v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), vm), vr);
+        sg = wasm_f32x4_add(sg, g);
+        sgx = MADD(g, xhat, sgx);
+      }
+      v128_t meanG = splat(hsum(sg) / (float)cols), meanGX = splat(hsum(sgx) / (float)cols);
+      for (int c = 0; c < cols; c += 4) {
+        int n = cols - c;
+        v128_t g = wasm_f32x4_mul(load_n(dy + c, n), load_n(p3 + c, n));
+        v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), vm), vr);
+        store_n(p5 + o + c, wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(g, meanG), wasm_f32x4_mul(xhat, meanGX)), vr), n);
+      }
+    }
+  }
+}

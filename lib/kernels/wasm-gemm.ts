@@ -10,10 +10,11 @@ import * as tf from "@tensorflow/tfjs";
 import { GEMM_FMA_WASM, GEMM_SIMD_WASM } from "./wasm-gemm-binary";
 
 interface Units {
-  SLOT: Record<"GEN" | "STOP" | "NEXT" | "DONE" | "TOTAL" | "A" | "RSA" | "CSA" | "B" | "RSB" | "CSB" | "C" | "LDC" | "BIAS" | "M" | "N" | "K" | "SA" | "SB" | "SC" | "MC" | "NC" | "UNITS_M" | "UNITS_N" | "FAILED" | "SIZE", number>;
+  SLOT: Record<"GEN" | "STOP" | "NEXT" | "DONE" | "TOTAL" | "A" | "RSA" | "CSA" | "B" | "RSB" | "CSB" | "C" | "LDC" | "BIAS" | "M" | "N" | "K" | "SA" | "SB" | "SC" | "MC" | "NC" | "UNITS_M" | "UNITS_N" | "FAILED"
+    | "KIND" | "OP" | "P0" | "ROWS" | "COLS" | "RPU" | "EPS" | "SIZE", number>;
   TAG_SHIFT: number;
   TAG_MASK: number;
-  runUnits(ctrl: Int32Array, tag: number, gemmTile: GemmTile, pack: number): void;
+  runUnits(ctrl: Int32Array, tag: number, code: GemmCode, pack: number): void;
 }
 const { SLOT, TAG_SHIFT, TAG_MASK, runUnits } = require("./wasm-gemm-units.cjs") as Units; // shared with the workers
 
@@ -24,7 +25,11 @@ export interface WasmMemory { buffer: ArrayBuffer | SharedArrayBuffer }
 type WasmCode = object; // a compiled WebAssembly.Module (shareable with workers)
 const WA = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => WasmCode; Instance: new (m: WasmCode, imports: object) => { exports: Record<string, unknown> } } }).WebAssembly;
 
-type GemmTile = (a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, bias: number, m: number, n: number, k: number, pack: number) => void;
+/** The module's exports: one product tile, and rows [r0, r1) of a row kernel (wasm-gemm.c). */
+interface GemmCode {
+  gemm_tile(a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, bias: number, m: number, n: number, k: number, pack: number): void;
+  row_kernel(op: number, p0: number, p1: number, p2: number, p3: number, p4: number, p5: number, cols: number, eps: number, r0: number, r1: number, unit: number): void;
+}
 
 const KC = 256, NC_MAX = 256; // wasm-gemm.c's depth block; columns per tile, so a tile's packed B is KC × NC_MAX floats
 const PACK_BYTES = KC * NC_MAX * 4;
@@ -32,6 +37,13 @@ const MC_TARGET = 96; // rows per tile: 24 of the kernel's 4-row micro-tiles, ~0
 const MAX_UNITS = (1 << TAG_SHIFT) - 1;
 /** Products below this many flops run on the calling thread: waking a worker costs ~50 µs, ~1-2 MFLOP of work. */
 export const PARALLEL_MIN_FLOPS = 1 << 22;
+/** Row kernels below this many elements run on the calling thread (~50 µs of GELU). */
+const PARALLEL_MIN_ELEMENTS = 1 << 15;
+
+/** Rows per unit of a row kernel: 64 (LayerNorm's γ/β partial sums: one row of 2·cols per 64 rows, as on WebGPU). */
+export function rowBlock(rows: number): number {
+  return Math.max(64, Math.ceil(rows / MAX_UNITS));
+}
 
 /** C[batch][M × N] = A[batch](M × K) · B[batch](K × N) (+ bias[N]); heap byte addresses, strides in floats. */
 export interface GemmJob {
@@ -42,10 +54,18 @@ export interface GemmJob {
   batch: number; m: number; n: number; k: number;
 }
 
+/** wasm-gemm.c's row kernels (its enum), each over rows of a [rows × cols] matrix. */
+export const ROW_OP = { gelu: 0, geluGrad: 1, addLayerNorm: 2, rowStats: 3, layerNormGrad: 4, layerNormParamGrad: 5 } as const;
+
+/** One row kernel: `tensors` are heap byte addresses in the order wasm-gemm.c's row_kernel takes them (0: none). */
+export interface RowJob { op: number; tensors: number[]; rows: number; cols: number; eps?: number }
+
 export interface GemmPool {
   threads: number; // the calling thread plus the workers
   fma: boolean; // relaxed SIMD multiply-add (else SIMD128 multiply, then add)
   run(job: GemmJob): void;
+  /** Run a row kernel in blocks of `rowBlock(rows)` rows; returns the number of blocks (partial sums' rows). */
+  rows(job: RowJob): number;
   dispose(): void;
 }
 
@@ -79,28 +99,40 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
   const shared = memory.buffer instanceof SharedArrayBuffer;
   if (!shared && threads > 1) throw new Error("wasm-gemm: threads need the threaded build's shared heap");
   const { module, fma } = compileGemm(shared, opts.fma ?? process.env.BERTQA_WASM_FMA !== "0");
-  const gemmTile = new WA.Instance(module, { env: { memory } }).exports.gemm_tile as GemmTile;
+  const code = new WA.Instance(module, { env: { memory } }).exports as unknown as GemmCode;
   const control = new SharedArrayBuffer(SLOT.SIZE * 4);
   const ctrl = new Int32Array(control);
   const packs = Array.from({ length: threads }, () => malloc(PACK_BYTES));
   const workers = await Promise.all(packs.slice(1).map((pack) => startWorker(module, memory, control, pack)));
   let jobs = 0; // GEN takes each parallel job's number: never a value a worker last saw, so none sleeps through a job
-  const run = (job: GemmJob) => {
-    const t = tiles(job);
+  /** Write a job's slots, wake the workers when `parallel`, take units too, and wait until all `total` are done. */
+  const dispatch = (slots: [number, number][], total: number, parallel: boolean, what: () => string) => {
     const tag = ++jobs & TAG_MASK;
-    const s = SLOT;
-    const slots: [number, number][] = [[s.A, job.a], [s.RSA, job.rsa], [s.CSA, job.csa], [s.B, job.b], [s.RSB, job.rsb], [s.CSB, job.csb], [s.C, job.c], [s.LDC, job.ldc],
-      [s.BIAS, job.bias], [s.M, job.m], [s.N, job.n], [s.K, job.k], [s.SA, job.strideA], [s.SB, job.strideB], [s.SC, job.strideC], [s.MC, t.mc], [s.NC, t.nc],
-      [s.UNITS_M, t.unitsM], [s.UNITS_N, t.unitsN], [s.TOTAL, t.total], [s.DONE, 0], [s.FAILED, 0]];
-    for (const [slot, v] of slots) ctrl[slot] = v | 0; // addresses above 2 GB wrap to negative int32; read back with >>> 0
-    Atomics.store(ctrl, s.NEXT, ((tag << TAG_SHIFT) | t.total) | 0); // publishes the job
-    if (workers.length > 0 && t.total > 1 && 2 * job.batch * job.m * job.n * job.k >= PARALLEL_MIN_FLOPS) {
-      Atomics.store(ctrl, s.GEN, jobs);
-      Atomics.notify(ctrl, s.GEN);
+    for (const [slot, v] of [...slots, [SLOT.TOTAL, total], [SLOT.DONE, 0], [SLOT.FAILED, 0]]) ctrl[slot] = v | 0; // addresses above 2 GB wrap to negative int32; read back with >>> 0
+    Atomics.store(ctrl, SLOT.NEXT, ((tag << TAG_SHIFT) | total) | 0); // publishes the job
+    if (workers.length > 0 && total > 1 && parallel) {
+      Atomics.store(ctrl, SLOT.GEN, jobs);
+      Atomics.notify(ctrl, SLOT.GEN);
     }
-    runUnits(ctrl, tag, gemmTile, packs[0]);
-    for (let d = Atomics.load(ctrl, s.DONE); d < t.total; d = Atomics.load(ctrl, s.DONE)) Atomics.wait(ctrl, s.DONE, d);
-    if (Atomics.load(ctrl, s.FAILED) !== 0) throw new Error(`wasm-gemm: a tile of the ${job.batch}×${job.m}×${job.k}·${job.k}×${job.n} product trapped (operands outside the heap?)`);
+    runUnits(ctrl, tag, code, packs[0]);
+    for (let d = Atomics.load(ctrl, SLOT.DONE); d < total; d = Atomics.load(ctrl, SLOT.DONE)) Atomics.wait(ctrl, SLOT.DONE, d);
+    if (Atomics.load(ctrl, SLOT.FAILED) !== 0) throw new Error(`wasm-gemm: a unit of ${what()} trapped (operands outside the heap?)`);
+  };
+  const run = (job: GemmJob) => {
+    const t = tiles(job), s = SLOT;
+    dispatch([[s.KIND, 0], [s.A, job.a], [s.RSA, job.rsa], [s.CSA, job.csa], [s.B, job.b], [s.RSB, job.rsb], [s.CSB, job.csb], [s.C, job.c], [s.LDC, job.ldc],
+      [s.BIAS, job.bias], [s.M, job.m], [s.N, job.n], [s.K, job.k], [s.SA, job.strideA], [s.SB, job.strideB], [s.SC, job.strideC], [s.MC, t.mc], [s.NC, t.nc],
+      [s.UNITS_M, t.unitsM], [s.UNITS_N, t.unitsN]], t.total, 2 * job.batch * job.m * job.n * job.k >= PARALLEL_MIN_FLOPS,
+    () => `the ${job.batch}×${job.m}×${job.k}·${job.k}×${job.n} product`);
+  };
+  const eps = new Float32Array(control, 4 * SLOT.EPS, 1);
+  const rows = (job: RowJob) => {
+    const rpu = rowBlock(job.rows), total = Math.ceil(job.rows / rpu), s = SLOT;
+    eps[0] = job.eps ?? 0;
+    const tensors = Array.from({ length: 6 }, (_, i): [number, number] => [s.P0 + i, job.tensors[i] ?? 0]);
+    dispatch([[s.KIND, 1], [s.OP, job.op], ...tensors, [s.ROWS, job.rows], [s.COLS, job.cols], [s.RPU, rpu]], total, job.rows * job.cols >= PARALLEL_MIN_ELEMENTS,
+      () => `row kernel ${job.op} over ${job.rows}×${job.cols}`);
+    return total;
   };
   const dispose = () => {
     Atomics.store(ctrl, SLOT.STOP, 1);
@@ -109,7 +141,7 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     for (const w of workers) void w.terminate();
     for (const p of packs) free(p);
   };
-  return { threads, fma, run, dispose };
+  return { threads, fma, run, rows, dispose };
 }
 
 function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayBuffer, pack: number): Promise<Worker> {
@@ -150,7 +182,8 @@ export function gemmPoolFor(backend: object): GemmPool | undefined {
 }
 
 /** True when the active backend is wasm with the pool: its products read transposed operands in place, so callers
- * need not copy a transpose out first (the single-threaded build's XNNPACK products do need that). */
-export function wasmReadsTransposed(): boolean {
+ * need not copy a transpose out first (the single-threaded build's XNNPACK products do need that), and the row
+ * kernels of wasm-fused.ts can run. */
+export function wasmPoolActive(): boolean {
   return tf.getBackend() === "wasm" && gemmPoolFor(tf.backend()) !== undefined;
 }

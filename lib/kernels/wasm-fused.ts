@@ -1,0 +1,97 @@
+// GELU and LayerNorm(x + residual) for the threaded wasm backend: one pass each, SIMD, split by rows over the GEMM
+// pool's threads (wasm-gemm.c's row_kernel). They are the kernels lib/fused.ts runs where they are registered, under
+// the names and with the inputs of their WebGPU twins (webgpu/elementwise.ts, webgpu/layernorm.ts). The composites
+// take 5 kernels for GELU forward and 7 backward, ~13 for LayerNorm forward and ~10 backward, each a single-threaded
+// pass over the FFN's largest activations. Without the pool (one thread) the composites run, unchanged.
+import * as tf from "@tensorflow/tfjs";
+import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
+import { ROW_OP, gemmPoolFor, rowBlock, type GemmPool } from "./wasm-gemm";
+import { ADD_LAYER_NORM, BIAS_GELU, BIAS_GELU_GRAD, COLUMN_SUMS, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./webgpu";
+
+type Args = { inputs: Record<string, Info>; backend: WasmBackend; attrs: Record<string, unknown> };
+type Kernel = (args: Args) => Info | Info[];
+
+const KERNELS: [string, Kernel][] = [
+  [BIAS_GELU, biasGelu], [BIAS_GELU_GRAD, biasGeluGrad],
+  [ADD_LAYER_NORM, addLayerNorm], [ROW_STATS, rowStats], [LAYER_NORM_GRAD, layerNormGrad], [LAYER_NORM_PARAM_GRAD, layerNormParamGrad], [COLUMN_SUMS, columnSums],
+];
+/** The kernels that need the pool: lib/fused.ts runs them on wasm only while a pool serves the backend. */
+export const WASM_POOL_KERNELS: ReadonlySet<string> = new Set(KERNELS.map(([name]) => name));
+
+/** Register the kernels for wasm (idempotent). */
+export function installWasmFusedKernels(): void {
+  for (const [kernelName, kernelFunc] of KERNELS) {
+    if (tf.getKernel(kernelName, "wasm") === undefined) tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: kernelFunc as never });
+  }
+}
+
+function poolOf(backend: WasmBackend): GemmPool {
+  const pool = gemmPoolFor(backend);
+  if (pool === undefined) throw new Error("wasm-fused: no GEMM pool (lib/fused.ts runs these kernels only with one)");
+  return pool;
+}
+
+/** Heap byte address of a tensor (0 for none: the C kernels' "absent"). */
+function at(backend: WasmBackend, t: Info | undefined): number {
+  return t === undefined ? 0 : backend.dataIdMap.get(t.dataId).memoryOffset;
+}
+
+/** Inputs x and optionally bias [last axis]: gelu(x + bias). */
+function biasGelu({ inputs, backend }: Args): Info {
+  const { x, bias } = inputs, cols = x.shape[x.shape.length - 1];
+  const out = backend.makeOutput(x.shape, "float32");
+  poolOf(backend).rows({ op: ROW_OP.gelu, tensors: [x, bias, out].map((t) => at(backend, t)), rows: sizeOf(x.shape) / cols, cols });
+  return out;
+}
+
+/** Inputs dy, x and optionally bias: dx = dy·(Φ(u) + u·φ(u)), u = x + bias (Φ recomputed, not saved). */
+function biasGeluGrad({ inputs, backend }: Args): Info {
+  const { dy, x, bias } = inputs, cols = x.shape[x.shape.length - 1];
+  const out = backend.makeOutput(x.shape, "float32");
+  poolOf(backend).rows({ op: ROW_OP.geluGrad, tensors: [dy, x, bias, out].map((t) => at(backend, t)), rows: sizeOf(x.shape) / cols, cols });
+  return out;
+}
+
+/** Inputs x, residual [rows, cols], gamma, beta [cols]; attr eps: (z − mean)·rstd·γ + β with z = x + residual. */
+function addLayerNorm({ inputs, backend, attrs }: Args): Info {
+  const { x, residual, gamma, beta } = inputs, [rows, cols] = x.shape;
+  const out = backend.makeOutput(x.shape, "float32");
+  poolOf(backend).rows({ op: ROW_OP.addLayerNorm, tensors: [x, residual, gamma, beta, out].map((t) => at(backend, t)), rows, cols, eps: attrs.eps as number });
+  return out;
+}
+
+/** Inputs x, residual; attr eps: [rows, 2] = (mean, rstd) of x + residual, for the backward kernels. */
+function rowStats({ inputs, backend, attrs }: Args): Info {
+  const { x, residual } = inputs, [rows, cols] = x.shape;
+  const out = backend.makeOutput([rows, 2], "float32");
+  poolOf(backend).rows({ op: ROW_OP.rowStats, tensors: [x, residual, out].map((t) => at(backend, t)), rows, cols, eps: attrs.eps as number });
+  return out;
+}
+
+/** Inputs x, residual, dy, gamma, stats: dz = rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ. */
+function layerNormGrad({ inputs, backend }: Args): Info {
+  const { x, residual, dy, gamma, stats } = inputs, [rows, cols] = x.shape;
+  const out = backend.makeOutput(x.shape, "float32");
+  poolOf(backend).rows({ op: ROW_OP.layerNormGrad, tensors: [x, residual, dy, gamma, stats, out].map((t) => at(backend, t)), rows, cols });
+  return out;
+}
+
+/** Inputs x, residual, dy, stats: [blocks, 2·cols], per block of rows the column sums of dy·x̂ (dγ) then dy (dβ),
+ * which BertqaColumnSums adds up, as on WebGPU. */
+function layerNormParamGrad({ inputs, backend }: Args): Info {
+  const { x, residual, dy, stats } = inputs, [rows, cols] = x.shape;
+  const out = backend.makeOutput([Math.ceil(rows / rowBlock(rows)), 2 * cols], "float32");
+  poolOf(backend).rows({ op: ROW_OP.layerNormParamGrad, tensors: [x, residual, dy, stats, out].map((t) => at(backend, t)), rows, cols });
+  return out;
+}
+
+/** Input x [rows, parts·cols], attr parts (default 1): `parts` outputs [cols], the column sums of each part (a few
+ * dozen rows here: on the calling thread). */
+function columnSums({ inputs, backend, attrs }: Args): Info[] {
+  const x = inputs.x, [rows, width] = x.shape, parts = (attrs.parts as number | undefined) ?? 1, cols = width / parts;
+  const outs = Array.from({ length: parts }, () => backend.makeOutput([cols], "float32"));
+  const X = backend.typedArrayFromHeap(x), sums = new Float64Array(width); // views after the allocations (the heap can grow)
+  for (let r = 0, base = 0; r < rows; r++, base += width) for (let c = 0; c < width; c++) sums[c] += X[base + c];
+  outs.forEach((o, k) => backend.typedArrayFromHeap(o).set(sums.subarray(k * cols, (k + 1) * cols)));
+  return outs;
+}
