@@ -125,7 +125,7 @@ test("GELU and LayerNorm(x + residual) on the pool's row kernels: values and eve
     const got = rowKernelOutputs(c.rows, c.cols, 100 + 10 * i);
     got.forEach((t, j) => {
       // db, dγ, dβ sum over the rows: scale by the largest reference entry, as for the products' gradients
-      const scale = new Float32Array(t.size).fill(want[i][j].reduce((m, v) => Math.max(m, Math.abs(v)), 1));
+      const scale = new Float32Array(t.size).fill(Float32Array.from(want[i][j]).reduce((m, v) => Math.max(m, Math.abs(v)), 1));
       assertClose(t.dataSync(), want[i][j], scale, `${c.rows}×${c.cols} ${names[j]}`);
     });
     tf.dispose(got);

@@ -52,15 +52,21 @@ export function installWasmMatMul(): void {
   installed = true;
 }
 
-/** The product on the GEMM pool (lib/kernels/wasm-gemm.ts): operands read in place, transposed or not, all batches
- * in one call; a right-hand matrix shared by all batches makes one product with batch·M rows. */
-function poolMatMul(backend: WasmBackend, pool: GemmPool, a: Info, b: Info, tA: boolean, tB: boolean, bias: Info | undefined): Info {
+/** op(a)·op(b)'s sizes: batches (broadcast), M × K times K × N, and the output's batch shape. */
+function productDims(a: Info, b: Info, tA: boolean, tB: boolean): { batchA: number; batchB: number; M: number; K: number; N: number; outBatch: number[] } {
   const ra = a.shape.length, rb = b.shape.length;
   const batchA = sizeOf(a.shape.slice(0, -2)), batchB = sizeOf(b.shape.slice(0, -2));
   const M = tA ? a.shape[ra - 1] : a.shape[ra - 2], K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
   const N = tB ? b.shape[rb - 2] : b.shape[rb - 1];
   const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
   if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matMul: batch sizes ${batchA} and ${batchB} do not broadcast`);
+  return { batchA, batchB, M, K, N, outBatch };
+}
+
+/** The product on the GEMM pool (lib/kernels/wasm-gemm.ts): operands read in place, transposed or not, all batches
+ * in one call; a right-hand matrix shared by all batches makes one product with batch·M rows. */
+function poolMatMul(backend: WasmBackend, pool: GemmPool, a: Info, b: Info, tA: boolean, tB: boolean, bias: Info | undefined): Info {
+  const { batchA, batchB, M, K, N, outBatch } = productDims(a, b, tA, tB);
   const out = backend.makeOutput([...outBatch, M, N], "float32");
   const batch = Math.max(batchA, batchB);
   if (batch * M * N === 0) return out;
@@ -88,12 +94,7 @@ function swapLast(backend: WasmBackend, transposeFn: Kernel, x: Info, batch: num
 }
 
 function fastMatMul(backend: WasmBackend, gemm: Gemm, transposeFn: Kernel, a: Info, b: Info, tA: boolean, tB: boolean, bias: Info | undefined, act: number): Info {
-  const ra = a.shape.length, rb = b.shape.length;
-  const batchA = sizeOf(a.shape.slice(0, -2)), batchB = sizeOf(b.shape.slice(0, -2));
-  const M = tA ? a.shape[ra - 1] : a.shape[ra - 2], K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
-  const N = tB ? b.shape[rb - 2] : b.shape[rb - 1];
-  const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
-  if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`matMul: batch sizes ${batchA} and ${batchB} do not broadcast`);
+  const { batchA, batchB, M, K, N, outBatch } = productDims(a, b, tA, tB);
   const temps: Info[] = [];
   const aN = tA ? swapLast(backend, transposeFn, a, batchA) : a;
   const bN = tB ? swapLast(backend, transposeFn, b, batchB) : b;
