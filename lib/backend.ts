@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "./errors";
 
@@ -60,6 +60,7 @@ export async function useBackend(name: BackendName | "auto" = "auto", opts: { pr
   const diagnoses = await diagnoseBackends(opts.probes, name === "auto" ? undefined : [name]);
   const pick = name === "auto" ? chooseBackend(diagnoses) : diagnoses.find((d) => d.name === name)!;
   if (!pick.available) throw userError(`backend ${pick.name}`, `not available: ${pick.detail}`, pick.fix);
+  if (pick.name === "webgpu" && opts.probes?.webgpuAdapter === undefined) await loadWebgpu();
   const ok = await tf.setBackend(pick.name);
   if (!ok) throw userError(`backend ${pick.name}`, "failed to initialise", "run 'bertqa doctor' to see why, or pick another with --backend");
   await tf.ready();
@@ -239,16 +240,47 @@ export function findLibraries(prefix: string): string[] {
 }
 
 let webgpuInstalled = false;
-let adapterCache: Promise<GpuAdapterInfo | undefined> | undefined;
+let probed: Promise<GpuAdapterInfo | undefined> | undefined;
+let loaded: Promise<GpuAdapterInfo | undefined> | undefined;
+/** The probe: what Dawn sees, asked in a child process. Dawn prints its own warnings on stderr (lavapipe: two lines
+ * about "maxDynamic...BuffersPerPipelineLayout") from native code; there they stay in the child. Dawn is loaded here
+ * only once webgpu is the backend to run (loadWebgpu). */
 function webgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
-  adapterCache ??= findWebgpuAdapter();
-  return adapterCache;
+  return loaded ?? (probed ??= (async () => adapterInChild())());
+}
+
+const ADAPTER_LIMITS = ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize", "maxStorageBuffersPerShaderStage"];
+type RawAdapter = { info?: Record<string, string | undefined>; limits?: Record<string, number>; isFallbackAdapter?: boolean };
+
+const CHILD_PROBE = `const gpu = require(process.argv[1]).create([]);
+gpu.requestAdapter().then((a) => {
+  if (a === null || a === undefined) return process.stdout.write("null");
+  const limits = {};
+  for (const k of JSON.parse(process.argv[2])) if (typeof a.limits[k] === "number") limits[k] = a.limits[k];
+  const i = a.info ?? {};
+  process.stdout.write(JSON.stringify({ info: { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description }, limits, isFallbackAdapter: a.isFallbackAdapter }));
+});`;
+
+function adapterInChild(): GpuAdapterInfo | undefined {
+  const r = spawnSync(process.execPath, ["-e", CHILD_PROBE, require.resolve("webgpu"), JSON.stringify(ADAPTER_LIMITS)], { encoding: "utf8", timeout: 30_000 });
+  if (r.status !== 0 || r.stdout === "") {
+    const why = r.error?.message ?? r.stderr.split("\n").filter((l) => l.trim() !== "" && !/^\s+at |^Warning: /.test(l)).pop() ?? `exit ${r.status}`;
+    throw new Error(why);
+  }
+  const raw = JSON.parse(r.stdout) as RawAdapter | null;
+  return raw === null ? undefined : describeAdapter(raw);
+}
+
+/** Load Dawn and tfjs-backend-webgpu into this process and register the "webgpu" backend (with our kernels). */
+function loadWebgpu(): Promise<GpuAdapterInfo | undefined> {
+  loaded ??= findWebgpuAdapter();
+  return loaded;
 }
 
 async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
   const dawn = require("webgpu") as { create(flags: string[]): { requestAdapter(): Promise<unknown> }; globals: Record<string, unknown> };
   const gpu = dawn.create([]);
-  const adapter = (await gpu.requestAdapter()) as { info?: Record<string, string>; limits?: Record<string, number> } | null;
+  const adapter = (await gpu.requestAdapter()) as RawAdapter | null;
   if (adapter === null || adapter === undefined) return undefined;
   if (!webgpuInstalled) {
     // tfjs-backend-webgpu looks for navigator.gpu and the GPU* globals, as in a browser.
@@ -259,14 +291,18 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
     (require("./kernels/gemm") as typeof import("./kernels/gemm")).installGemm(); // our GEMM for matmuls if BERTQA_GEMM=1
     webgpuInstalled = true;
   }
+  return describeAdapter(adapter);
+}
+
+function describeAdapter(adapter: RawAdapter): GpuAdapterInfo {
   const info = adapter.info ?? {};
   const name = [info.vendor, info.architecture, info.device, info.description].filter((s) => s !== undefined && s !== "").join(" ") || "unknown GPU";
   const limits: Record<string, number> = {};
-  for (const k of ["maxBufferSize", "maxStorageBufferBindingSize", "maxComputeWorkgroupStorageSize", "maxStorageBuffersPerShaderStage"]) {
+  for (const k of ADAPTER_LIMITS) {
     const v = adapter.limits?.[k];
     if (typeof v === "number") limits[k] = v;
   }
-  const software = info.architecture === "software" || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(name);
+  const software = info.architecture === "software" || adapter.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(name);
   return { name, limits, software };
 }
 
