@@ -39,6 +39,8 @@ export interface BackendProbes {
   findLibraries(prefix: string): string[];
   /** A WebGPU adapter from Dawn, undefined when there is none, or throws if Dawn cannot load. */
   webgpuAdapter(): Promise<GpuAdapterInfo | undefined>;
+  /** Load Dawn into this process and register the "webgpu" backend, once webgpu is the one to run. */
+  loadWebgpu(): Promise<unknown>;
   /** Initialise the wasm backend; resolves to a description (build, threads). */
   wasm(): Promise<string>;
 }
@@ -60,7 +62,7 @@ export async function useBackend(name: BackendName | "auto" = "auto", opts: { pr
   const diagnoses = await diagnoseBackends(opts.probes, name === "auto" ? undefined : [name]);
   const pick = name === "auto" ? chooseBackend(diagnoses) : diagnoses.find((d) => d.name === name)!;
   if (!pick.available) throw userError(`backend ${pick.name}`, `not available: ${pick.detail}`, pick.fix);
-  if (pick.name === "webgpu" && opts.probes?.webgpuAdapter === undefined) await loadWebgpu();
+  if (pick.name === "webgpu") await { ...defaultProbes(), ...opts.probes }.loadWebgpu();
   const ok = await tf.setBackend(pick.name);
   if (!ok) throw userError(`backend ${pick.name}`, "failed to initialise", "run 'bertqa doctor' to see why, or pick another with --backend");
   await tf.ready();
@@ -194,6 +196,7 @@ function defaultProbes(): BackendProbes {
     findLibrary,
     findLibraries,
     webgpuAdapter,
+    loadWebgpu,
     wasm: initWasm,
   };
 }
@@ -239,7 +242,6 @@ export function findLibraries(prefix: string): string[] {
   return [...seen];
 }
 
-let webgpuInstalled = false;
 let probed: Promise<GpuAdapterInfo | undefined> | undefined;
 let loaded: Promise<GpuAdapterInfo | undefined> | undefined;
 /** The probe: what Dawn sees, asked in a child process. Dawn prints its own warnings on stderr (lavapipe: two lines
@@ -282,15 +284,12 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
   const gpu = dawn.create([]);
   const adapter = (await gpu.requestAdapter()) as RawAdapter | null;
   if (adapter === null || adapter === undefined) return undefined;
-  if (!webgpuInstalled) {
-    // tfjs-backend-webgpu looks for navigator.gpu and the GPU* globals, as in a browser.
-    Object.assign(globalThis, dawn.globals);
-    (globalThis as { navigator?: unknown }).navigator = { gpu };
-    registerWebgpuBackend(gpu);
-    (require("./kernels/webgpu") as typeof import("./kernels/webgpu")).installWebgpuKernels(); // fused kernels + AddN fix
-    (require("./kernels/gemm") as typeof import("./kernels/gemm")).installGemm(); // our GEMM for matmuls if BERTQA_GEMM=1
-    webgpuInstalled = true;
-  }
+  // tfjs-backend-webgpu looks for navigator.gpu and the GPU* globals, as in a browser. Runs once: loadWebgpu keeps it.
+  Object.assign(globalThis, dawn.globals);
+  (globalThis as { navigator?: unknown }).navigator = { gpu };
+  registerWebgpuBackend(gpu);
+  (require("./kernels/webgpu") as typeof import("./kernels/webgpu")).installWebgpuKernels(); // fused kernels + AddN fix
+  (require("./kernels/gemm") as typeof import("./kernels/gemm")).installGemm(); // our GEMM for matmuls if BERTQA_GEMM=1
   return describeAdapter(adapter);
 }
 

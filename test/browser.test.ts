@@ -14,9 +14,10 @@ import type { Browser, Page } from "puppeteer-core";
 
 const ROOT = path.resolve(__dirname, "..");
 const CHROMIUM = [process.env.BERTQA_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p !== undefined && fs.existsSync(p));
-const NOTEBOOK = ["jupyter-notebook", "jupyter-lab"].find((c) => (process.env.PATH ?? "").split(path.delimiter).some((d) => fs.existsSync(path.join(d, c))));
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const runner = require("../lib/cli/run-notebooks.js") as { labCommand(): [string, string] | null };
 const skip = CHROMIUM === undefined ? "no Chromium (apt-get install chromium)"
-  : NOTEBOOK !== "jupyter-notebook" ? "needs Debian's classic Notebook (apt-get install jupyter-notebook); JupyterLab pages differ"
+  : runner.labCommand()?.[0] !== "jupyter-notebook" ? "needs Debian's classic Notebook (apt-get install jupyter-notebook); JupyterLab pages differ"
     : false;
 
 const TOKEN = "bertqa-browser-test";
