@@ -209,7 +209,10 @@ function hubRequests(repo: string, token: string, endpoint: string, opts: PushOp
 function stepError(e: unknown, repo: string, what: string, endpoint: string, nothing: string): unknown {
   if (isUserError(e)) return e;
   const where = `Hub repo '${repo}'`;
-  if (e instanceof InvalidApiResponseFormatError) return userError(where, `${what}: ${endpoint} answered in a form the Hub does not use (${e.message})`, `check HF_ENDPOINT and any proxy: ${nothing}`);
+  // A proxy or captive portal answering in the Hub's place: its page is not the JSON the library parses.
+  if (e instanceof InvalidApiResponseFormatError || e instanceof SyntaxError) {
+    return userError(where, `${what}: ${endpoint} answered in a form the Hub does not use (${e.message.split("\n")[0]})`, `a proxy or captive portal may be answering instead of the Hub: check the network, HF_ENDPOINT and proxy settings; ${nothing}`);
+  }
   if (!(e instanceof HubApiError)) return e; // a bug of ours or of the library: the stack trace is for us
   const said = hubMessage(e);
   const tokens = `${endpoint}/settings/tokens`;

@@ -59,6 +59,7 @@ export async function startFakeHub(users: Record<string, FakeUser>, chunkSize = 
   function route(req: http.IncomingMessage, res: http.ServerResponse, url: string, body: Buffer): void {
     const user = userOf(req);
     const method = req.method ?? "";
+    if (url.startsWith("/portal/")) return void res.writeHead(200, { "Content-Type": "text/html" }).end("<html>Sign in to the Wi-Fi</html>");
     if (method === "GET" && url === "/api/whoami-v2") {
       if (user === undefined) return json(res, 401, { error: "Invalid credentials in Authorization header" });
       return json(res, 200, { type: "user", name: user.name, orgs: (user.orgs ?? []).map((name) => ({ type: "org", name })), auth: { type: "access_token", accessToken: { displayName: "test token", role: user.role } } });

@@ -249,7 +249,7 @@ test("a repository owned by someone else is refused before any write; an organis
   assert.equal(hub.head("alice-lab/tiny-qa")!.oid, r.commit);
 });
 
-test("network down or 5xx: retried with backoff, then one line and no commit; a flaky Hub is retried to success", async () => {
+test("network down, a captive portal, or 5xx: retried with backoff, then one line and no commit; a flaky Hub is retried to success", async () => {
   const dead = await new Promise<string>((resolve) => {
     const s = http.createServer().listen(0, "127.0.0.1", () => {
       const port = (s.address() as AddressInfo).port;
@@ -258,6 +258,9 @@ test("network down or 5xx: retried with backoff, then one line and no commit; a 
   });
   const down = await pushFails(TOKENS.write, RUN, "alice/t2", { endpoint: dead, retries: 2 });
   assert.match(down.msg, /^Hub repo 'alice\/t2': cannot reach http:\/\/127\.0\.0\.1:\d+ \(.*ECONNREFUSED.*; 3 tries\) \(check the network, proxy or HF_ENDPOINT, then push again: nothing was committed\)$/);
+
+  const portal = await pushFails(TOKENS.write, RUN, "alice/t2", { endpoint: `${hub.endpoint}/portal` });
+  assert.match(portal.msg, /^Hub repo 'alice\/t2': check the token: http:.*\/portal answered in a form the Hub does not use \(.*JSON.*\) \(a proxy or captive portal may be answering/);
 
   hub.fault = (method, url) => (method === "POST" && url === "/api/models/alice/t2/commit/main" ? 503 : undefined);
   try {
