@@ -58,15 +58,17 @@ function readLog(file: string): LogRecord[] {
 }
 
 // The card's metadata, as a small block-style YAML writer: the values are ours (ids, numbers), so no anchors or tags.
-type Yaml = string | number | boolean | Yaml[] | { [key: string]: Yaml | undefined };
+type Scalar = string | number | boolean;
+type YamlMap = { [key: string]: Yaml | undefined };
+type Yaml = Scalar | (Scalar | YamlMap)[] | YamlMap; // sequences of sequences are not needed here
 
-function yamlScalar(v: string | number | boolean): string {
+function yamlScalar(v: Scalar): string {
   if (typeof v !== "string") return String(v);
   const plain = /^[A-Za-z][\w./-]*$/.test(v) && !/^(true|false|null|yes|no|on|off|y|n)$/i.test(v);
   return plain ? v : JSON.stringify(v); // a JSON string is a YAML double-quoted scalar
 }
 
-function yamlMap(map: { [key: string]: Yaml | undefined }, indent: string): string[] {
+function yamlMap(map: YamlMap, indent: string): string[] {
   return Object.entries(map).flatMap(([key, v]): string[] => {
     if (v === undefined) return [];
     if (Array.isArray(v)) return v.length === 0 ? [`${indent}${key}: []`] : [`${indent}${key}:`, ...yamlSeq(v, indent)];
@@ -75,9 +77,9 @@ function yamlMap(map: { [key: string]: Yaml | undefined }, indent: string): stri
   });
 }
 
-function yamlSeq(items: Yaml[], indent: string): string[] {
+function yamlSeq(items: (Scalar | YamlMap)[], indent: string): string[] {
   return items.flatMap((item) => {
-    if (typeof item !== "object" || Array.isArray(item)) return [`${indent}- ${yamlScalar(item as string)}`];
+    if (typeof item !== "object") return [`${indent}- ${yamlScalar(item)}`];
     const [first, ...rest] = yamlMap(item, indent + "  ");
     return [`${indent}- ${first.trimStart()}`, ...rest];
   });
@@ -87,7 +89,7 @@ function yamlSeq(items: Yaml[], indent: string): string[] {
 const QA_METRICS = [{ key: "exact", type: "exact_match", name: "Exact Match" }, { key: "f1", type: "f1", name: "F1" }];
 
 /** The front matter: model-index results need a dataset, so without one they stay empty, as the Trainer leaves them. */
-export function cardMetadata(c: CardInfo): Record<string, Yaml | undefined> {
+export function cardMetadata(c: CardInfo): YamlMap {
   const scores = QA_METRICS.filter((m) => typeof c.record.eval?.[m.key] === "number");
   const result = c.dataset === undefined || scores.length === 0 ? [] : [{
     task: { type: "question-answering", name: "Question Answering" },

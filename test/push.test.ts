@@ -3,6 +3,7 @@
 // records what it receives: a trained run goes up as config.json, model.safetensors (LFS, by sha256), the tokenizer
 // files and a model card whose YAML front matter has the fields the Hub documents; the library's own download client
 // gets it back and predicts exactly the same answers. Each failure is one line, and leaves the repository as it was.
+// The tests run in order on one imitation: those after the first build on its push (alice/tiny-qa).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
