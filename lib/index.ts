@@ -29,6 +29,10 @@ export * from "./postprocess";
 export * from "./predict";
 export * from "./metrics";
 
+// Sharing: a trained model and its card on the Hugging Face Hub.
+export * from "./push";
+export * from "./model-card";
+
 // Where it runs, what it shows, and how mistakes are reported.
 export * from "./backend";
 export * from "./display";
