@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Browser, Page } from "puppeteer-core";
+import { trackProcesses } from "./processes";
 
 const ROOT = path.resolve(__dirname, "..");
 const CHROMIUM = [process.env.BERTQA_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p !== undefined && fs.existsSync(p));
@@ -25,6 +26,7 @@ const SUB = `out/browser-${process.pid}`; // under notebooks/, so the kernel fin
 const DIR = path.join(ROOT, "notebooks", SUB);
 const RUN_DIR = `runs/browser-test-${process.pid}`;
 const SHOTS = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-browser-"));
+const processes = trackProcesses(); // Jupyter, its kernels, Chromium and its helpers
 let server: ChildProcess | undefined;
 let browser: Browser | undefined;
 let base = "";
@@ -71,15 +73,16 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (server !== undefined && server.exitCode === null) {
-    // Jupyter shuts its kernels down on SIGTERM; the test process must not wait on it beyond that.
+    // npm run lab passes SIGTERM on to Jupyter, which shuts its kernels down, and exits when Jupyter has; what is
+    // still running a minute later is reported (and ended) below
     const exited = new Promise((r) => server!.once("exit", r));
     server.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-    if (server.exitCode === null) server.kill("SIGKILL");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000).unref())]);
     server.stderr?.destroy();
   }
   fs.rmSync(DIR, { recursive: true, force: true });
   fs.rmSync(path.join(ROOT, RUN_DIR), { recursive: true, force: true });
+  await processes.assertNoneLeft(15_000);
 });
 
 /** A copy of notebook `name` (its parameters cell edited by `edit`) in the served folder; its URL path. */

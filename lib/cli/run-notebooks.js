@@ -130,6 +130,7 @@ function startKernel(argv) {
   const handler = new JupyterHandlerImpl(executor, false);
   const server = new ZmqServer(handler, path.resolve(configPath));
   protocol.install(server, handler);
+  exitWithParent();
   let pending = null; // the stop asked for by the last ■, until the work ends
   process.on("SIGINT", () => {
     const asked = pending === null ? stop.requestStop() : 0;
@@ -155,6 +156,32 @@ function startKernel(argv) {
   process.on("uncaughtException", (err) => protocol.reportOutside(["UncaughtException:", err]));
   process.on("unhandledRejection", (reason) => protocol.reportOutside(["UnhandledPromiseRejection:", reason]));
   server.init();
+}
+
+const PARENT_POLL_MS = 1000; // as ipykernel's ParentPollerUnix
+
+/**
+ * End the kernel when the Jupyter server that started it is gone (killed, crashed), as ipykernel does: jupyter_client
+ * sets JPY_PARENT_PID for the kernels it starts (not for "independent" ones). An orphan gets a new parent on Unix; on
+ * Windows its parent's PID just stops existing.
+ */
+function exitWithParent(env = process.env) {
+  if (!(Number(env.JPY_PARENT_PID) > 1)) return; // PID 1 never goes away
+  const parent = process.ppid;
+  const alive = () => {
+    if (process.platform !== "win32") return process.ppid === parent;
+    try {
+      process.kill(parent, 0);
+      return true;
+    } catch (e) {
+      return e.code === "EPERM";
+    }
+  };
+  setInterval(() => {
+    if (alive()) return;
+    console.error(`bertqa kernel: its Jupyter server (pid ${parent}) is gone; exiting`);
+    process.exit(1);
+  }, PARENT_POLL_MS).unref();
 }
 
 /** lib/stop.ts of the clone the kernel serves; an older clone without it gets tslab's plain interrupt. */
@@ -416,8 +443,20 @@ function openLab(extra) {
   console.error(`npm run lab: ${found[1]} (${found[0]}) in notebooks/, kernel "TypeScript (bertqa)" of ${ROOT}`);
   const env = { ...process.env, JUPYTER_PATH: [jupyterPath, process.env.JUPYTER_PATH].filter((p) => p).join(path.delimiter) };
   const child = spawn(found[0], [`--notebook-dir=${NOTEBOOK_DIR}`, ...extra], { stdio: "inherit", env });
-  process.on("SIGINT", () => {}); // Ctrl-C reaches Jupyter too (same terminal); it asks, then exits, and so do we
-  child.on("exit", (code) => process.exit(code === null ? 1 : code));
+  forwardSignals(child);
+}
+
+/**
+ * Stop Jupyter with us, and wait for it: it shuts its kernels down on SIGTERM (SIGHUP would kill it outright and leave
+ * them to their parent pollers), so SIGTERM and SIGHUP reach it as SIGTERM. SIGINT is passed on unless it came from
+ * the terminal's Ctrl-C, which Jupyter got too: it asks whether to stop, and a second SIGINT would skip the question.
+ * We exit with Jupyter's status once it has exited.
+ */
+function forwardSignals(child) {
+  process.on("SIGTERM", () => child.kill("SIGTERM"));
+  process.on("SIGHUP", () => child.kill("SIGTERM"));
+  process.on("SIGINT", () => require("node:tty").isatty(0) || child.kill("SIGINT"));
+  child.on("exit", (code, signal) => process.exit(code ?? 128 + (require("node:os").constants.signals[signal] ?? 0)));
 }
 
 function main(argv) {
