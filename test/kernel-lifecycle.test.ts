@@ -5,11 +5,11 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { trackProcesses } from "./processes";
+import { freePort, waitFor } from "./server-helpers";
 
 const ROOT = path.resolve(__dirname, "..");
 const RUNNER = path.join(ROOT, "lib/cli/run-notebooks.js");
@@ -28,17 +28,6 @@ after(async () => {
   fs.rmSync(home, { recursive: true, force: true });
 });
 
-/** `probe()` once it is neither undefined nor false; `what` (said when it times out) may be a function, read then. */
-async function waitFor<T>(what: string | (() => string), probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve().then(probe).catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${typeof what === "string" ? what : what()}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** Run `body`; when it fails, end what it started first, so that the next test starts clean. */
 async function endingAll(body: () => Promise<void>) {
   try {
@@ -50,9 +39,10 @@ async function endingAll(body: () => Promise<void>) {
 }
 
 const kernels = () => processes.running().filter((p) => p.command.includes("run-notebooks.js kernel"));
+/** The child's exit, once its output is read too. */
 const exited = (child: ChildProcess) => new Promise<{ code: number | null; signal: string | null }>((resolve) => {
   if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
-  else child.once("exit", (code, signal) => resolve({ code, signal }));
+  else child.once("close", (code, signal) => resolve({ code, signal }));
 });
 
 // What Jupyter does when it starts a kernel: jupyter_client's KernelManager (it sets JPY_PARENT_PID), then waits.
@@ -82,19 +72,10 @@ async function orphanKernel(parent: ChildProcess) {
   await new Promise((r) => setTimeout(r, 1500)); // still running after a poll or more: it only leaves when its parent does
   assert.deepEqual(kernels().map((k) => k.pid), [pid], "a kernel whose parent lives keeps running");
   parent.kill("SIGKILL");
-  await exited(parent);
+  await new Promise((r) => parent.once("exit", r)); // not exited(): the kernel holds its parent's stdout
   const killed = Date.now();
   await waitFor("the orphaned kernel to exit", () => !kernels().some((k) => k.pid === pid), 10_000);
   process.stderr.write(`kernel lifecycle: the orphaned kernel exited ${((Date.now() - killed) / 1000).toFixed(1)} s after its parent was killed\n`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    }).on("error", reject);
-  });
 }
 
 const READY = `
@@ -116,19 +97,23 @@ kc.stop_channels()
 `;
 const noLab = runner.labCommand()?.[0] !== "jupyter-notebook" ? "needs Debian's classic Notebook (apt-get install jupyter-notebook)"
   : PYTHON === undefined ? "no Python with jupyter_client (apt-get install python3-jupyter-client)" : false;
-for (const signal of ["SIGTERM", "SIGHUP", "SIGINT"] as const) {
-  test(`npm run lab on ${signal}: Jupyter is told, shuts its kernel down and exits, and so does npm run lab, with Jupyter's status`,
+// `kill` signals npm, which passes SIGTERM (and SIGINT) on to its script; a closed terminal and Ctrl-C signal every
+// process of the job, the script among them.
+for (const [signal, to] of [["SIGTERM", "npm"], ["SIGHUP", "its script"], ["SIGINT", "its script"]] as const) {
+  test(`npm run lab, ${signal} sent to ${to}: Jupyter shuts its kernel down and exits${to === "npm" ? "" : ", then npm run lab, with Jupyter's status"}`,
     { skip: noLab, timeout: 3 * 60_000 }, async () => {
       const port = await freePort();
       const token = "bertqa-lifecycle-test";
       const flags = ["--no-browser", `--port=${port}`, "--ip=127.0.0.1", `--NotebookApp.token=${token}`, ...(process.getuid?.() === 0 ? ["--allow-root"] : [])];
-      const lab = spawn(process.execPath, [RUNNER, "--lab", ...flags], { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
-      await endingAll(() => stopLab(lab, signal, port, token));
+      const [cmd, args] = to === "npm" ? ["npm", ["run", "--silent", "lab", "--", ...flags]] : [process.execPath, [RUNNER, "--lab", ...flags]];
+      const lab = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
+      // npm ends itself with the signal it passed on, once its script has exited
+      await endingAll(() => stopLab(lab, signal, port, token, to === "npm" ? { code: null, signal } : { code: 0, signal: null }));
     });
 }
 
-/** With a kernel running in `lab`'s Jupyter, send `signal` to `lab`: both exit, 0, leaving nothing behind. */
-async function stopLab(lab: ChildProcess, signal: NodeJS.Signals, port: number, token: string) {
+/** With a kernel running in `lab`'s Jupyter, send `signal` to `lab`: both exit (`lab` with `status`), leaving nothing behind. */
+async function stopLab(lab: ChildProcess, signal: NodeJS.Signals, port: number, token: string, status: { code: number | null; signal: string | null }) {
   let log = "";
   lab.stderr!.on("data", (d) => (log += d));
   const api = (p: string, init?: RequestInit) => fetch(`http://127.0.0.1:${port}${p}`, { ...init, headers: { Authorization: `token ${token}` } });
@@ -142,8 +127,7 @@ async function stopLab(lab: ChildProcess, signal: NodeJS.Signals, port: number, 
   lab.kill(signal);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`npm run lab still runs 60 s after ${signal}; its log:\n${log.slice(-2000)}`)), 60_000)));
-  const { code } = await Promise.race([exited(lab), late]).finally(() => clearTimeout(timer));
-  assert.equal(code, 0, `npm run lab exits with Jupyter's status; its log:\n${log.slice(-2000)}`);
+  assert.deepEqual(await Promise.race([exited(lab), late]).finally(() => clearTimeout(timer)), status, `npm run lab exits with Jupyter's status; its log:\n${log.slice(-2000)}`);
   assert.match(log, /Shutting down 1 kernel/, "Jupyter shut its kernel down");
   assert.deepEqual(processes.running(), [], "neither Jupyter nor its kernel is left running");
 }

@@ -161,12 +161,10 @@ function startKernel(argv) {
 const PARENT_POLL_MS = 1000; // as ipykernel's ParentPollerUnix
 
 /**
- * End the kernel when the Jupyter server that started it is gone (killed, crashed), as ipykernel does: jupyter_client
- * sets JPY_PARENT_PID for the kernels it starts (not for "independent" ones). An orphan gets a new parent on Unix; on
- * Windows its parent's PID just stops existing.
+ * Call `gone(pid)` once the process that started us has exited (polled each second, as ipykernel does): on Unix an
+ * orphan gets a new parent; on Windows its parent's PID stops existing.
  */
-function exitWithParent(env = process.env) {
-  if (!(Number(env.JPY_PARENT_PID) > 1)) return; // PID 1 never goes away
+function whenParentExits(gone) {
   const parent = process.ppid;
   const alive = () => {
     if (process.platform !== "win32") return process.ppid === parent;
@@ -177,11 +175,24 @@ function exitWithParent(env = process.env) {
       return e.code === "EPERM";
     }
   };
-  setInterval(() => {
+  const timer = setInterval(() => {
     if (alive()) return;
+    clearInterval(timer);
+    gone(parent);
+  }, PARENT_POLL_MS);
+  timer.unref();
+}
+
+/**
+ * End the kernel when the Jupyter server that started it is gone (killed, crashed), as ipykernel does: jupyter_client
+ * sets JPY_PARENT_PID for the kernels it starts (not for "independent" ones).
+ */
+function exitWithParent(env = process.env) {
+  if (!(Number(env.JPY_PARENT_PID) > 1)) return; // PID 1 never goes away
+  whenParentExits((parent) => {
     console.error(`bertqa kernel: its Jupyter server (pid ${parent}) is gone; exiting`);
     process.exit(1);
-  }, PARENT_POLL_MS).unref();
+  });
 }
 
 /** lib/stop.ts of the clone the kernel serves; an older clone without it gets tslab's plain interrupt. */
@@ -450,12 +461,14 @@ function openLab(extra) {
  * Stop Jupyter with us, and wait for it: it shuts its kernels down on SIGTERM (SIGHUP would kill it outright and leave
  * them to their parent pollers), so SIGTERM and SIGHUP reach it as SIGTERM. SIGINT is passed on unless it came from
  * the terminal's Ctrl-C, which Jupyter got too: it asks whether to stop, and a second SIGINT would skip the question.
- * We exit with Jupyter's status once it has exited.
+ * npm passes SIGTERM and SIGINT to the shell that runs us, which dies of it without passing it on: the shell gone, we
+ * stop Jupyter too. We exit with Jupyter's status once it has exited.
  */
 function forwardSignals(child) {
   process.on("SIGTERM", () => child.kill("SIGTERM"));
   process.on("SIGHUP", () => child.kill("SIGTERM"));
   process.on("SIGINT", () => require("node:tty").isatty(0) || child.kill("SIGINT"));
+  whenParentExits(() => child.kill("SIGTERM"));
   child.on("exit", (code, signal) => process.exit(code ?? 128 + (require("node:os").constants.signals[signal] ?? 0)));
 }
 
