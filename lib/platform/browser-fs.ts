@@ -167,6 +167,11 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
       const bytes = bytesOf(node);
       return encoding === "utf8" ? new TextDecoder().decode(bytes) : bytes;
     }) as FileSystem["readFileSync"],
+    openAsBlob: async (p) => {
+      const node = need(p, "open");
+      if (node.kind === "dir") throw fsError("EISDIR", "open", p, "illegal operation on a directory");
+      return node.data === undefined && node.stored !== undefined ? node.stored : new Blob([bytesOf(node).slice()]);
+    },
     writeFileSync: (p, data) => void setFile(p, typeof data === "string" ? new TextEncoder().encode(data) : data.slice(), "open"),
     mkdirSync: (p, o = {}) => {
       const abs = path.resolve(p);
