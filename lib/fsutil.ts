@@ -62,7 +62,9 @@ export function asWriteError(e: unknown, file: string, what: string, bytes?: num
 export type FaultEvent = { kind: "write"; file: string; offset: number; bytes: number } | { kind: "point"; name: string; file: string };
 export type FaultHook = (event: FaultEvent) => void;
 
-let faultHook: FaultHook | undefined = faultFromSpec(env.BERTQA_FAULT);
+// Read from BERTQA_FAULT at the first write, not at import: a browser worker gets its environment after loading.
+let faultHook: FaultHook | undefined | null = null;
+const hook = (): FaultHook | undefined => (faultHook === null ? (faultHook = faultFromSpec(env.BERTQA_FAULT)) : faultHook);
 
 /** Install (or with undefined remove) the hook called before every chunk written and at every named point. */
 export function setFaultHook(hook: FaultHook | undefined): void {
@@ -71,7 +73,7 @@ export function setFaultHook(hook: FaultHook | undefined): void {
 
 /** A named moment inside a multi-step write ("checkpoint-swap" ...), where a fault hook may stop the process. */
 export function faultPoint(name: string, file: string): void {
-  faultHook?.({ kind: "point", name, file });
+  hook()?.({ kind: "point", name, file });
 }
 
 /** An fs-style error, as the kernel would report it. */
@@ -149,7 +151,7 @@ export function renameOrFail(from: string, to: string, what: string): void {
 function writeChunks(fd: number, file: string, data: Uint8Array, offset: number): number {
   for (let at = 0; at < data.byteLength; at += CHUNK) {
     const part = data.subarray(at, Math.min(at + CHUNK, data.byteLength));
-    faultHook?.({ kind: "write", file, offset: offset + at, bytes: part.byteLength });
+    hook()?.({ kind: "write", file, offset: offset + at, bytes: part.byteLength });
     let done = 0;
     while (done < part.byteLength) done += fs.writeSync(fd, part, done);
   }

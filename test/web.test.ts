@@ -349,3 +349,28 @@ test("a dataset download in a page: verified into the browser's storage, kept ac
     server.close();
   }
 });
+
+test("a tab that dies between a checkpoint's two renames (BERTQA_FAULT=kill@checkpoint-swap#2): a reload resumes from a complete checkpoint and ends as an uninterrupted run", { skip }, async () => {
+  const job = { ...JOB, steps: 40, backend: "wasm", out: "runs/killed" };
+  const { page } = await openDemo(isolated);
+  await page.goto(`${isolated.url}demo.html?BERTQA_FAULT=${encodeURIComponent("kill@checkpoint-swap#2")}`);
+  await page.evaluate("bertqaDemo.ready");
+  const worker = () => page.workers().find((w) => w.url().endsWith("/trainer.js"));
+  void train(page, job); // never answers: the worker is gone
+  await new Promise<void>((resolve, reject) => {
+    const end = Date.now() + 600_000;
+    const poll = setInterval(() => {
+      if (worker() === undefined) resolve(); else if (Date.now() > end) reject(new Error("the worker did not die at the second checkpoint swap"));
+      if (worker() === undefined || Date.now() > end) clearInterval(poll);
+    }, 100);
+  });
+  await page.goto(`${isolated.url}demo.html`); // a new tab on the same storage, without the fault
+  await page.evaluate("bertqaDemo.ready");
+  const resumed = await train(page, { ...job, resume: true, overwriteOutputDir: false });
+  assert.equal(resumed.error, undefined, resumed.error);
+  assert.equal(resumed.steps, 40);
+  assertClose(resumed.losses, nodeDemo(job).losses, 1e-6, "resumed after a crash in the checkpoint swap");
+  const left = await page.evaluate(async () => (await (window as unknown as { bertqaDemo: { list(d: string): Promise<{ name: string }[]> } }).bertqaDemo.list("runs/killed")).map((f) => f.name));
+  assert.ok(!left.some((f) => /^checkpoint\.(next|prev|tmp)/.test(f) || /\.tmp-/.test(f)), `leftovers: ${left.filter((f) => !f.startsWith("checkpoint/"))}`);
+  await page.close();
+});

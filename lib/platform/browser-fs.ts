@@ -23,7 +23,7 @@ interface FileNode {
   kind: "file";
   size: number;
   mtimeMs: number;
-  data?: Uint8Array; // in memory: written here and not yet in storage, or read from the site
+  data?: Uint8Array; // in memory (its first `size` bytes; room to grow after): written here and not yet in storage, or read from the site
   stored?: Blob; // in storage and unchanged since: read with FileReaderSync when needed
   url?: string; // a site file not read yet
   pending: number; // queued storage operations that touch it (its bytes stay in memory until they are done)
@@ -37,7 +37,7 @@ type Op =
   | { op: "append"; path: string; node: FileNode; data: Uint8Array }
   | { op: "mkdir"; path: string }
   | { op: "rm"; path: string }
-  | { op: "rename"; from: string; to: string; dir: boolean; files: FileNode[] };
+  | { op: "rename"; from: string; to: string; dir: boolean; files: { node: FileNode; rel: string }[] };
 
 /** files.json: the site's read-only folders (e.g. "data", "test/fixtures") and every file in them with its size. */
 export interface SiteManifest { roots: string[]; files: Record<string, number> }
@@ -122,7 +122,7 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
   }
 
   function bytesOf(node: FileNode): Uint8Array {
-    if (node.data !== undefined) return node.data;
+    if (node.data !== undefined) return node.data.subarray(0, node.size);
     if (node.stored !== undefined) return new Uint8Array(new FileReaderSync().readAsArrayBuffer(node.stored));
     if (node.url !== undefined) {
       const req = new XMLHttpRequest();
@@ -136,14 +136,14 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
     return new Uint8Array(0);
   }
 
-  /** Replace a file's content (in memory now, in storage in turn). */
-  function setFile(p: string, data: Uint8Array, syscall: string): FileNode {
+  /** Replace a file's content (in memory now, in storage in turn, unless `later`: its writer's close queues it). */
+  function setFile(p: string, data: Uint8Array, syscall: string, later = false): FileNode {
     const { dir, name, abs } = parentOf(p, syscall);
     const old = dir.entries.get(name);
     if (old?.kind === "dir") throw fsError("EISDIR", syscall, p, "illegal operation on a directory");
     const node: FileNode = { kind: "file", size: data.length, mtimeMs: Date.now(), data, pending: 0 };
     dir.entries.set(name, node);
-    queue.push({ op: "write", path: abs, node, data });
+    if (!later) queue.push({ op: "write", path: abs, node, data });
     return node;
   }
 
@@ -165,7 +165,7 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
       const node = need(p, "open");
       if (node.kind === "dir") throw fsError("EISDIR", "read", p, "illegal operation on a directory");
       const bytes = bytesOf(node);
-      return encoding === "utf8" ? new TextDecoder().decode(bytes) : bytes;
+      return encoding === "utf8" ? new TextDecoder().decode(bytes) : node.stored !== undefined && node.data === undefined ? bytes : bytes.slice(); // a copy, as Node's is
     }) as FileSystem["readFileSync"],
     openAsBlob: async (p) => {
       const node = need(p, "open");
@@ -217,7 +217,7 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
       if (there?.kind === "dir" && there.entries.size > 0) throw fsError("ENOTEMPTY", "rename", to, "directory not empty");
       src.dir.entries.delete(src.name);
       dst.dir.entries.set(dst.name, node);
-      queue.push({ op: "rename", from: src.abs, to: dst.abs, dir: node.kind === "dir", files: filesUnder(node) });
+      queue.push({ op: "rename", from: src.abs, to: dst.abs, dir: node.kind === "dir", files: filesUnder(node, "") });
     },
     copyFileSync: (from, to) => {
       const node = need(from, "copyfile");
@@ -243,7 +243,7 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
       else if (flags === "wx" && lookup(p) !== undefined) throw fsError("EEXIST", "open", p, "file already exists");
       else {
         const existing = lookup(p);
-        node = flags === "a" && existing !== undefined ? existing : setFile(p, new Uint8Array(0), "open");
+        node = flags === "a" && existing !== undefined ? existing : setFile(p, new Uint8Array(0), "open", true);
       }
       if (node.kind === "dir") throw fsError("EISDIR", "open", p, "illegal operation on a directory");
       const fd = nextFd++;
@@ -252,13 +252,15 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
     },
     writeSync: (fd, data, offset = 0) => {
       const f = openFd(fd, "write");
-      const part = data.subarray(offset);
-      const old = bytesOf(f.node);
-      const grown = new Uint8Array(Math.max(old.length, f.at + part.length));
-      grown.set(old);
-      grown.set(part, f.at);
-      Object.assign(f.node, { data: grown, stored: undefined, size: grown.length, mtimeMs: Date.now() });
-      f.at += part.length;
+      const part = data.subarray(offset), end = f.at + part.length, node = f.node;
+      if (node.data === undefined || end > node.data.length) { // grow by doubling: a file written in 64 kB parts costs O(size), not O(size²)
+        const grown = new Uint8Array(Math.max(end, 2 * (node.data?.length ?? 0), 1 << 16));
+        grown.set(bytesOf(node));
+        node.data = grown;
+      }
+      node.data.set(part, f.at);
+      Object.assign(node, { stored: undefined, size: Math.max(node.size, end), mtimeMs: Date.now() });
+      f.at = end;
       return part.length;
     },
     readSync: (fd, into, offset, length, position) => {
@@ -274,8 +276,8 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
       const f = openFd(fd, "close");
       fds.delete(fd);
       if (f.mode === "r") return;
-      const data = bytesOf(f.node);
-      if (f.mode === "a") queue.push({ op: "append", path: f.path, node: f.node, data: data.slice(f.appendFrom) });
+      const data = bytesOf(f.node).slice(); // what the file holds now; later writes do not change what is queued
+      if (f.mode === "a") queue.push({ op: "append", path: f.path, node: f.node, data: data.subarray(f.appendFrom) });
       else queue.push({ op: "write", path: f.path, node: f.node, data });
     },
     persist: () => queue.drained(),
@@ -320,8 +322,8 @@ function ensureDirNode(root: DirNode, names: string[]): DirNode {
   return dir;
 }
 
-function filesUnder(node: Node): FileNode[] {
-  return node.kind === "file" ? [node] : [...node.entries.values()].flatMap(filesUnder);
+function filesUnder(node: Node, rel: string): { node: FileNode; rel: string }[] {
+  return node.kind === "file" ? [{ node, rel }] : [...node.entries].flatMap(([name, n]) => filesUnder(n, rel === "" ? name : `${rel}/${name}`));
 }
 
 /** Read the stored tree under `dir` into `into`. */
@@ -367,7 +369,7 @@ function storageQueue(store: FileSystemDirectoryHandle | undefined, onFailure: (
   let failure: unknown; // the first refusal since drained() last reported one; later changes are dropped
   const push = (op: Op) => {
     if (store === undefined) return;
-    const touched = op.op === "write" || op.op === "append" ? [op.node] : op.op === "rename" ? op.files : [];
+    const touched = written(op).map((w) => w.node);
     for (const n of touched) n.pending++;
     tail = tail.then(async () => {
       try {
@@ -394,15 +396,21 @@ function storageQueue(store: FileSystemDirectoryHandle | undefined, onFailure: (
   return { push, drained };
 }
 
+/** The files an operation writes or moves, and where they are in storage once it is done. */
+function written(op: Op): { node: FileNode; path: string }[] {
+  if (op.op === "write" || op.op === "append") return [{ node: op.node, path: op.path }];
+  if (op.op === "rename") return op.files.map(({ node, rel }) => ({ node, path: rel === "" ? op.to : `${op.to}/${rel}` }));
+  return [];
+}
+
 /** Once storage holds a file and nothing else is queued for it, its bytes leave memory (a checkpoint of bert-base is
  * 1.3 GB); reads then come from storage. */
 async function releaseMemory(store: FileSystemDirectoryHandle, op: Op): Promise<void> {
-  const done = op.op === "write" || op.op === "append" ? [{ node: op.node, path: op.path }] : [];
-  for (const { node, path: p } of done) {
-    if (node.pending > 0 || node.data === undefined) continue;
+  for (const { node, path: p } of written(op)) {
+    if (node.pending > 0 || (node.data === undefined && op.op !== "rename")) continue; // a moved file's snapshot is read again
     const handle = (await handleAt(store, p, false, "file").catch(() => undefined)) as FileSystemFileHandle | undefined;
     const file = await handle?.getFile();
-    if (file !== undefined && file.size === node.data.length && node.pending === 0) Object.assign(node, { stored: file, data: undefined });
+    if (file !== undefined && file.size === node.size && node.pending === 0) Object.assign(node, { stored: file, data: undefined });
   }
 }
 
