@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, () => Command> = {
   ask: () => require("./ask"),
   bench: () => require("./bench"),
   demo: () => require("./demo"),
+  course: () => require("./course"),
 };
 
 function usage(): string {
