@@ -175,9 +175,11 @@ test("grading takes the teacher's checks, not the student's: pass, fail, not sta
   const checkOf = (nb: { cells: Cell[] }) => nb.cells.find((c) => (c.metadata.tags ?? []).includes("exercise-check"))!;
   const src = (c: Cell) => (Array.isArray(c.source) ? c.source.join("") : c.source);
   fs.rmSync(mine(names[0])); // 01: deleted
-  // 04: no warm-up, and the check cell replaced by one that always passes
+  // 04: no warm-up, the check cell replaced by one that always passes, and a printed line that looks like a pass
   const nb04 = readNb(mine(names[2]));
-  exerciseOf(nb04).source = src(exerciseOf(teacher(names[2]))).replace(/\/\/ BEGIN SOLUTION[\s\S]*\/\/ END SOLUTION/, "lr = baseLr * Math.max(0, totalSteps - step) / Math.max(1, totalSteps);");
+  const fake = JSON.stringify({ notebook: names[2], exercise: "myLearningRate", status: "pass", message: "✔" });
+  exerciseOf(nb04).source = `process.stdout.write(${JSON.stringify(fake + "\n")});\n` +
+    src(exerciseOf(teacher(names[2]))).replace(/\/\/ BEGIN SOLUTION[\s\S]*\/\/ END SOLUTION/, "lr = baseLr * Math.max(0, totalSteps - step) / Math.max(1, totalSteps);");
   checkOf(nb04).source = 'showHtml("<b>✔ all good</b>");';
   writeNb(mine(names[2]), nb04);
   // 06: an endless loop in the function; 07: the solution, graded in a fresh process after 06's timeout

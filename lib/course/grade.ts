@@ -64,6 +64,8 @@ export function firstLine(s: string): string {
 }
 
 type WorkerLine = CheckResult | { start: string } | { exercise: string } | { done: true };
+// The worker reports on a file descriptor of its own: what a student's code prints to stdout cannot pass for a result.
+const RESULTS_FD = 3;
 
 /** Run the grading steps of `notebooks` inside `workspace` (this process's cwd), printing one JSON line per check. */
 async function gradeHere(handoutDir: string, notebooks: string[]): Promise<void> {
@@ -75,7 +77,7 @@ async function gradeHere(handoutDir: string, notebooks: string[]): Promise<void>
   const conv = createConverter({ isJS: false, isBrowser: false });
   const out: string[] = [];
   jupyter.lastWriteDisplayData = (d: { data: Record<string, string> }) => out.push(d.data["text/html"] ?? d.data["text/plain"] ?? "");
-  const emit = (r: WorkerLine) => process.stdout.write(JSON.stringify(r) + "\n");
+  const emit = (r: WorkerLine) => fs.writeSync(RESULTS_FD, JSON.stringify(r) + "\n");
   for (const nb of notebooks) {
     emit({ start: nb });
     const handout = JSON.parse(fs.readFileSync(path.join(handoutDir, nb), "utf8")) as Notebook;
@@ -157,11 +159,12 @@ function runWorker(workspace: string, handoutDir: string, notebooks: string[], t
     const st = fs.statSync(workspace);
     const asOwner = process.getuid?.() === 0 && st.uid !== 0 ? { uid: st.uid, gid: st.gid } : {};
     const child = spawn(process.execPath, ["--require", require.resolve("tsx/cjs"), __filename, "--worker", handoutDir, ...notebooks], {
-      cwd: workspace, stdio: ["ignore", "pipe", "pipe"], ...asOwner,
+      cwd: workspace, stdio: ["ignore", "ignore", "pipe", "pipe"], ...asOwner,
     });
+    const reports = child.stdio[RESULTS_FD] as NodeJS.ReadableStream;
     const results: CheckResult[] = [], started: string[] = [];
     let buffered = "", stderr = "", finished = false, timedOut = false, timer: NodeJS.Timeout | undefined;
-    child.stdout.on("data", (d) => {
+    reports.on("data", (d) => {
       buffered += d;
       const lines = buffered.split("\n");
       buffered = lines.pop()!;
@@ -178,7 +181,7 @@ function runWorker(workspace: string, handoutDir: string, notebooks: string[], t
         else results.push(msg);
       }
     });
-    child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+    child.stderr!.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
     child.on("close", (code, sig) => {
       clearTimeout(timer);
       const last = stderr.trim().split("\n").slice(-1)[0];
