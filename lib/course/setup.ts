@@ -128,9 +128,11 @@ export function setupCourse(o: SetupOptions) {
   const config = fs.existsSync(configFile) ? "kept" : "written";
   if (config === "written") writeFileAtomic(configFile, hubConfig(o), "the hub's configuration");
   const jupyterhub = jupyterhubVersion();
+  const missing = o.auth === "pam" ? [o.teacher, ...o.students].filter((u) => spawnSync("id", ["-u", u]).status !== 0) : [];
+  if (missing.length > 0) process.stderr.write(`note: no Unix account for ${missing.join(", ")} yet: PAM logs in only existing accounts (useradd -m NAME; passwd NAME)\n`);
   return {
     course: dir, config: configFile, config_file: config, handout, kernel, proxy: `configurable-http-proxy ${proxy}`,
-    jupyterhub: jupyterhub ?? "not installed (Debian: apt-get install jupyterhub)",
+    jupyterhub: jupyterhub ?? "not installed (Debian: apt-get install jupyterhub)", accounts_missing: missing,
     start: `cd ${dir} && jupyterhub`,
   };
 }
