@@ -31,7 +31,7 @@ export const flags = {
   teacher: { type: "string", help: "setup: the hub's admin user", default: "teacher" },
   "mem-limit": { type: "string", help: `setup: memory per student, JupyterHub's notation (2G, 1536M; default ${DEFAULT_MEM_LIMIT}); prepare: bytes` },
   "cpu-limit": { type: "number", help: "setup, prepare: cores per student at most (none: an equal share of all cores when busy)", min: 0.01 },
-  ip: { type: "string", help: "setup: the address students connect to (empty: all interfaces)", default: "" },
+  ip: { type: "string", help: "setup: the address students connect to (default: all interfaces)" },
   port: { type: "int", help: "setup: the port students connect to", default: 8000, min: 1, max: 65535 },
   "hub-port": { type: "int", help: "setup: the hub's own port (127.0.0.1)", default: 8081, min: 1, max: 65535 },
   "proxy-api-port": { type: "int", help: "setup: the proxy's API port (127.0.0.1)", default: 8001, min: 1, max: 65535 },
@@ -75,7 +75,7 @@ async function setup(f: Parsed) {
   parseBytes(memLimit, "mem-limit"); // checked here, written in JupyterHub's own notation
   return setupCourse({
     course: f.course, auth: f.auth, password: f.password, students: list(f.students), teacher: f.teacher!, memLimit: memLimit,
-    cpuLimit: f["cpu-limit"], ip: f.ip!, port: f.port!, hubPort: f["hub-port"]!, proxyApiPort: f["proxy-api-port"]!, solutions: f.solutions ?? false,
+    cpuLimit: f["cpu-limit"], ip: f.ip ?? "", port: f.port!, hubPort: f["hub-port"]!, proxyApiPort: f["proxy-api-port"]!, solutions: f.solutions ?? false,
   });
 }
 
