@@ -75,13 +75,9 @@ export function linkShared(install: string, workspace: string): SyncReport["link
 }
 
 function readManifest(file: string, course: string): Manifest {
-  try {
-    const m = JSON.parse(fs.readFileSync(file, "utf8")) as Manifest;
-    if (m && typeof m.delivered === "object" && m.delivered !== null) return m;
-  } catch {
-    // no manifest yet (first login), or one the student broke: every existing file then counts as the student's
-  }
-  return { course, delivered: {} };
+  const m = readJson<Manifest>(file);
+  // no manifest yet (first login), or one the student broke: every existing file then counts as the student's
+  return typeof m?.delivered === "object" && m.delivered !== null ? m : { course, delivered: {} };
 }
 
 /** Merge the handout's files into `workspace`/notebooks by the rule at the top of this file. */
