@@ -152,7 +152,7 @@ test("■ (the toolbar's interrupt) during notebook 04's training: one line in t
       .replace(/const MAX_STEPS: number \| undefined = [^\n]*/, "const MAX_STEPS: number | undefined = 400;")
       .replace(/const OUT_DIR = [^\n]*/, `const OUT_DIR = "${RUN_DIR}";`));
     const page = await open(nbPath);
-    const trainCell = await page.evaluate(() => (window as any).Jupyter.notebook.get_cells().findIndex((c: any) => /trainQA\(\{ \.\.\.settings, model: model,/.test(c.get_text())));
+    const trainCell = await page.evaluate(() => (window as any).Jupyter.notebook.get_cells().findIndex((c: any) => /trainQA\(\{ \.\.\.trainSettings\(\), model: model,/.test(c.get_text())));
     assert.ok(trainCell > 0, "notebook 04 has its training cell");
     await page.evaluate((end) => (window as any).Jupyter.notebook.execute_cell_range(0, end), trainCell + 1); // run up to it
     const outputOf = (i: number) => page.evaluate((j) => ((window as any).Jupyter.notebook.get_cell(j).output_area.element[0] as HTMLElement).innerText, i);

@@ -19,6 +19,7 @@ const INVOCATION = /bertqa ([a-z]+)((?: +--[a-z][a-z0-9-]*(?:[ =](?!--)[^\s'"`()
 const QUIET_IMPORTS: Record<string, { module: string; why: string }[]> = {
   "lib/cli/bench.ts": [{ module: "lib/train.ts", why: "outOfMemory and readStepStats only" }],
   "lib/cli/ask.ts": [{ module: "lib/cli/predict.ts", why: "selectBackend only (its --backend message: ask has --backend)" }],
+  "lib/course/workspace.ts": [{ module: "lib/outdir.ts", why: "LOCK_FILE only (to tell a killed run from a running one)" }],
 };
 
 /** Module -> commands that reach it but never print some of the flags its messages name, and why. */
@@ -49,6 +50,8 @@ const NOT_PRINTED: Record<string, { commands: string[]; flags: string[]; why: st
   "lib/cli/bench.ts": [{ commands: ["bench"], flags: ["threads", "shapes"], why: "arguments of test/bench/torch_gemm.py, passed to python, never printed" }],
   "lib/platform/node-workers.ts": [{ commands: ["*"], flags: ["experimental-wasm-relaxed-simd"], why: "a V8 flag the GEMM pool sets for itself on Node 20, never printed" }],
   "lib/model-card.ts": [{ commands: ["push"], flags: ["question", "context"], why: "bertqa ask's flags in the usage example of the model card push uploads, never printed" }],
+  "lib/course/grade.ts": [{ commands: ["course"], flags: ["require", "worker"], why: "node's --require and the grading worker's own argument, never printed" }],
+  "lib/course/setup.ts": [{ commands: ["course"], flags: ["allow-root", "no-audit", "no-fund", "loglevel", "version"], why: "jupyterhub-singleuser's flag in the config it writes, npm's and the proxy's and jupyterhub's, never printed" }],
 };
 
 function relative(file: string): string {

@@ -22,6 +22,7 @@ export const COMMANDS: Record<string, () => Command> = {
   push: () => require("./push"),
   bench: () => require("./bench"),
   demo: () => require("./demo"),
+  course: () => require("./course"),
 };
 
 function usage(): string {
