@@ -1,6 +1,6 @@
 // Dataset downloads: stream to a temporary file beside the target, verify size and sha256, then rename, so the cache
 // only ever holds complete, verified files and an interrupted download leaves nothing behind.
-import { createHash, env, fs, homedir, path, pid } from "./platform";
+import { createHash, env, fs, homedir, path, persist, pid } from "./platform";
 import { userError } from "./errors";
 import { asWriteError, ensureDir, fileDigest, persisted, renameOrFail } from "./fsutil";
 import { progress, type ProgressSink } from "./progress";
@@ -35,6 +35,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
     throw asWriteError(e, dest, `the download of ${url}`, fs.existsSync(tmp) ? fs.statSync(tmp).size : undefined); // disk full, read-only cache: one line
   } finally {
     fs.rmSync(tmp, { force: true });
+    await persist().catch(() => undefined); // in a browser: the partial file is gone from storage too before this returns
   }
   return dest;
 }
