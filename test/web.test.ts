@@ -143,7 +143,8 @@ test("wasm with threads in a page: the losses of Node's wasm backend, and Node s
   await page.close();
 });
 
-test("WebGPU in a page (SwiftShader): the losses of Node's WebGPU on lavapipe within 1e-4, and Node scores the page's checkpoint with the page's EM/F1", { skip }, async (t) => {
+test("WebGPU in a page (SwiftShader): the losses of Node's WebGPU on lavapipe within 1e-4, Node scores the page's checkpoint with the page's EM/F1; a lost device is one line naming the intact checkpoint, and the run resumes on wasm", { skip }, async (t) => {
+  // One page for both: SwiftShader compiles every shader on the CPU, once per worker.
   const { page } = await openDemo(isolated);
   const job = { ...JOB, maxTrain: 48, maxDev: 16, steps: 3, backend: "webgpu", out: "runs/webgpu" };
   const got = await train(page, job);
@@ -158,6 +159,20 @@ test("WebGPU in a page (SwiftShader): the losses of Node's WebGPU on lavapipe wi
     const node = nodeScore(await download(page, "runs/webgpu"), "webgpu", job.maxDev);
     assert.deepEqual({ exact: node.exact, f1: node.f1 }, { exact: got.exact, f1: got.f1 });
   }
+  // The device lost in the middle of a run (what a driver reset does), after a checkpoint.
+  const lostJob = { ...JOB, maxTrain: 48, maxDev: 8, backend: "webgpu", out: "runs/lost" };
+  const at = await trainAndStop(page, lostJob, 2);
+  const running = train(page, { ...lostJob, steps: 40, resume: true, overwriteOutputDir: false });
+  await page.waitForFunction((n) => Number(/\b(\d+)\/40\b/.exec(document.getElementById("progress")!.innerText)?.[1] ?? 0) > n, { timeout: 600_000, polling: 50 }, at);
+  const worker = page.workers().find((w) => w.url().endsWith("/trainer.js"));
+  assert.ok(worker !== undefined, "the trainer worker");
+  await worker.evaluate(() => (globalThis as unknown as { _tfengine: { backend: { device: { destroy(): void } } } })._tfengine.backend.device.destroy());
+  const lost = await running;
+  assert.match(lost.error ?? "", new RegExp(`^training step \\d+: the GPU device was lost \\(.+\\); the last checkpoint \\(step ${at}\\) in runs/lost/checkpoint is intact \\(continue on another backend: train again with resume: "runs/lost" and the wasm backend`), lost.error);
+  assert.ok(!lost.error!.includes("\n"));
+  const resumed = await train(page, { ...lostJob, steps: 40, resume: true, overwriteOutputDir: false, backend: "wasm" });
+  assert.equal(resumed.error, undefined, resumed.error);
+  assert.equal(resumed.steps, 40);
   await page.close();
 });
 
@@ -209,24 +224,6 @@ test("a full storage quota is one line with the size and the quota, and the last
   assert.equal(resumed.error, undefined, resumed.error);
   assert.equal(resumed.steps, 40);
   assertClose(resumed.losses, nodeDemo({ ...job, steps: 40 }).losses, 1e-6, "resumed after the quota was raised");
-  await page.close();
-});
-
-test("a lost WebGPU device is one line naming the intact checkpoint, and the run resumes on wasm", { skip }, async () => {
-  const { page } = await openDemo(isolated);
-  const job = { ...JOB, maxTrain: 48, maxDev: 8, backend: "webgpu", out: "runs/lost" };
-  const at = await trainAndStop(page, job, 2);
-  const running = train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false });
-  await page.waitForFunction((n) => Number(/\b(\d+)\/40\b/.exec(document.getElementById("progress")!.innerText)?.[1] ?? 0) > n, { timeout: 600_000, polling: 50 }, at);
-  const worker = page.workers().find((w) => w.url().endsWith("/trainer.js"));
-  assert.ok(worker !== undefined, "the trainer worker");
-  await worker.evaluate(() => (globalThis as unknown as { _tfengine: { backend: { device: { destroy(): void } } } })._tfengine.backend.device.destroy());
-  const lost = await running;
-  assert.match(lost.error ?? "", new RegExp(`^training step \\d+: the GPU device was lost \\(.+\\); the last checkpoint \\(step ${at}\\) in runs/lost/checkpoint is intact \\(continue on another backend: train again with resume: "runs/lost" and the wasm backend`), lost.error);
-  assert.ok(!lost.error!.includes("\n"));
-  const resumed = await train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false, backend: "wasm" });
-  assert.equal(resumed.error, undefined, resumed.error);
-  assert.equal(resumed.steps, 40);
   await page.close();
 });
 
