@@ -4,10 +4,8 @@
 // (X-Linked-Etag for LFS files: their sha256; else ETag: the git blob sha1) and the size. The file streams into
 // blobs/<etag>.incomplete, resumes with Range after a dropped connection, and is renamed into blobs/ only once its size
 // and checksum match. Every failure is one UserError line naming the model, the file, the cause and the fix.
-import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
+import { env, fs, homedir, path, pid, symlinks } from "./platform";
+import { fileDigest } from "./fsutil";
 import { userError, type UserError } from "./errors";
 import { progress, type ProgressSink } from "./progress";
 
@@ -41,30 +39,29 @@ export function isHubId(s: string): boolean {
 /** $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub. */
 export function hubCacheDir(opts: HubOptions = {}): string {
   if (opts.cacheDir !== undefined) return opts.cacheDir;
-  const env = process.env;
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
   if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
   return path.join(hfHome(), "hub");
 }
 
 function hfHome(): string {
-  return process.env.HF_HOME ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "huggingface");
+  return env.HF_HOME ?? path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "huggingface");
 }
 
 export function hubEndpoint(opts: HubOptions = {}): string {
-  return (opts.endpoint ?? process.env.HF_ENDPOINT ?? HUB_URL).replace(/\/+$/, "");
+  return (opts.endpoint ?? env.HF_ENDPOINT ?? HUB_URL).replace(/\/+$/, "");
 }
 
 /** HF_HUB_OFFLINE as huggingface_hub reads it: 1, ON, YES or TRUE in any case. */
 export function hubOffline(): boolean {
-  return ["1", "ON", "YES", "TRUE"].includes((process.env.HF_HUB_OFFLINE ?? "").trim().toUpperCase());
+  return ["1", "ON", "YES", "TRUE"].includes((env.HF_HUB_OFFLINE ?? "").trim().toUpperCase());
 }
 
 /** $HF_TOKEN, else the token `huggingface-cli login` saved ($HF_TOKEN_PATH or $HF_HOME/token). */
 export function hubToken(): string | undefined {
-  const env = process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN;
-  if (env !== undefined && env.trim() !== "") return env.trim();
-  const file = process.env.HF_TOKEN_PATH ?? path.join(hfHome(), "token");
+  const token = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
+  if (token !== undefined && token.trim() !== "") return token.trim();
+  const file = env.HF_TOKEN_PATH ?? path.join(hfHome(), "token");
   try {
     const t = fs.readFileSync(file, "utf8").trim();
     return t !== "" ? t : undefined;
@@ -91,7 +88,7 @@ export function writeRef(id: string, revision: string, commit: string, opts: Hub
   if (revision === commit) return;
   const ref = path.join(repoCacheDir(id, opts), "refs", revision);
   fs.mkdirSync(path.dirname(ref), { recursive: true });
-  const tmp = `${ref}.tmp-${process.pid}`;
+  const tmp = `${ref}.tmp-${pid}`;
   fs.writeFileSync(tmp, commit);
   fs.renameSync(tmp, ref);
 }
@@ -150,7 +147,7 @@ function authHeaders(): Record<string, string> {
 }
 
 function timeoutSeconds(name: string, fallback: number): number {
-  const v = Number(process.env[name]);
+  const v = Number(env[name]);
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
@@ -172,6 +169,7 @@ export async function hubFileMeta(id: string, file: string, revision: string, op
     } catch (e) {
       throw hubError("network", id, file, `cannot reach ${endpoint} (${causeText(e)})`, offlineFix(opts));
     }
+    if (res.type === "opaqueredirect") return apiFileMeta(id, file, revision, opts); // a browser hides a redirect's headers
     const location = res.headers.get("location");
     // Relative redirects (a renamed repository) are followed; an absolute one goes to the file store: its headers suffice.
     if (res.status >= 300 && res.status < 400 && location !== null && location.startsWith("/") && redirects++ < 5) {
@@ -194,6 +192,49 @@ export async function hubFileMeta(id: string, file: string, revision: string, op
     const fileUrl = location !== null && res.status >= 300 && res.status < 400 ? new URL(location, url).toString() : url;
     return { id, file, commit, etag, size: Number.isFinite(size) ? size : undefined, url: fileUrl };
   }
+}
+
+/** What a revision holds, from the Hub's API (GET /api/models/<id>/revision/<rev>?blobs=true), once per revision. */
+interface RevisionInfo { sha: string; siblings: { rfilename: string; blobId?: string; size?: number; lfs?: { sha256: string; size: number } }[] }
+const revisions = new Map<string, Promise<RevisionInfo>>();
+
+/**
+ * The same facts as a resolve HEAD (commit, etag, size), from the Hub's API. In a browser a HEAD redirected to the file
+ * store (every LFS file: the weights) answers as an opaque redirect whose headers cannot be read; the API can.
+ */
+async function apiFileMeta(id: string, file: string, revision: string, opts: HubOptions): Promise<HubFileMeta | undefined> {
+  const endpoint = hubEndpoint(opts);
+  const key = `${endpoint} ${id} ${revision}`;
+  if (!revisions.has(key)) {
+    const request = (async () => {
+      const url = `${endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}?blobs=true`;
+      for (let attempt = 0; ; attempt++) {
+        let res: Response;
+        try {
+          res = await fetch(url, { headers: authHeaders(), signal: AbortSignal.timeout(timeoutSeconds("HF_HUB_ETAG_TIMEOUT", ETAG_TIMEOUT_S) * 1000) });
+        } catch (e) {
+          throw hubError("network", id, file, `cannot reach ${endpoint} (${causeText(e)})`, offlineFix(opts));
+        }
+        if (retryable(res.status) && attempt < (opts.retries ?? DEFAULT_RETRIES)) {
+          await sleep(backoffMs(attempt, opts));
+          continue;
+        }
+        if (res.status >= 400) throw statusError(res, id, file, revision, endpoint, attempt + 1);
+        return (await res.json()) as RevisionInfo; // tslab's TypeScript 5.0 types json() as Promise<unknown>
+      }
+    })();
+    revisions.set(key, request);
+    request.catch(() => revisions.delete(key)); // a failure is asked again next time
+  }
+  const info = await revisions.get(key)!;
+  const entry = info.siblings.find((f) => f.rfilename === file);
+  if (entry === undefined) {
+    if (file === "config.json") throw hubError("not-found", id, file, `the model has no ${file} at revision '${revision}'`, "pick a checkpoint that has it");
+    return undefined;
+  }
+  const etag = entry.lfs?.sha256 ?? entry.blobId ?? "";
+  const url = `${endpoint}/${id}/resolve/${info.sha}/${file.split("/").map(encodeURIComponent).join("/")}`;
+  return { id, file, commit: info.sha, etag, size: entry.lfs?.size ?? entry.size, url };
 }
 
 // Errors of the cache's file system (not of the network): the user fixes them by freeing space or choosing a directory.
@@ -219,11 +260,13 @@ async function downloadToCache(meta: HubFileMeta, opts: HubOptions): Promise<str
   const blob = path.join(repo, "blobs", meta.etag);
   if (!fs.existsSync(blob)) await downloadBlob(meta, blob, opts);
   fs.mkdirSync(path.dirname(pointer), { recursive: true });
-  try {
-    fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
-  } catch {
-    fs.copyFileSync(blob, pointer); // no symlinks (some Windows setups): a copy, as huggingface_hub then makes
+  if (symlinks) {
+    try {
+      fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
+      return pointer;
+    } catch { /* no symlinks here (some Windows setups) */ }
   }
+  fs.copyFileSync(blob, pointer); // a copy instead, as huggingface_hub then makes (and in a browser's storage)
   return pointer;
 }
 
@@ -257,7 +300,7 @@ async function downloadBlob(meta: HubFileMeta, blob: string, opts: HubOptions): 
     fs.rmSync(incomplete, { force: true });
     throw hubError("integrity", id, file, `size mismatch: expected ${meta.size} bytes, got ${size}`, fix);
   }
-  const got = await blobChecksum(incomplete, meta.etag);
+  const got = blobChecksum(incomplete, meta.etag);
   if (got !== undefined && got !== meta.etag.toLowerCase()) {
     fs.rmSync(incomplete, { force: true });
     throw hubError("integrity", id, file, `checksum mismatch: expected ${meta.etag}, got ${got}`, fix);
@@ -324,11 +367,8 @@ async function fetchInto(meta: HubFileMeta, incomplete: string, have: number, he
 }
 
 /** The digest the etag names: sha256 for LFS files (64 hex), git's blob sha1 otherwise (40 hex); else none. */
-async function blobChecksum(file: string, etag: string): Promise<string | undefined> {
-  let hash: crypto.Hash;
-  if (/^[0-9a-f]{64}$/i.test(etag)) hash = crypto.createHash("sha256");
-  else if (/^[0-9a-f]{40}$/i.test(etag)) hash = crypto.createHash("sha1").update(`blob ${fs.statSync(file).size}\0`);
-  else return undefined;
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
+function blobChecksum(file: string, etag: string): string | undefined {
+  if (/^[0-9a-f]{64}$/i.test(etag)) return fileDigest(file, "sha256");
+  if (/^[0-9a-f]{40}$/i.test(etag)) return fileDigest(file, "sha1", `blob ${fs.statSync(file).size}\0`);
+  return undefined;
 }

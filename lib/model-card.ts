@@ -3,8 +3,9 @@
 // then the text transformers' Trainer writes (results, hyperparameters, the training log as a table), and how to use
 // the model from Python and from this workbook. Everything comes from the run folder: eval.json, metrics.jsonl and
 // the checkpoint's trainer_state.json (its settings).
-import * as fs from "node:fs";
-import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import { fs, path } from "./platform";
+import { name as packageName, version as packageVersion } from "../package.json";
 import type { BertConfig } from "./config";
 import { userError } from "./errors";
 import { decodeUtf8, parseJsonText } from "./fsutil";
@@ -181,6 +182,5 @@ function wallSeconds(history: LogRecord[]): number {
 }
 
 function frameworkVersions(): string[] {
-  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")) as { name: string; version: string; dependencies: Record<string, string> };
-  return [`- ${pkg.name} ${pkg.version}`, `- TensorFlow.js ${pkg.dependencies["@tensorflow/tfjs"]}`];
+  return [`- ${packageName} ${packageVersion}`, `- TensorFlow.js ${tf.version_core}`];
 }

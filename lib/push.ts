@@ -4,8 +4,7 @@
 // before the first write: the folder, the token and its role, the namespace, a card the user wrote. A commit is atomic
 // on the Hub, so a failure after that leaves the branch as it was. The token (HF_TOKEN or the token file) and
 // HF_ENDPOINT come from lib/hub.ts, as for downloads; so do the retries (5xx, 429, dropped connections).
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { fs, path } from "./platform";
 import { commit, createBranch, createRepo, HubApiError, InvalidApiResponseFormatError, whoAmI, type CommitOperation } from "@huggingface/hub";
 import { readConfig, type BertConfig } from "./config";
 import { isUserError, userError, type UserError } from "./errors";
@@ -65,7 +64,7 @@ export async function pushToHub(dir: string, repo: string, opts: PushOptions = {
   const { config, files } = filesToPush(dir);
   const record = readTrainingRecord(dir);
   checkIds(repo, opts);
-  const blobs = await Promise.all(files.map(async (f) => ({ path: f, content: await fs.openAsBlob(path.join(dir, f)) })));
+  const blobs = await Promise.all(files.map(async (f) => ({ path: f, content: await fs.openAsBlob(path.join(dir, f)) }))); // read as uploaded: the weights never whole in memory
   const total = blobs.reduce((n, b) => n + b.content.size, 0);
   const bar = progress(`push ${repo}`, total, opts.sink);
   let uploaded = 0;

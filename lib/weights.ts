@@ -3,13 +3,12 @@
 // tensors key by key under their HF names (dense weights transposed from PyTorch's [out, in] to the model's [in, out]
 // here and only here: fromHfLayout / toHfTensors), and reports what it left out and what it had to initialise, like
 // transformers' from_pretrained.
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { fs, path, stderr } from "./platform";
 import * as tf from "@tensorflow/tfjs";
 import { configToJson, readConfig, type BertConfig } from "./config";
 import { initTensor, isFrozen, layerKeys, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
 import { userError } from "./errors";
-import { writeDirAtomic, writeFileAtomic } from "./fsutil";
+import { persisted, writeDirAtomic, writeFileAtomic } from "./fsutil";
 import { cachedSnapshot, hubCacheDir, hubDownload, hubFileMeta, hubOffline, isHubError, isHubId, writeRef, type HubFileMeta, type HubOptions } from "./hub";
 import { readSafetensors, serializeSafetensors, type HostTensor, type TensorMap } from "./safetensors";
 
@@ -250,6 +249,7 @@ export function modelTensors(model: BertModel): Promise<TensorMap> {
 /** Save as a Hugging Face model directory (config.json + model.safetensors [+ tokenizer files]); other files there stay. */
 export async function saveModel(model: BertModel, dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
   writeModelFiles(dir, await modelFiles(model, opts));
+  await persisted("the model", dir); // in a browser: in storage before this returns
 }
 
 /** The files of a Hugging Face model directory (config.json, model.safetensors, tokenizer files), in memory. */
@@ -312,7 +312,7 @@ export async function downloadModel(id: string, opts: HubOptions = {}): Promise<
     return await downloadSnapshot(id, revision, opts);
   } catch (e) {
     if (cached !== undefined && isHubError(e) && (e.hubFailure === "network" || e.hubFailure === "server")) {
-      process.stderr.write(`warning: ${e.message.split(" (")[0]}; using the cached ${cached}\n`);
+      stderr.write(`warning: ${e.message.split(" (")[0]}; using the cached ${cached}\n`);
       return cached;
     }
     throw e;
@@ -344,5 +344,6 @@ async function downloadSnapshot(id: string, revision: string, opts: HubOptions):
     }
   }
   writeRef(id, revision, commit, opts);
+  await persisted(`the download of '${id}'`, dir); // in a browser: the snapshot is in storage before it is used
   return dir;
 }

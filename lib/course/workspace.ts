@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { userError } from "../errors";
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from "../fsutil";
-import { LOCK_FILE } from "../outdir";
+import { LOCK_FILE } from "../platform/lockfile";
 
 /** The workspace's folder name in the student's home. */
 export const WORKSPACE_DIR = "bert-qa-workbook";
