@@ -6,8 +6,9 @@
 // on every build, never copied into git. lib/site is a package of its own, installed here on first use, so
 // `npm install` at the root (the demo's path) brings none of it.
 //
-//   node lib/site/build.js            build (installs lib/site's packages when its lock file changed)
-//   node lib/site/build.js --files    refresh only the site's files (notebooks, data, bundle, kernel worker)
+//   node lib/site/build.js            build: installs lib/site's packages when its lock file changed, bundles the app
+//                                     when its sources changed (else keeps dist/site/build), refreshes the rest
+//   node lib/site/build.js --force    bundle the app again in any case
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
@@ -28,8 +29,17 @@ function fail(msg) {
   process.exit(1);
 }
 
-function sha256(file) {
-  return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+function sha256(...files) {
+  const h = crypto.createHash("sha256");
+  for (const f of files) h.update(path.relative(SITE, f)).update(fs.readFileSync(f));
+  return h.digest("hex");
+}
+
+/** What the bundled app is made of: when none of it changed, the last build's dist/site/build is still right. */
+function appKey() {
+  const dirs = ["app", "kernel"].map((d) => path.join(SITE, d));
+  const sources = dirs.flatMap((d) => fs.readdirSync(d).sort().map((f) => path.join(d, f)));
+  return sha256(...["package.json", "package-lock.json", "build.js"].map((f) => path.join(SITE, f)), ...sources);
 }
 
 /** npm ci in lib/site when its packages are missing or its lock file changed since they were installed. */
@@ -306,15 +316,20 @@ function writeFiles() {
 
 async function main() {
   const started = Date.now();
-  const filesOnly = process.argv.includes("--files");
-  if (filesOnly && !fs.existsSync(path.join(OUT, "lab", "index.html"))) fail("no site to refresh yet: run npm run site");
   ensureInstalled();
   const siteRequire = createRequire(path.join(SITE, "package.json"));
-  if (!filesOnly) await buildApp(siteRequire);
+  const keyFile = path.join(OUT, "build", ".bertqa-app-key");
+  const key = appKey();
+  const fresh = !process.argv.includes("--force") && fs.existsSync(keyFile) && fs.readFileSync(keyFile, "utf8") === key;
+  if (!fresh) {
+    await buildApp(siteRequire);
+    fs.writeFileSync(keyFile, key);
+  }
   buildWorker(siteRequire);
   copyBundle();
   const n = writeFiles();
-  process.stderr.write(`site: dist/site (${n} files from the repository) in ${((Date.now() - started) / 1000).toFixed(1)} s; npm run serve serves it\n`);
+  const app = fresh ? "the app unchanged since the last build" : "the app bundled";
+  process.stderr.write(`site: dist/site (${app}; ${n} files from the repository) in ${((Date.now() - started) / 1000).toFixed(1)} s; npm run serve serves it\n`);
 }
 
 main().catch((e) => fail(e.stack ?? String(e)));
