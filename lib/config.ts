@@ -1,7 +1,7 @@
 // The model's hyper-parameters, named exactly as in Hugging Face `config.json` (snake_case), for BERT and DistilBERT.
 // DistilBERT's config uses its own names (dim, n_layers, ...): they are mapped into the one BertConfig on parse and back
 // on save, so a saved DistilBERT config.json is a real DistilBERT config that transformers loads.
-import * as fs from "node:fs";
+import { fs } from "./platform";
 import { userError } from "./errors";
 import { decodeUtf8, parseJsonText } from "./fsutil";
 

@@ -2,7 +2,7 @@
 // their context, token strips, and a progress display with a live loss curve that updates in place.
 // Everything returns an HTML string; show*() sends it to the tslab kernel. Nothing happens at import: tslab and
 // plotly.js are required only when first used, so the library and its tests load without a kernel.
-import * as fs from "node:fs";
+import { notebookDisplay, packageFileText } from "./platform";
 import type { ProgressSink, ProgressState } from "./progress";
 import { formatDuration } from "./progress";
 
@@ -129,8 +129,7 @@ function scriptJson(value: unknown): string {
 }
 
 function plotlyScript(): string {
-  const file = require.resolve("plotly.js-dist/plotly.js");
-  return fs.readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script");
+  return packageFileText("plotly.js-dist/plotly.js").replace(/<\/script/gi, "<\\/script");
 }
 
 /**
@@ -244,11 +243,11 @@ export function tokensHtml(
 // ---- showing and progress ---------------------------------------------------------------------------------------
 
 function tslabDisplay(): HtmlDisplay {
-  return (require("tslab") as typeof import("tslab")).display;
+  return notebookDisplay().display;
 }
 
 function tslabNewDisplay(): HtmlDisplay {
-  return (require("tslab") as typeof import("tslab")).newDisplay();
+  return notebookDisplay().newDisplay();
 }
 
 /** Show HTML as this cell's output (in a tslab kernel). */

@@ -1,11 +1,8 @@
 // Dataset downloads: stream to a temporary file beside the target, verify size and sha256, then rename, so the cache
 // only ever holds complete, verified files and an interrupted download leaves nothing behind.
-import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
+import { createHash, env, fs, homedir, path, pid } from "./platform";
 import { userError } from "./errors";
-import { asWriteError, ensureDir, renameOrFail } from "./fsutil";
+import { asWriteError, ensureDir, fileDigest, renameOrFail } from "./fsutil";
 import { progress, type ProgressSink } from "./progress";
 
 export interface DownloadOptions {
@@ -17,8 +14,8 @@ export interface DownloadOptions {
 
 /** The cache root: $BERTQA_CACHE, else ~/.cache/bert-qa-workbook. */
 export function cacheDir(): string {
-  const env = process.env.BERTQA_CACHE;
-  return env !== undefined && env !== "" ? path.resolve(env) : path.join(os.homedir(), ".cache", "bert-qa-workbook");
+  const dir = env.BERTQA_CACHE;
+  return dir !== undefined && dir !== "" ? path.resolve(dir) : path.join(homedir(), ".cache", "bert-qa-workbook");
 }
 
 /**
@@ -28,7 +25,7 @@ export function cacheDir(): string {
 export async function downloadFile(url: string, dest: string, opts: DownloadOptions = {}): Promise<string> {
   if (fs.existsSync(dest) && (await cachedCopyOk(dest, opts))) return dest;
   ensureDir(path.dirname(path.resolve(dest)), "the download cache");
-  const tmp = `${dest}.tmp-${process.pid}`;
+  const tmp = `${dest}.tmp-${pid}`;
   try {
     const { bytes, sha256 } = await streamToFile(url, tmp, opts);
     checkDigest(url, bytes, sha256, opts);
@@ -45,13 +42,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
 async function cachedCopyOk(dest: string, opts: DownloadOptions): Promise<boolean> {
   if (opts.size !== undefined && fs.statSync(dest).size !== opts.size) return false;
   if (opts.sha256 === undefined) return true;
-  return (await sha256File(dest)) === opts.sha256.toLowerCase();
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = crypto.createHash("sha256");
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
+  return fileDigest(dest, "sha256") === opts.sha256.toLowerCase();
 }
 
 function checkDigest(url: string, bytes: number, sha256: string, opts: DownloadOptions): void {
@@ -81,7 +72,7 @@ async function streamToFile(url: string, tmp: string, opts: DownloadOptions): Pr
   const declared = encoding === null || encoding === "identity" ? Number(res.headers.get("content-length") ?? NaN) : NaN;
   const total = Number.isFinite(declared) ? declared : opts.size ?? 0;
   const bar = progress(opts.label ?? path.basename(new URL(url).pathname), total, opts.sink);
-  const hash = crypto.createHash("sha256");
+  const hash = createHash("sha256");
   const fd = fs.openSync(tmp, "w");
   let bytes = 0;
   try {
@@ -155,8 +146,8 @@ export async function downloadDataset(name: DatasetName, split: DatasetSplit,
   }
   const src = splits[split];
   if (src === undefined) throw userError("downloadDataset", `unknown split ${JSON.stringify(split)}`, 'use "train" or "dev"');
-  const fileName = path.posix.basename(new URL(src.url).pathname);
-  const base = opts.baseUrl ?? process.env.BERTQA_DATASETS_URL;
+  const fileName = new URL(src.url).pathname.split("/").pop() ?? "";
+  const base = opts.baseUrl ?? env.BERTQA_DATASETS_URL;
   const url = base !== undefined && base !== "" ? `${base.replace(/\/+$/, "")}/${fileName}` : src.url;
   const dest = path.join(opts.cacheDir ?? cacheDir(), "datasets", name, fileName);
   return downloadFile(url, dest, { sha256: src.sha256, size: src.size, label: `${name} ${split}`, sink: opts.sink });

@@ -1,8 +1,7 @@
 // Long work must never leave a half-written file: write to a temporary name beside the target, then rename (atomic on
 // one filesystem). A write the environment refuses (disk full, read-only, no permission, something in the way) is a
 // WriteError: one line naming the path, what was being written and its size; the temporary file is removed.
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { crashNow, createHash, env, fs, path, persist, pid } from "./platform";
 import { excerpt, userError, UserError } from "./errors";
 
 /** Error codes that mean the environment refused a write (not a bug), with what they mean and the way out. */
@@ -21,16 +20,18 @@ const REFUSALS: Record<string, { reason: string; fix: string }> = {
 
 /** A write the environment refused; `message` is the user's one line, the fields let callers add what is kept. */
 export class WriteError extends UserError {
-  constructor(readonly file: string, readonly what: string, readonly bytes: number | undefined, readonly code: string) {
-    super(`${file}: cannot write ${what}${bytes !== undefined ? ` (${formatBytes(bytes)})` : ""}: ${REFUSALS[code].reason} [${code}] (${REFUSALS[code].fix})`);
+  /** `said`: what the refusal itself said, where it says more than its code (a browser's storage quota and its use). */
+  constructor(readonly file: string, readonly what: string, readonly bytes: number | undefined, readonly code: string, readonly said: { reason?: string; fix?: string } = {}) {
+    super("");
+    this.message = `${file}: cannot write ${what}${bytes !== undefined ? ` (${formatBytes(bytes)})` : ""}: ${this.reason} [${code}] (${this.fix})`;
   }
   /** The same line with what is kept (e.g. "the last checkpoint (step 40) ... is intact") and more of the fix. */
   withNote(note: string, moreFix = ""): UserError {
     const size = this.bytes !== undefined ? ` (${formatBytes(this.bytes)})` : "";
     return new UserError(`${this.file}: cannot write ${this.what}${size}: ${this.reason} [${this.code}]; ${note} (${this.fix}${moreFix})`);
   }
-  get reason(): string { return REFUSALS[this.code].reason; }
-  get fix(): string { return REFUSALS[this.code].fix; }
+  get reason(): string { return this.said.reason ?? REFUSALS[this.code].reason; }
+  get fix(): string { return this.said.fix ?? REFUSALS[this.code].fix; }
 }
 
 export function isWriteError(e: unknown): e is WriteError {
@@ -48,10 +49,10 @@ export function formatBytes(n: number): string {
 
 /** An environmental refusal becomes a WriteError about `file`; anything else (a bug) passes through unchanged. */
 export function asWriteError(e: unknown, file: string, what: string, bytes?: number): unknown {
-  if (e instanceof WriteError) return e.bytes === undefined && bytes !== undefined ? new WriteError(e.file, what, bytes, e.code) : e;
+  if (e instanceof WriteError) return e.bytes === undefined && bytes !== undefined ? new WriteError(e.file, what, bytes, e.code, e.said) : e;
   if (!(e instanceof Error)) return e;
-  const code = (e as NodeJS.ErrnoException).code;
-  return code !== undefined && REFUSALS[code] !== undefined ? new WriteError(file, what, bytes, code) : e;
+  const { code, reason, fix } = e as Error & { code?: string; reason?: string; fix?: string };
+  return code !== undefined && REFUSALS[code] !== undefined ? new WriteError(file, what, bytes, code, { reason, fix }) : e;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -61,7 +62,7 @@ export function asWriteError(e: unknown, file: string, what: string, bytes?: num
 export type FaultEvent = { kind: "write"; file: string; offset: number; bytes: number } | { kind: "point"; name: string; file: string };
 export type FaultHook = (event: FaultEvent) => void;
 
-let faultHook: FaultHook | undefined = faultFromSpec(process.env.BERTQA_FAULT);
+let faultHook: FaultHook | undefined = faultFromSpec(env.BERTQA_FAULT);
 
 /** Install (or with undefined remove) the hook called before every chunk written and at every named point. */
 export function setFaultHook(hook: FaultHook | undefined): void {
@@ -90,7 +91,7 @@ export function faultFromSpec(spec: string | undefined): FaultHook | undefined {
   if (action === "kill") {
     let seen = 0;
     return (e) => {
-      if (e.kind === "point" && e.name === where && ++seen === Number(nth ?? 1)) process.kill(process.pid, "SIGKILL");
+      if (e.kind === "point" && e.name === where && ++seen === Number(nth ?? 1)) crashNow();
     };
   }
   let total = 0;
@@ -126,7 +127,7 @@ export function ensureDir(dir: string, what = "a folder"): void {
 
 /** A temporary name beside `file`: same folder (so the rename is atomic), unique per process and call. */
 export function tmpName(file: string): string {
-  return `${file}.tmp-${process.pid}-${Date.now()}-${(tmpCounter++).toString(36)}`;
+  return `${file}.tmp-${pid}-${Date.now()}-${(tmpCounter++).toString(36)}`;
 }
 let tmpCounter = 0;
 
@@ -155,8 +156,10 @@ function writeChunks(fd: number, file: string, data: Uint8Array, offset: number)
   return offset + data.byteLength;
 }
 
+const utf8 = new TextEncoder();
+
 function bytesOf(data: string | Uint8Array): Uint8Array {
-  return typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  return typeof data === "string" ? utf8.encode(data) : data;
 }
 
 /** What a file is, for messages, from its name (callers may say it better). */
@@ -166,6 +169,17 @@ export function describeFile(file: string): string {
     "config.json": "the model config", "metrics.jsonl": "the metrics log", "eval.json": "the evaluation scores", "loss.svg": "the loss curve",
   };
   return known[path.basename(file)] ?? path.basename(file);
+}
+
+/** Wait until storage holds what was written (a browser's storage catches up after the calls return; on disk the
+ * writes are there already). A refusal since (a full quota) is a WriteError about `what`, or the file it names. */
+export async function persisted(what: string, file: string): Promise<void> {
+  try {
+    await persist();
+  } catch (e) {
+    const at = e as { path?: string; bytes?: number };
+    throw asWriteError(e, at.path ?? file, what, at.bytes);
+  }
 }
 
 /** Write `data` to `file` through a temporary file and a rename; nothing is left behind if it fails. */
@@ -197,12 +211,12 @@ export function writeLinesAtomic(file: string, count: number, line: (i: number) 
         chunk.push(l);
         size += l.length;
         if (size > 1 << 20) { // ~1 MB writes: one huge string could exceed V8's string limit on SQuAD-sized output
-          written = writeChunks(fd, file, Buffer.from(chunk.join(""), "utf8"), written);
+          written = writeChunks(fd, file, utf8.encode(chunk.join("")), written);
           chunk = [];
           size = 0;
         }
       }
-      written = writeChunks(fd, file, Buffer.from(chunk.join(""), "utf8"), written);
+      written = writeChunks(fd, file, utf8.encode(chunk.join("")), written);
     } finally {
       fs.closeSync(fd);
     }
@@ -219,7 +233,7 @@ export function writeJsonAtomic(file: string, value: unknown, what = describeFil
 
 /** Append one line (a log); a refusal is a WriteError. A line cut short by a crash is dropped by the reader. */
 export function appendLine(file: string, line: string, what = describeFile(file)): void {
-  const bytes = Buffer.from(line + "\n", "utf8");
+  const bytes = utf8.encode(line + "\n");
   try {
     const fd = fs.openSync(file, "a");
     try { writeChunks(fd, file, bytes, fs.fstatSync(fd).size); } finally { fs.closeSync(fd); }
@@ -240,7 +254,7 @@ export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void, what
     discard(tmp); // the old directory stays as it was
     throw asWriteError(e, dir, what);
   }
-  const old = `${abs}.old-${process.pid}-${Date.now()}`;
+  const old = `${abs}.old-${pid}-${Date.now()}`;
   if (fs.existsSync(abs)) renameOrFail(abs, old, what);
   try {
     renameOrFail(tmp, abs, what);
@@ -250,6 +264,18 @@ export function writeDirAtomic(dir: string, fill: (tmpDir: string) => void, what
     throw e;
   }
   fs.rmSync(old, { recursive: true, force: true });
+}
+
+/** The hex digest of a file's bytes (after `prefix`, as git's blob ids hash "blob <size>\0" first), read in 1 MB parts. */
+export function fileDigest(file: string, algorithm: "sha256" | "sha1", prefix = ""): string {
+  const hash = createHash(algorithm).update(prefix);
+  const fd = fs.openSync(file, "r"), part = new Uint8Array(1 << 20);
+  try {
+    for (let n = fs.readSync(fd, part, 0, part.length, null); n > 0; n = fs.readSync(fd, part, 0, part.length, null)) hash.update(part.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest("hex");
 }
 
 /** Total size of the files under `p`, for messages. */

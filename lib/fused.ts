@@ -8,6 +8,7 @@
 // off (to compare). Dropout masks are counter-based (lib/dropout.ts): the WebGPU kernels draw them from the seed, the
 // other backends build the same mask on the host and multiply.
 import * as tf from "@tensorflow/tfjs";
+import { env } from "./platform";
 import {
   ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, GRAD_NORM, ATTENTION, ATTENTION_GRAD_KV, ATTENTION_GRAD_Q, ATTENTION_MAX_D, ATTENTION_MAX_T, BIAS_GELU, BIAS_GELU_GRAD, LAYER_NORM_GRAD,
   COLUMN_SUMS, DROPOUT, LAYER_NORM_PARAM_GRAD, ROW_STATS,
@@ -20,7 +21,7 @@ import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from
 /** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW, and GELU and LayerNorm
  * while its thread pool runs) and BERTQA_FUSED is not 0. */
 export function fusedKernelActive(kernel: string): boolean {
-  if (process.env.BERTQA_FUSED === "0" || tf.getKernel(kernel, tf.getBackend()) === undefined) return false;
+  if (env.BERTQA_FUSED === "0" || tf.getKernel(kernel, tf.getBackend()) === undefined) return false;
   return !WASM_POOL_KERNELS.has(kernel) || tf.getBackend() !== "wasm" || wasmPoolActive();
 }
 

@@ -4,10 +4,8 @@
 // (X-Linked-Etag for LFS files: their sha256; else ETag: the git blob sha1) and the size. The file streams into
 // blobs/<etag>.incomplete, resumes with Range after a dropped connection, and is renamed into blobs/ only once its size
 // and checksum match. Every failure is one UserError line naming the model, the file, the cause and the fix.
-import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
+import { env, fs, homedir, path, pid, symlinks } from "./platform";
+import { fileDigest } from "./fsutil";
 import { userError, type UserError } from "./errors";
 import { progress, type ProgressSink } from "./progress";
 
@@ -41,30 +39,29 @@ export function isHubId(s: string): boolean {
 /** $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub. */
 export function hubCacheDir(opts: HubOptions = {}): string {
   if (opts.cacheDir !== undefined) return opts.cacheDir;
-  const env = process.env;
   if (env.HF_HUB_CACHE) return env.HF_HUB_CACHE;
   if (env.HUGGINGFACE_HUB_CACHE) return env.HUGGINGFACE_HUB_CACHE;
   return path.join(hfHome(), "hub");
 }
 
 function hfHome(): string {
-  return process.env.HF_HOME ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "huggingface");
+  return env.HF_HOME ?? path.join(env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "huggingface");
 }
 
 export function hubEndpoint(opts: HubOptions = {}): string {
-  return (opts.endpoint ?? process.env.HF_ENDPOINT ?? HUB_URL).replace(/\/+$/, "");
+  return (opts.endpoint ?? env.HF_ENDPOINT ?? HUB_URL).replace(/\/+$/, "");
 }
 
 /** HF_HUB_OFFLINE as huggingface_hub reads it: 1, ON, YES or TRUE in any case. */
 export function hubOffline(): boolean {
-  return ["1", "ON", "YES", "TRUE"].includes((process.env.HF_HUB_OFFLINE ?? "").trim().toUpperCase());
+  return ["1", "ON", "YES", "TRUE"].includes((env.HF_HUB_OFFLINE ?? "").trim().toUpperCase());
 }
 
 /** $HF_TOKEN, else the token `huggingface-cli login` saved ($HF_TOKEN_PATH or $HF_HOME/token). */
 export function hubToken(): string | undefined {
-  const env = process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN;
-  if (env !== undefined && env.trim() !== "") return env.trim();
-  const file = process.env.HF_TOKEN_PATH ?? path.join(hfHome(), "token");
+  const token = env.HF_TOKEN ?? env.HUGGING_FACE_HUB_TOKEN;
+  if (token !== undefined && token.trim() !== "") return token.trim();
+  const file = env.HF_TOKEN_PATH ?? path.join(hfHome(), "token");
   try {
     const t = fs.readFileSync(file, "utf8").trim();
     return t !== "" ? t : undefined;
@@ -91,7 +88,7 @@ export function writeRef(id: string, revision: string, commit: string, opts: Hub
   if (revision === commit) return;
   const ref = path.join(repoCacheDir(id, opts), "refs", revision);
   fs.mkdirSync(path.dirname(ref), { recursive: true });
-  const tmp = `${ref}.tmp-${process.pid}`;
+  const tmp = `${ref}.tmp-${pid}`;
   fs.writeFileSync(tmp, commit);
   fs.renameSync(tmp, ref);
 }
@@ -150,7 +147,7 @@ function authHeaders(): Record<string, string> {
 }
 
 function timeoutSeconds(name: string, fallback: number): number {
-  const v = Number(process.env[name]);
+  const v = Number(env[name]);
   return Number.isFinite(v) && v > 0 ? v : fallback;
 }
 
@@ -219,11 +216,13 @@ async function downloadToCache(meta: HubFileMeta, opts: HubOptions): Promise<str
   const blob = path.join(repo, "blobs", meta.etag);
   if (!fs.existsSync(blob)) await downloadBlob(meta, blob, opts);
   fs.mkdirSync(path.dirname(pointer), { recursive: true });
-  try {
-    fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
-  } catch {
-    fs.copyFileSync(blob, pointer); // no symlinks (some Windows setups): a copy, as huggingface_hub then makes
+  if (symlinks) {
+    try {
+      fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
+      return pointer;
+    } catch { /* no symlinks here (some Windows setups) */ }
   }
+  fs.copyFileSync(blob, pointer); // a copy instead, as huggingface_hub then makes (and in a browser's storage)
   return pointer;
 }
 
@@ -257,7 +256,7 @@ async function downloadBlob(meta: HubFileMeta, blob: string, opts: HubOptions): 
     fs.rmSync(incomplete, { force: true });
     throw hubError("integrity", id, file, `size mismatch: expected ${meta.size} bytes, got ${size}`, fix);
   }
-  const got = await blobChecksum(incomplete, meta.etag);
+  const got = blobChecksum(incomplete, meta.etag);
   if (got !== undefined && got !== meta.etag.toLowerCase()) {
     fs.rmSync(incomplete, { force: true });
     throw hubError("integrity", id, file, `checksum mismatch: expected ${meta.etag}, got ${got}`, fix);
@@ -324,11 +323,8 @@ async function fetchInto(meta: HubFileMeta, incomplete: string, have: number, he
 }
 
 /** The digest the etag names: sha256 for LFS files (64 hex), git's blob sha1 otherwise (40 hex); else none. */
-async function blobChecksum(file: string, etag: string): Promise<string | undefined> {
-  let hash: crypto.Hash;
-  if (/^[0-9a-f]{64}$/i.test(etag)) hash = crypto.createHash("sha256");
-  else if (/^[0-9a-f]{40}$/i.test(etag)) hash = crypto.createHash("sha1").update(`blob ${fs.statSync(file).size}\0`);
-  else return undefined;
-  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest("hex");
+function blobChecksum(file: string, etag: string): string | undefined {
+  if (/^[0-9a-f]{64}$/i.test(etag)) return fileDigest(file, "sha256");
+  if (/^[0-9a-f]{40}$/i.test(etag)) return fileDigest(file, "sha1", `blob ${fs.statSync(file).size}\0`);
+  return undefined;
 }

@@ -20,6 +20,8 @@ export * from "./weights";
 
 // Training: the loop, AdamW and its learning-rate schedule; models held by notebook cells, and stopping long work (■).
 export * from "./train";
+export { DEMO, runDemo, type DemoOptions, type DemoSummary } from "./demo";
+export { checkTrainOutDir, newestCheckpoint, type RunDir, type TrainerState } from "./rundir";
 export * from "./optim";
 export * from "./session";
 export * from "./stop";
@@ -29,7 +31,9 @@ export * from "./postprocess";
 export * from "./predict";
 export * from "./metrics";
 
-// Where it runs, what it shows, and how mistakes are reported.
+// Where it runs, what it shows, and how mistakes are reported. `fs`, `path` and `env` are Node's fs, path and
+// process.env under Node and their browser twins in a page (lib/platform): cells that use them run in both.
+export { env, fs, path, platformName } from "./platform";
 export * from "./backend";
 export * from "./display";
 export * from "./progress";

@@ -5,6 +5,7 @@
 // scored on one article) are ignored with one warning, or refused with `strict`.
 import type { QAExample } from "./squad";
 import { userError } from "./errors";
+import { stderr } from "./platform";
 
 export type NaProbs = Record<string, number> | Map<string, number>;
 
@@ -98,7 +99,7 @@ function warnMissing(missing: string[], warn: (msg: string) => void): void {
   warn(`warning: ${missing.length} question(s) have no prediction and score 0 (${shown})`);
 }
 
-const stderrWarn = (msg: string) => process.stderr.write(msg + "\n");
+const stderrWarn = (msg: string) => stderr.write(msg + "\n");
 
 /**
  * The SQuAD v2.0 official scores in percent (`exact`, `f1`, `total`, HasAns_*, NoAns_*, best_* with na_probs).

@@ -1,8 +1,7 @@
 // Questions in, answers out: features (sliding windows) → batched forward pass in inference mode → logits to the host
 // one batch at a time → postprocessQA. Also the one-question helper behind `bertqa ask` and the checks that a
 // checkpoint really has a question-answering head.
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { fs, path } from "./platform";
 import * as tf from "@tensorflow/tfjs";
 import type { QAExample } from "./squad";
 import type { BertTokenizer } from "./tokenizer";

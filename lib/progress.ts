@@ -1,5 +1,6 @@
 // Progress for long work: a bar that redraws in place on a terminal, a line every few seconds in logs and CI, and a
 // pluggable sink so notebooks can show the same state in an updating display (see display.ts).
+import { stderr, type TextStream } from "./platform";
 
 export interface ProgressState {
   label: string;
@@ -72,7 +73,7 @@ function fmtNum(v: number): string {
 }
 
 /** On a TTY redraw one line; elsewhere (CI, pipes) print a line at most every 5 s and at the end. */
-export function terminalSink(stream: NodeJS.WriteStream = process.stderr): ProgressSink {
+export function terminalSink(stream: TextStream = stderr): ProgressSink {
   let lastLine = 0;
   return (s) => {
     if (stream.isTTY) {

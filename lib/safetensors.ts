@@ -1,7 +1,7 @@
 // The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte little-endian header length, a JSON
 // header {name: {dtype, shape, data_offsets: [begin, end]}}, then the raw little-endian bytes. Parsed here directly:
 // it is small, and a hand parser can name exactly what is wrong with a damaged file.
-import * as fs from "node:fs";
+import { fs } from "./platform";
 import { userError } from "./errors";
 import { writeFileAtomic } from "./fsutil";
 
@@ -20,15 +20,15 @@ export function readSafetensors(file: string): { tensors: TensorMap; metadata: R
   return parseSafetensors(fs.readFileSync(file), file);
 }
 
-export function parseSafetensors(buf: Buffer, file = "<buffer>"): { tensors: TensorMap; metadata: Record<string, string> } {
+export function parseSafetensors(buf: Uint8Array, file = "<buffer>"): { tensors: TensorMap; metadata: Record<string, string> } {
   if (buf.length < 8) throw userError(file, `not a safetensors file: only ${buf.length} bytes`, "the download or copy was cut short; fetch the file again");
-  const headerLen = Number(buf.readBigUInt64LE(0));
+  const headerLen = Number(new DataView(buf.buffer, buf.byteOffset, 8).getBigUint64(0, true));
   if (headerLen > buf.length - 8) {
     throw userError(file, `header says ${headerLen} bytes but the file has ${buf.length - 8} after the length field`, "the file is truncated or not safetensors; fetch it again");
   }
   let header: Record<string, any>;
   try {
-    header = JSON.parse(buf.subarray(8, 8 + headerLen).toString("utf8"));
+    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + headerLen)));
   } catch {
     throw userError(file, "the safetensors header is not valid JSON", "the file is damaged; fetch it again");
   }
@@ -52,9 +52,9 @@ export function parseSafetensors(buf: Buffer, file = "<buffer>"): { tensors: Ten
   return { tensors, metadata };
 }
 
-function decode(bytes: Buffer, dtype: string, shape: number[], name: string, file: string): HostTensor {
+function decode(bytes: Uint8Array, dtype: string, shape: number[], name: string, file: string): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  const b = Buffer.from(bytes); // copy: aligned, and independent of the file buffer
+  const b = bytes.slice(); // copy: aligned, and independent of the file buffer
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (dtype === "F32") return { dtype: "float32", shape, data: new Float32Array(b.buffer, b.byteOffset, n) };
   if (dtype === "F64" || dtype === "F16" || dtype === "BF16") {
@@ -91,24 +91,30 @@ function bf16ToF32(h: number): number {
 }
 
 /** Serialise tensors (float32 → F32, int32 → I64 as PyTorch stores token ids) in sorted key order, as HF does. */
-export function serializeSafetensors(tensors: TensorMap, metadata: Record<string, string> = { format: "pt" }): Buffer {
+export function serializeSafetensors(tensors: TensorMap, metadata: Record<string, string> = { format: "pt" }): Uint8Array {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
-  const parts: Buffer[] = [];
+  const parts: Uint8Array[] = [];
   for (const name of names) {
     const t = tensors.get(name)!;
-    const bytes = t.dtype === "float32" ? Buffer.from(new Float32Array(t.data).buffer) : Buffer.from(BigInt64Array.from(t.data, (x) => BigInt(x)).buffer);
+    const bytes = new Uint8Array(t.dtype === "float32" ? new Float32Array(t.data).buffer : BigInt64Array.from(t.data, (x) => BigInt(x)).buffer);
     header[name] = { dtype: t.dtype === "float32" ? "F32" : "I64", shape: t.shape, data_offsets: [offset, offset + bytes.length] };
     parts.push(bytes);
     offset += bytes.length;
   }
-  let json = Buffer.from(JSON.stringify(header), "utf8");
-  const pad = (8 - (json.length % 8)) % 8; // the spec allows trailing spaces; 8-byte alignment helps mmap readers
-  json = Buffer.concat([json, Buffer.from(" ".repeat(pad))]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, ...parts]);
+  const raw = new TextEncoder().encode(JSON.stringify(header));
+  const json = new Uint8Array(raw.length + ((8 - (raw.length % 8)) % 8)).fill(0x20); // the spec allows trailing spaces; 8-byte alignment helps mmap readers
+  json.set(raw);
+  const out = new Uint8Array(8 + json.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  let at = 8 + json.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 export function writeSafetensors(file: string, tensors: TensorMap, metadata?: Record<string, string>, what?: string): void {

@@ -1,12 +1,11 @@
 // The embedded sample data: templated facts about fictional towns, people and guilds whose names are built from a
 // fixed syllable inventory, so nothing can be known from pretraining and a tiny BERT trained from scratch can learn
-// the task in minutes. Deterministic (seeded PRNG); `npx tsx lib/sample.ts` regenerates everything under data/.
-import * as fs from "node:fs";
-import * as path from "node:path";
+// the task in minutes. Deterministic (seeded PRNG); `npm run sample` regenerates everything under data/.
+import { fs, path, repoRoot } from "./platform";
 import { writeDirAtomic, writeFileAtomic } from "./fsutil";
 import { buildWordPieceVocab, saveTokenizer, tokenizerFromVocab } from "./tokenizer";
 
-const DATA_DIR = path.resolve(__dirname, "..", "data");
+const DATA_DIR = path.join(repoRoot, "data");
 export const SAMPLE_FILES = {
   train: path.join(DATA_DIR, "squad-sample-train.json"),
   dev: path.join(DATA_DIR, "squad-sample-dev.json"),
@@ -559,4 +558,3 @@ export function main(): void {
   console.log(JSON.stringify({ dataDir: DATA_DIR, files: fs.readdirSync(DATA_DIR) }));
 }
 
-if (require.main === module) main();

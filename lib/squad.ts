@@ -1,6 +1,6 @@
 // Typed loading of SQuAD v1.1 / v2.0 and CMRC2018 files (same JSON layout), flattened to one record per question.
 // Every answer_start leaves this module as a JS string index (UTF-16 code units), checked against the context.
-import * as fs from "node:fs";
+import { fs } from "./platform";
 import { excerpt, isUserError, userError } from "./errors";
 import { decodeUtf8, parseJsonText } from "./fsutil";
 export { parseJsonText } from "./fsutil"; // evaluate and the notebooks import it from here
@@ -61,7 +61,7 @@ export function locateAnswer(context: string, text: string, start: number): numb
 
 /** Read and validate a SQuAD-style JSON file. `loadSquad("data/squad-sample-dev.json").examples[0].question` */
 export function loadSquad(file: string, opts: LoadOptions = {}): SquadDataset {
-  let bytes: Buffer;
+  let bytes: Uint8Array;
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {

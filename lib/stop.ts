@@ -4,6 +4,7 @@
 // The state lives on globalThis, not in this module: tslab compiles lib/ for the cells apart from the kernel's own
 // copy (lib/cli/run-notebooks.js reads the same object), and a re-compiled module must see the same runs.
 import { UserError } from "./errors";
+import { yieldToEvents } from "./platform";
 
 export interface ActiveWork {
   id: number;
@@ -69,16 +70,26 @@ export function isStopped(e: unknown): e is StoppedError {
   return e instanceof Error && (e as Partial<StoppedError>).stopped === true;
 }
 
+/** ■ from a host that cannot reach this thread while it computes (a page driving a Web Worker): it sets element 0 of
+ * this shared flag to 1; the next poll takes it (back to 0) as one requestStop(). */
+export const STOP_FLAG = Symbol.for("bertqa.stopFlag");
+
+function takeHostStop(): void {
+  const flag = (globalThis as unknown as Record<symbol, Int32Array | undefined>)[STOP_FLAG];
+  if (flag !== undefined && Atomics.exchange(flag, 0, 0) === 1) requestStop();
+}
+
 let lastYield = 0;
 /**
- * Let the event loop run (a SIGINT handler, a notebook display) at most every `everyMs`, then say whether `work` was
- * asked to stop. Synchronous loops never see a signal; long loops await this between items.
+ * Let the event loop run (a SIGINT handler, a notebook display, a worker's message) at most every `everyMs`, then say
+ * whether `work` was asked to stop. Synchronous loops never see a signal; long loops await this between items.
  */
 export async function pollStop(work: ActiveWork, everyMs = 100): Promise<boolean> {
   const now = Date.now();
   if (now - lastYield >= everyMs) {
     lastYield = now;
-    await new Promise((r) => setImmediate(r));
+    await yieldToEvents();
   }
+  takeHostStop();
   return work.stopRequested;
 }

@@ -6,8 +6,7 @@
 // Why our own WordPiece rather than @huggingface/tokenizers (tokenizers.js): its current release, 0.2.0, encodes to
 // ids, tokens and masks only, with no character offsets and no overflow windows (stride), and extractive QA needs
 // both to map answer characters to tokens and back. test/tokenizer.test.ts checks that it gives the same ids as ours.
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { fs, path } from "./platform";
 import { isUserError, userError } from "./errors";
 import { decodeUtf8, writeFileAtomic, writeJsonAtomic } from "./fsutil";
 import { bertEncoder, wordPieceModel } from "./wordpiece";

@@ -1,13 +1,10 @@
 // Fine-tuning loops: question answering (trainQA) and sequence classification (trainClassifier), as the Hugging Face
 // Trainer does it — seeded shuffling and dropout, AdamW with linear warm-up/decay, clipping, gradient accumulation,
-// evaluation every N steps and at each epoch end — plus what a long run on a laptop needs: atomic checkpoints that
-// resume bit-for-bit, a stop flag checked every step, a NaN guard, progress, metrics.jsonl and a loss curve. A run owns
-// its output folder: it refuses one holding another run (unless resuming or overwriting), locks it while it writes,
-// and a full disk or a killed process never costs the last complete checkpoint.
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { createHash } from "node:crypto";
+// evaluation every N steps and at each epoch end — plus what a long run on a laptop needs: checkpoints that resume
+// bit-for-bit, a stop flag checked every step, a NaN guard, progress, metrics.jsonl and a loss curve. The run's folder
+// (its checks, lock, log and crash-safe checkpoints, on disk or in a browser's storage) is lib/rundir.ts.
 import * as tf from "@tensorflow/tfjs";
+import { createHash, path, stderr } from "./platform";
 import { assertModelLive, forward, qaLoss, clsLoss, type BertModel } from "./bert";
 import { configToJson } from "./config";
 import { batchLength, prepareFeatures, prepareFeaturesAsync, padBatch, type QAFeature } from "./features";
@@ -15,13 +12,12 @@ import type { QAExample } from "./squad";
 import type { BertTokenizer } from "./tokenizer";
 import { predictQA } from "./predict";
 import { squadEvaluate, cmrcEvaluate, detectMetric } from "./metrics";
-import { architecture, loadModelDir, modelFiles, writeModelFiles, MODEL_FILES } from "./weights";
-import { readSafetensors, writeSafetensors } from "./safetensors";
-import { appendLine, discard, ensureDir, faultPoint, isWriteError, renameOrFail, writeFileAtomic, writeJsonAtomic, writeLinesAtomic } from "./fsutil";
-import { checkPaths, dirEntries, listNames, lockDir, samePath, type DirLock } from "./outdir";
+import { architecture, loadModelDir, modelFiles, type ModelFile } from "./weights";
+import { readSafetensors, serializeSafetensors } from "./safetensors";
+import { checkpointToResume, readCheckpointFile, refuseBusyRunDir, withRunDir, type CheckpointFound, type LogRecord, type RunDir, type TrainerState } from "./rundir";
 import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
-import { beginWork, pollStop, StoppedError, workUsing, type ActiveWork } from "./stop";
+import { beginWork, pollStop, StoppedError, type ActiveWork } from "./stop";
 import { checkTrainingFits, gpuPoolKeeper, padMultiple } from "./backend";
 import { variableGrads } from "./grad";
 import {
@@ -82,16 +78,7 @@ export interface TrainResult {
   history: LogRecord[];
 }
 
-export interface LogRecord {
-  step: number;
-  epoch: number;
-  loss?: number;
-  lr?: number;
-  grad_norm?: number;
-  examples_per_s?: number;
-  elapsed_s: number;
-  eval?: Record<string, number>;
-}
+export type { LogRecord } from "./rundir";
 
 /** What the loop needs from a task: its examples as padded tensors, its loss and its evaluation. */
 interface TaskHooks<F extends { inputIds: number[] }> {
@@ -112,10 +99,10 @@ const DEFAULTS = { groupByLength: false, epochs: 2, batchSize: 16, lr: 5e-5, war
 /** Fine-tune `opts.model` (task "qa") on SQuAD-style examples; writes the model, metrics.jsonl and eval.json. */
 export async function trainQA(opts: QATrainOptions): Promise<TrainResult> {
   if (opts.model.task !== "qa") throw userError("model", `is a '${opts.model.task}' model`, "train question answering with a task 'qa' model");
-  return withOutputDir(opts, [{ flag: "--eval", path: opts.evalFile }], () => trainQAIn(opts));
+  return withRunDir(opts, [{ flag: "--eval", path: opts.evalFile }], (run) => trainQAIn(opts, run));
 }
 
-async function trainQAIn(opts: QATrainOptions): Promise<TrainResult> {
+async function trainQAIn(opts: QATrainOptions, run: RunDir): Promise<TrainResult> {
   const maxLength = opts.maxLength ?? Math.min(384, opts.model.config.max_position_embeddings);
   const docStride = opts.docStride ?? Math.min(128, Math.floor(maxLength / 2));
   assertModelLive(opts.model, "trainQA");
@@ -153,8 +140,8 @@ async function trainQAIn(opts: QATrainOptions): Promise<TrainResult> {
     headline: "f1",
     dataFingerprint: fingerprint([opts.train.map((e) => [e.id, e.question, e.context, e.answers.map((a) => [a.text, a.answer_start]), e.is_impossible]), maxLength, docStride, opts.tokenizer.idToToken.length]),
   };
-  if (stats.answersLost > 0 && !opts.quiet) process.stderr.write(`train: ${stats.answersLost} answers fall outside every window of ${maxLength} tokens (those windows train as "no answer")\n`);
-  return runTraining(opts.model, hooks, { ...opts, tokenizerDir: opts.tokenizerDir });
+  if (stats.answersLost > 0 && !opts.quiet) stderr.write(`train: ${stats.answersLost} answers fall outside every window of ${maxLength} tokens (those windows train as "no answer")\n`);
+  return runTraining(opts.model, hooks, opts, run);
 }
 
 /** "where: what (fix (detail))" without its final "(fix)": the training file's fixes do not apply to the eval file. */
@@ -250,10 +237,10 @@ export function classificationScores(gold: number[], pred: number[], numLabels: 
 /** Fine-tune a ForSequenceClassification model on text,label rows; evaluation reports accuracy and macro-F1. */
 export async function trainClassifier(opts: ClsTrainOptions): Promise<TrainResult> {
   if (opts.model.task !== "cls") throw userError("model", `is a '${opts.model.task}' model`, "train classification with a task 'cls' model");
-  return withOutputDir(opts, [], () => trainClassifierIn(opts));
+  return withRunDir(opts, [], (run) => trainClassifierIn(opts, run));
 }
 
-async function trainClassifierIn(opts: ClsTrainOptions): Promise<TrainResult> {
+async function trainClassifierIn(opts: ClsTrainOptions, run: RunDir): Promise<TrainResult> {
   const label2id = opts.model.config.label2id;
   if (label2id === undefined) throw userError("model config", "has no label2id", "create the model with the dataset's labels (num_labels, id2label, label2id)");
   const maxLength = opts.maxLength ?? Math.min(128, opts.model.config.max_position_embeddings);
@@ -276,26 +263,13 @@ async function trainClassifierIn(opts: ClsTrainOptions): Promise<TrainResult> {
     headline: "accuracy",
     dataFingerprint: fingerprint([opts.train.map((e) => [e.text, e.label]), maxLength]),
   };
-  return runTraining(opts.model, hooks, opts);
+  return runTraining(opts.model, hooks, opts, run);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // The loop.
 
-interface TrainerState {
-  format: "bertqa-trainer-state";
-  step: number; // optimizer updates done
-  epoch: number; // current epoch (0-based)
-  position: number; // micro-batches of this epoch already consumed
-  total_steps: number;
-  seed: number;
-  data_fingerprint: string;
-  model_fingerprint: string;
-  settings: Record<string, number>;
-  history: LogRecord[];
-}
-
-async function runTraining<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { outDir: string; tokenizerDir?: string }): Promise<TrainResult> {
+async function runTraining<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { tokenizerDir?: string }, run: RunDir): Promise<TrainResult> {
   const s = { ...DEFAULTS, ...definedOnly(opts) };
   checkSettings(s);
   assertModelLive(model, "trainQA/trainClassifier");
@@ -308,31 +282,22 @@ async function runTraining<F extends { inputIds: number[] }>(model: BertModel, t
   const params = trainableParams(model);
   checkTrainingFits(Object.values(params).reduce((n, v) => n + v.size, 0));
   const byVariable = new Map(Object.entries(params).map(([name, v]) => [v.name, name]));
-  const work = claimOutDir(opts.outDir, model, totalSteps);
+  const work = claimRun(run.dir, model, totalSteps);
   const opt = createAdamW(params, { lr: s.lr, weightDecay: s.weightDecay });
   const modelFp = fingerprint(configToJson(model.config, architecture(model.config, model.task)));
   const settings = { lr: s.lr, batch_size: s.batchSize, grad_accum: s.gradAccum, warmup_ratio: s.warmupRatio, weight_decay: s.weightDecay, max_grad_norm: s.maxGradNorm, seed: s.seed, total_steps: totalSteps, group_by_length: s.groupByLength ? 1 : 0 };
   let state: TrainerState = { format: "bertqa-trainer-state", step: 0, epoch: 0, position: 0, total_steps: totalSteps, seed: s.seed, data_fingerprint: task.dataFingerprint, model_fingerprint: modelFp, settings, history: [] };
   try {
-    return await trainLoop(model, task, opts, s, work, { t0, n, batchesPerEpoch, stepsPerEpoch, totalSteps, warmupSteps, params, byVariable, opt, state });
+    return await trainLoop(model, task, opts, run, s, work, { t0, n, batchesPerEpoch, stepsPerEpoch, totalSteps, warmupSteps, params, byVariable, opt, state });
   } finally {
     work.end();
   }
 }
 
-/** One training run per output folder in this process: a second one (a cell run again while the first still trains)
- * is refused with one line, so two loops never write one metrics.jsonl. (Across processes: the lock file.) */
-function claimOutDir(outDir: string, model: BertModel, totalSteps: number): ActiveWork & { end(): void } {
-  refuseBusyOutDir(outDir);
+/** ■ stops this run (stop.ts), and its folder is taken in this process while it trains. */
+function claimRun(outDir: string, model: BertModel, totalSteps: number): ActiveWork & { end(): void } {
+  refuseBusyRunDir(outDir);
   return beginWork("train", totalSteps, { key: path.resolve(outDir), owner: model });
-}
-
-function refuseBusyOutDir(outDir: string): void {
-  const busy = workUsing(path.resolve(outDir));
-  if (busy !== undefined) {
-    throw userError(outDir, `is being written by a training run still going in this kernel (step ${busy.done} of ${busy.total})`,
-      "wait for it to end, press ■ (interrupt) to stop it, or train into another outDir");
-  }
 }
 
 /** The one line that ends a run stopped by ■: where it stopped, its checkpoint, and how to go on. */
@@ -347,15 +312,13 @@ interface LoopSetup {
   params: Record<string, tf.Variable>; byVariable: Map<string, string>; opt: AdamW; state: TrainerState;
 }
 
-async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { outDir: string; tokenizerDir?: string },
+async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, task: TaskHooks<F>, opts: TrainSettings & { tokenizerDir?: string }, run: RunDir,
   s: typeof DEFAULTS & TrainSettings, work: ActiveWork, setup: LoopSetup): Promise<TrainResult> {
   const { t0, n, batchesPerEpoch, stepsPerEpoch, totalSteps, warmupSteps, params, byVariable, opt } = setup;
   let state = setup.state;
-  const metricsFile = path.join(opts.outDir, "metrics.jsonl");
-  const checkpointDir = path.join(opts.outDir, CHECKPOINT);
-  if (opts.resume !== undefined) state = resumeFrom(opts.resume, model, opt, state);
-  // The log restarts from what the checkpoint holds: lines a killed run logged after its last checkpoint would repeat.
-  writeLinesAtomic(metricsFile, state.history.length, (i) => JSON.stringify(state.history[i]));
+  const checkpointDir = run.checkpointDir;
+  if (opts.resume !== undefined) state = restore(checkpointToResume(opts.resume, state), model, opt);
+  run.startLog(state.history);
   const bar = opts.quiet ? undefined : makeProgress("train", totalSteps, opts.progress);
   let windowLoss: number[] = [], windowExamples = 0, windowStart = Date.now(), lastNorm = 0, lastEval: Record<string, number> | undefined;
   if (opts.resume !== undefined) lastEval = [...state.history].reverse().find((r) => r.eval !== undefined)?.eval; // a resumed run reports the scores it has
@@ -368,28 +331,28 @@ async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, tas
   const settle = (step: StepStats, values: Float32Array) => {
     const losses = Array.from(values.subarray(0, step.micro));
     const bad = losses.find((l) => !Number.isFinite(l));
-    if (bad !== undefined) throw diverged(step.step, `loss is ${bad}`, checkpointDir);
+    if (bad !== undefined) throw diverged(step.step, `loss is ${bad}`, run.lastCheckpoint());
     if (step.clipped) {
       lastNorm = values[step.micro];
-      if (!Number.isFinite(lastNorm)) throw diverged(step.step, `gradient norm is ${lastNorm}`, checkpointDir);
+      if (!Number.isFinite(lastNorm)) throw diverged(step.step, `gradient norm is ${lastNorm}`, run.lastCheckpoint());
     }
     windowLoss.push(losses.reduce((a, b) => a + b, 0) / step.micro);
   };
   const log = (rec: LogRecord) => {
     state.history.push(rec);
-    appendLine(metricsFile, JSON.stringify(rec));
+    run.log(rec);
   };
   const evaluate = async () => {
     if (task.evaluate === undefined) return;
     lastEval = roundScores(await task.evaluate());
     log({ step: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), elapsed_s: (Date.now() - t0) / 1000, eval: lastEval });
   };
-  const save = () => saveCheckpoint(opts.outDir, model, opt, state, opts.tokenizerDir);
+  const save = async () => run.saveCheckpoint([...await modelFiles(model, { tokenizerDir: opts.tokenizerDir }), await optimizerFile(opt)], state);
 
   try {
     while (state.step < totalSteps) {
       work.done = state.step;
-      byKernel = work.stopRequested;
+      byKernel = await pollStop(work, 0);
       if (byKernel || opts.shouldStop?.(state.step) === true || opts.signal?.aborted === true) {
         stopped = "interrupted";
         break;
@@ -445,10 +408,9 @@ async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, tas
       }
       if (evalNow) await evaluate();
       if (saveNow) {
-        if (!(await paramsFinite(params))) throw diverged(state.step, "the weights are no longer finite", checkpointDir);
+        if (!(await paramsFinite(params))) throw diverged(state.step, "the weights are no longer finite", run.lastCheckpoint());
         await save();
       }
-      await new Promise((r) => setImmediate(r)); // let SIGINT handlers and notebook displays run between steps
     }
     if (pending !== undefined) settle(pending, await pending.values);
     if (stopped !== "interrupted" && opts.maxSteps !== undefined && state.step >= opts.maxSteps) stopped = "max_steps";
@@ -463,14 +425,11 @@ async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, tas
   } finally {
     disposeAdamW(opt);
   }
-  if (stopped !== "interrupted") {
-    await saveFinalModel(model, opts.outDir, opts.tokenizerDir);
-    if (lastEval !== undefined) writeJsonAtomic(path.join(opts.outDir, "eval.json"), lastEval);
-  }
-  writeFileAtomic(path.join(opts.outDir, "loss.svg"), lossCurveSvg(state.history));
-  if (byKernel) throw stoppedMessage(state.step, totalSteps, opts.outDir, checkpointDir);
+  if (stopped !== "interrupted") await run.saveModel(await modelFiles(model, { tokenizerDir: opts.tokenizerDir }), lastEval);
+  await run.saveLossCurve(lossCurveSvg(state.history));
+  if (byKernel) throw stoppedMessage(state.step, totalSteps, run.dir, checkpointDir);
   const last = [...state.history].reverse().find((r) => r.loss !== undefined);
-  return { steps: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), stopped, loss: last?.loss ?? NaN, eval: lastEval, outDir: opts.outDir, checkpoint: checkpointDir, seconds: (Date.now() - t0) / 1000, history: state.history };
+  return { steps: state.step, epoch: +(state.step / stepsPerEpoch).toFixed(3), stopped, loss: last?.loss ?? NaN, eval: lastEval, outDir: run.dir, checkpoint: checkpointDir, seconds: (Date.now() - t0) / 1000, history: state.history };
 }
 
 /** Forward + backward on one micro-batch: the loss (left on the device) and the gradients keyed by parameter name. */
@@ -551,8 +510,7 @@ async function paramsFinite(params: Record<string, tf.Variable>): Promise<boolea
   return n === 0;
 }
 
-function diverged(step: number, what: string, checkpointDir: string): UserError {
-  const last = newestCheckpoint(path.dirname(checkpointDir));
+function diverged(step: number, what: string, last: CheckpointFound | undefined): UserError {
   const kept = last !== undefined ? `the last good checkpoint (step ${last.step}) is in ${last.dir}` : "no checkpoint was written yet";
   return userError(`training step ${step}`, `diverged: ${what}; ${kept}`, "lower --lr, keep --max-grad-norm 1, or resume from the checkpoint with --resume");
 }
@@ -572,198 +530,23 @@ function asMemoryError(e: unknown, batchSize: number, gradAccum: number, step?: 
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Checkpoints: <out>/checkpoint/ = config.json + model.safetensors (+ tokenizer) + optimizer.safetensors +
-// trainer_state.json. A new one is filled in checkpoint.tmp-<pid> and renamed checkpoint.next (complete from then
-// on); then checkpoint becomes checkpoint.prev, checkpoint.next becomes checkpoint, and checkpoint.prev is removed.
-// At every instant one of them is complete; --resume takes the newest complete one, and the next run in the folder
-// finishes an interrupted swap and removes what a killed run left (recoverOutputDir).
+// What a checkpoint holds besides the model: the optimizer's state; resuming puts both back.
 
-const CHECKPOINT = "checkpoint", NEXT = "checkpoint.next", PREV = "checkpoint.prev";
-const CHECKPOINT_FILES = ["config.json", "model.safetensors", "optimizer.safetensors", "trainer_state.json"];
-/** What a killed run leaves: a checkpoint being filled, the final model being moved in, a file being replaced. */
-const LEFTOVER = /^(checkpoint\.(tmp|model|old)-.*|\.model-\d+.*|.*\.tmp-\d+-\d+.*)$/;
-
-async function saveCheckpoint(outDir: string, model: BertModel, opt: AdamW, state: TrainerState, tokenizerDir?: string): Promise<void> {
-  const optState = await adamwStateToHost(opt);
-  const files = await modelFiles(model, { tokenizerDir });
-  const what = `the checkpoint at step ${state.step}`;
-  const tmp = path.join(outDir, `${CHECKPOINT}.tmp-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  try {
-    ensureDir(tmp, what);
-    for (const f of files) writeFileAtomic(path.join(tmp, f.name), f.data, `${f.what} of ${what}`);
-    writeSafetensors(path.join(tmp, "optimizer.safetensors"), optState.tensors, optState.metadata, `the optimizer state of ${what}`);
-    writeJsonAtomic(path.join(tmp, "trainer_state.json"), state, `the trainer state of ${what}`);
-    faultPoint("checkpoint-filled", tmp);
-    renameOrFail(tmp, path.join(outDir, NEXT), what);
-  } catch (e) {
-    discard(tmp);
-    throw e;
-  }
-  finishSwap(outDir);
+async function optimizerFile(opt: AdamW): Promise<ModelFile> {
+  const { tensors, metadata } = await adamwStateToHost(opt);
+  return { name: "optimizer.safetensors", data: serializeSafetensors(tensors, metadata), what: "the optimizer state" };
 }
 
-/** checkpoint.next (complete) becomes checkpoint, the one it replaces goes; also finishes a swap a kill cut short. */
-function finishSwap(outDir: string): void {
-  const [ckpt, next, prev] = [CHECKPOINT, NEXT, PREV].map((n) => path.join(outDir, n));
-  if (fs.existsSync(next)) {
-    if (fs.existsSync(ckpt)) {
-      removeQuietly(prev); // only a removal cut short leaves it; checkpoint is newer
-      renameOrFail(ckpt, prev, "the previous checkpoint");
-      faultPoint("checkpoint-swap", ckpt); // between the two renames: checkpoint.next is the newest complete one
-    }
-    renameOrFail(next, ckpt, "the new checkpoint");
-  }
-  if (fs.existsSync(ckpt)) removeQuietly(prev);
-}
-
-/** Leftovers are retried by the next run; failing to remove one must not end this one. */
-function removeQuietly(p: string): void {
-  try {
-    fs.rmSync(p, { recursive: true, force: true });
-  } catch (e) {
-    process.stderr.write(`warning: could not remove ${p} (${(e as Error).message.split("\n")[0]}); the next run retries\n`);
-  }
-}
-
-/** Before a run writes into its folder: remove what a killed run left and finish its checkpoint swap. */
-function recoverOutputDir(outDir: string): void {
-  for (const e of dirEntries(outDir)) if (LEFTOVER.test(e)) removeQuietly(path.join(outDir, e));
-  finishSwap(outDir);
-}
-
-/** The newest complete checkpoint in an output folder (or the folder itself when it is one). A damaged
- * trainer_state.json is a one-line error when `strict`, else that checkpoint is passed over. */
-export function newestCheckpoint(where: string, strict = false): { dir: string; state: TrainerState; step: number } | undefined {
-  const named = [CHECKPOINT, NEXT, PREV].includes(path.basename(path.resolve(where)));
-  const base = named ? path.dirname(path.resolve(where)) : where;
-  const candidates = !named && fs.existsSync(path.join(where, "trainer_state.json")) ? [where] : [NEXT, CHECKPOINT, PREV].map((n) => path.join(base, n));
-  let best: { dir: string; state: TrainerState; step: number } | undefined;
-  for (const dir of candidates) {
-    if (!CHECKPOINT_FILES.every((f) => fs.existsSync(path.join(dir, f)))) continue;
-    let state: TrainerState;
-    try {
-      state = readTrainerState(path.join(dir, "trainer_state.json"));
-    } catch (e) {
-      if (strict) throw e;
-      continue;
-    }
-    if (best === undefined || state.step > best.step) best = { dir, state, step: state.step };
-  }
-  return best;
-}
-
-function readTrainerState(file: string): TrainerState {
-  let state: TrainerState;
-  try {
-    state = JSON.parse(fs.readFileSync(file, "utf8")) as TrainerState;
-  } catch (e) {
-    throw userError(file, `is damaged (${fs.statSync(file).size === 0 ? "empty" : (e as Error).message.split("\n")[0]})`, "resume from another checkpoint, or start over with --overwrite-output-dir");
-  }
-  if (state === null || typeof state !== "object" || state.format !== "bertqa-trainer-state") throw userError(file, "is not a bertqa trainer state", "resume from a checkpoint written by bertqa train");
-  return state;
-}
-
-/** The flag that sets each resumable setting, for "resume with the same ..." */
-const SETTING_FLAGS: Record<string, string> = { batch_size: "--batch-size", grad_accum: "--grad-accum", seed: "--seed", total_steps: "--epochs and --max-steps", group_by_length: "--group-by-length" };
-
-function resumeFrom(where: string, model: BertModel, opt: AdamW, fresh: TrainerState): TrainerState {
-  const found = newestCheckpoint(where, true);
-  if (found === undefined) throw userError(where, `holds no complete checkpoint (${CHECKPOINT_FILES.join(", ")})`, "pass the --out directory of an earlier run, or its checkpoint/ folder");
+/** Load `found`'s weights into `model` and its moments into `opt`; returns the state to go on from. */
+function restore(found: CheckpointFound, model: BertModel, opt: AdamW): TrainerState {
   const { dir, state } = found;
-  if (state.model_fingerprint !== fresh.model_fingerprint) {
-    throw userError(dir, "was trained with a different model configuration", "resume with the same --model, or start a fresh run in another --out directory");
-  }
-  if (state.data_fingerprint !== fresh.data_fingerprint) {
-    throw userError(dir, "was trained on different data (or --max-length/--doc-stride/tokenizer)", "resume with the same --train file and settings, or start a fresh run in another --out directory");
-  }
-  for (const key of Object.keys(SETTING_FLAGS)) {
-    if ((state.settings[key] ?? 0) !== fresh.settings[key]) throw userError(dir, `was trained with ${key} ${state.settings[key]}, not ${fresh.settings[key]}`, `resume with the same ${SETTING_FLAGS[key]}`);
-  }
-  const saved = damagedAsOneLine(path.join(dir, "model.safetensors"), () => loadModelDir(dir, model.task));
+  const saved = readCheckpointFile(path.join(dir, "model.safetensors"), () => loadModelDir(dir, model.task));
   for (const [name, v] of Object.entries(model.params)) v.assign(saved.model.params[name]);
   for (const v of Object.values(saved.model.params)) v.dispose();
   const optFile = path.join(dir, "optimizer.safetensors");
-  damagedAsOneLine(optFile, () => loadAdamWState(opt, readSafetensors(optFile), optFile));
+  readCheckpointFile(optFile, () => loadAdamWState(opt, readSafetensors(optFile), optFile));
   if (opt.step !== state.step) throw userError(dir, `optimizer state is at step ${opt.step} but trainer state at ${state.step}`, "the checkpoint is damaged; start a fresh run");
   return state;
-}
-
-/** A checkpoint file that cannot be read is the user's to know about in one line, not an internal error. */
-function damagedAsOneLine<T>(file: string, read: () => T): T {
-  try {
-    return read();
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw userError(file, `is damaged (${(e as Error).message.split("\n")[0]})`, "resume from another checkpoint, or start over with --overwrite-output-dir");
-  }
-}
-
-/** The trained model as a Hugging Face directory in outDir itself (each file replaced atomically; the logs stay). */
-async function saveFinalModel(model: BertModel, outDir: string, tokenizerDir?: string): Promise<void> {
-  writeModelFiles(outDir, (await modelFiles(model, { tokenizerDir })).map((f) => ({ ...f, what: `${f.what} of the trained model` })));
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The output folder belongs to one run: refused when it holds another run or foreign files (unless resuming from it
-// or overwriting), locked while the run writes, cleaned of a killed run's leftovers before it starts.
-
-/** What a training run writes into its folder, besides the tokenizer files copied next to the model. */
-const RUN_FILES = [...MODEL_FILES, "metrics.jsonl", "eval.json", "loss.svg", CHECKPOINT, NEXT, PREV];
-
-function resumesHere(outDir: string, resume: string | undefined): boolean {
-  return resume !== undefined && (samePath(resume, outDir) || (path.basename(path.resolve(resume)).startsWith(CHECKPOINT) && samePath(path.dirname(path.resolve(resume)), outDir)));
-}
-
-/**
- * Refuse in one line an output folder that holds a model, a checkpoint, a log or anything else, unless the run
- * resumes from it or `overwriteOutputDir` is set (HF's overwrite_output_dir). `bertqa train` calls it before loading.
- */
-export function checkTrainOutDir(outDir: string, opts: { resume?: string; overwriteOutputDir?: boolean }): void {
-  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) throw userError(outDir, "is a file, but --out names the folder to write", "give the path of a new or empty folder");
-  const entries = dirEntries(outDir);
-  if (entries.length === 0 || opts.overwriteOutputDir === true || resumesHere(outDir, opts.resume)) return;
-  const ckpt = newestCheckpoint(outDir);
-  const held = [
-    ...(entries.some((e) => MODEL_FILES.includes(e)) ? ["a model"] : []),
-    ...(ckpt !== undefined ? [`a checkpoint at step ${ckpt.step}`] : entries.some((e) => e.startsWith(CHECKPOINT)) ? ["an unfinished checkpoint"] : []),
-    ...(entries.includes("metrics.jsonl") ? ["a training log (metrics.jsonl)"] : []),
-  ];
-  if (held.length > 0) {
-    throw userError(outDir, `already holds a training run (${held.join(", ")})`,
-      ckpt !== undefined ? `continue it with --resume ${outDir}, or start over there with --overwrite-output-dir` : "start over there with --overwrite-output-dir, or choose another --out");
-  }
-  throw userError(outDir, `is not empty (${listNames(entries)})`, "choose a new or empty --out, or pass --overwrite-output-dir to replace only the files train writes there and keep the rest");
-}
-
-/** Run `body` as the owner of opts.outDir: paths checked, the folder checked and locked, leftovers cleaned; a write
- * the environment refuses says which checkpoint is intact. */
-async function withOutputDir(opts: TrainSettings & { outDir: string; trainFile?: string; tokenizerDir?: string }, inputs: { flag: string; path: string | undefined }[], body: () => Promise<TrainResult>): Promise<TrainResult> {
-  checkPaths("train", [{ flag: "--train", path: opts.trainFile }, ...inputs, { flag: "--tokenizer", path: opts.tokenizerDir }], [], [{ flag: "--out", path: opts.outDir }]);
-  refuseBusyOutDir(opts.outDir); // a run of this kernel still going says so (and how to stop it) before the lock file would
-  checkTrainOutDir(opts.outDir, opts);
-  const existed = fs.existsSync(opts.outDir);
-  const lock: DirLock = lockDir(opts.outDir, "training");
-  let done = false;
-  try {
-    checkTrainOutDir(opts.outDir, opts); // again, now that no other run can write here
-    if (opts.overwriteOutputDir === true && !resumesHere(opts.outDir, opts.resume)) {
-      for (const e of dirEntries(opts.outDir)) if (RUN_FILES.includes(e) || LEFTOVER.test(e)) fs.rmSync(path.join(opts.outDir, e), { recursive: true, force: true });
-    }
-    recoverOutputDir(opts.outDir);
-    const result = await body();
-    done = true;
-    return result;
-  } catch (e) {
-    if (!isWriteError(e)) throw e;
-    const last = newestCheckpoint(opts.outDir);
-    throw last !== undefined
-      ? e.withNote(`the last checkpoint (step ${last.step}) in ${last.dir} is intact`, `, then continue with --resume ${opts.outDir}`)
-      : e.withNote("no checkpoint had been written yet");
-  } finally {
-    lock.release();
-    if (!done && !existed) try { fs.rmdirSync(opts.outDir); } catch { /* not empty: keep what is there */ }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,8 +3,7 @@
 // tensors key by key under their HF names (dense weights transposed from PyTorch's [out, in] to the model's [in, out]
 // here and only here: fromHfLayout / toHfTensors), and reports what it left out and what it had to initialise, like
 // transformers' from_pretrained.
-import * as fs from "node:fs";
-import * as path from "node:path";
+import { fs, path, stderr } from "./platform";
 import * as tf from "@tensorflow/tfjs";
 import { configToJson, readConfig, type BertConfig } from "./config";
 import { initTensor, isFrozen, layerKeys, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
@@ -312,7 +311,7 @@ export async function downloadModel(id: string, opts: HubOptions = {}): Promise<
     return await downloadSnapshot(id, revision, opts);
   } catch (e) {
     if (cached !== undefined && isHubError(e) && (e.hubFailure === "network" || e.hubFailure === "server")) {
-      process.stderr.write(`warning: ${e.message.split(" (")[0]}; using the cached ${cached}\n`);
+      stderr.write(`warning: ${e.message.split(" (")[0]}; using the cached ${cached}\n`);
       return cached;
     }
     throw e;

@@ -14,9 +14,10 @@ import { presetConfig, type BertConfig } from "../lib/config";
 import { loadSquad } from "../lib/squad";
 import { loadTokenizer } from "../lib/tokenizer";
 import { SAMPLE_FILES } from "../lib/sample";
-import { newestCheckpoint, trainQA, type QATrainOptions } from "../lib/train";
+import { trainQA, type QATrainOptions } from "../lib/train";
+import { newestCheckpoint } from "../lib/rundir";
 import { injectedError, setFaultHook, type FaultEvent } from "../lib/fsutil";
-import { LOCK_FILE } from "../lib/outdir";
+import { LOCK_FILE } from "../lib/platform/lockfile";
 import { isUserError } from "../lib/errors";
 
 const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);

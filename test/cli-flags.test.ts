@@ -24,6 +24,7 @@ const QUIET_IMPORTS: Record<string, { module: string; why: string }[]> = {
 /** Module -> commands that reach it but never print some of the flags its messages name, and why. */
 const NOT_PRINTED: Record<string, { commands: string[]; flags: string[]; why: string }[]> = {
   "lib/backend.ts": [{ commands: ["doctor"], flags: ["backend"], why: "doctor's fixes say which --backend to pass to the other commands" }],
+  "lib/platform/node-backends.ts": [{ commands: ["doctor"], flags: ["backend"], why: "doctor's fixes say which --backend to pass to the other commands" }],
   "lib/cli/doctor.ts": [{ commands: ["doctor"], flags: ["backend"], why: "'--backend auto uses: X' describes the other commands' flag" }],
   "lib/squad.ts": [
     { commands: ["ask"], flags: ["skip-invalid"], why: "ask reads no SQuAD file (it imports codePointIndex)" },
@@ -37,12 +38,16 @@ const NOT_PRINTED: Record<string, { commands: string[]; flags: string[]; why: st
     { commands: ["demo"], flags: ["warmup-ratio", "weight-decay", "max-grad-norm", "max-steps", "eval-steps", "grad-accum", "resume", "train", "model", "max-length", "doc-stride", "out", "eval", "tokenizer", "skip-invalid", "epochs", "group-by-length"],
       why: "demo passes fixed, valid settings (DEMO) and the embedded sample (its files are not user paths), its --steps range is its flag's, and it never resumes" },
   ],
+  "lib/rundir.ts": [
+    { commands: ["demo"], flags: ["train", "tokenizer", "resume", "grad-accum", "epochs", "max-steps", "group-by-length", "model", "max-length", "doc-stride"],
+      why: "demo trains on the embedded sample with fixed settings (DEMO) into a folder it overwrites, and never resumes" },
+  ],
   "lib/metrics.ts": [{ commands: ["train", "demo"], flags: ["strict"], why: "they score predictions made from their own eval questions, so no prediction has an id outside the data" }],
   "lib/outdir.ts": [{ commands: ["features", "forward", "predict"], flags: ["overwrite-output-dir"], why: "they call checkPaths only; checkOutputDir (a folder to fill) is convert's" }],
   "lib/predict.ts": [{ commands: ["demo"], flags: ["max-length", "tokenizer"], why: "demo predicts with its own model, tokenizer and DEMO.maxLength" }],
   "lib/cli/main.ts": [{ commands: ["*"], flags: ["batch-size", "backend"], why: "memoryError names --batch-size and --backend only for commands that have them" }],
   "lib/cli/bench.ts": [{ commands: ["bench"], flags: ["threads", "shapes"], why: "arguments of test/bench/torch_gemm.py, passed to python, never printed" }],
-  "lib/kernels/wasm-gemm.ts": [{ commands: ["*"], flags: ["experimental-wasm-relaxed-simd"], why: "a V8 flag the module sets for itself on Node 20, never printed" }],
+  "lib/platform/node-workers.ts": [{ commands: ["*"], flags: ["experimental-wasm-relaxed-simd"], why: "a V8 flag the GEMM pool sets for itself on Node 20, never printed" }],
 };
 
 function relative(file: string): string {

@@ -7,7 +7,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { checkOutputDir, checkPaths, lockDir, LOCK_FILE } from "../lib/outdir";
+import { checkOutputDir, checkPaths } from "../lib/outdir";
+import { lockDir, LOCK_FILE } from "../lib/platform/lockfile";
 import { isUserError } from "../lib/errors";
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-outdir-"));

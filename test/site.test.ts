@@ -10,14 +10,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
-import type { Server } from "node:http";
 import type { Browser, Page } from "puppeteer-core";
+import { startServer, type Server } from "../lib/cli/serve";
 
 const ROOT = path.resolve(__dirname, "..");
 const CHROMIUM = [process.env.BERTQA_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p !== undefined && fs.existsSync(p));
 const skip = CHROMIUM === undefined ? "no Chromium (apt-get install chromium)" : false;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startServer } = require("../lib/site/serve.js") as { startServer(o: { dir?: string }): Promise<{ server: Server; url: string }> };
 
 // Chromium with nothing of its own going on in the background (no network here), as in test/browser.test.ts
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update",
@@ -31,17 +29,18 @@ let base = "";
 before(async () => {
   if (skip !== false) return;
   const t0 = Date.now();
-  const build = spawnSync(process.execPath, [path.join(ROOT, "lib/site/build.js")], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
+  const build = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "lib/site/build.ts")], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
   assert.equal(build.status, 0, `npm run site failed: ${build.stderr}`);
   process.stderr.write(`site test: site built in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${SHOTS}\n`);
-  ({ server, url: base } = await startServer({ dir: path.join(ROOT, "dist/site") }));
+  server = await startServer({ root: path.join(ROOT, "dist/site") });
+  base = server.url;
   const puppeteer = await import("puppeteer-core");
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((r) => (server === undefined ? r(undefined) : server.close(r)));
+  await server?.close();
 });
 
 /** `p`, or a failure naming `what` after `ms` (instead of the test's own much longer timeout). */

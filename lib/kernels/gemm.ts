@@ -18,6 +18,7 @@
 //   stride is 0). Anything else (other dtypes, activations, prelu, odd broadcasts) goes to tfjs's own kernel.
 // Dispatch: x = ⌈N/BN⌉ tiles, y = batch·⌈M/BM⌉ (batch folded into y: webgpu.ts's `record` dispatches in 2-D).
 import * as tf from "@tensorflow/tfjs";
+import { env } from "../platform";
 import { record } from "./webgpu";
 
 const BACKEND = "webgpu";
@@ -40,7 +41,7 @@ export const GEMM_TILES: Record<string, GemmTile> = {
 export const gemmStats = { calls: 0, fallbacks: 0 };
 
 /** Force one tile for every call (benchmarks, tuning); undefined = pickTile's choice. BERTQA_GEMM_TILE sets it too. */
-let forcedTile: string | undefined = process.env.BERTQA_GEMM_TILE;
+let forcedTile: string | undefined = env.BERTQA_GEMM_TILE;
 export function setGemmTile(name: string | undefined): void {
   if (name !== undefined && !(name in GEMM_TILES)) throw new Error(`unknown GEMM tile ${name}; one of ${Object.keys(GEMM_TILES).join(", ")}`);
   forcedTile = name;
@@ -214,7 +215,7 @@ const stock = new Map<string, tf.KernelConfig>(); // kernel name → tfjs's own 
 
 /** Replace the webgpu BatchMatMul and _FusedMatMul with this GEMM (tfjs's kernels for the cases it leaves).
  * Opt-in: does nothing unless `force` (default: BERTQA_GEMM=1). Idempotent; uninstallGemm() restores tfjs's. */
-export function installGemm(force = process.env.BERTQA_GEMM === "1"): void {
+export function installGemm(force = env.BERTQA_GEMM === "1"): void {
   if (!force || stock.size > 0) return;
   const batchMatMul = tf.getKernel("BatchMatMul", BACKEND), fusedMatMul = tf.getKernel("_FusedMatMul", BACKEND);
   if (batchMatMul === undefined || fusedMatMul === undefined) return; // tfjs-backend-webgpu not loaded

@@ -4,9 +4,8 @@
 // output tiles from one atomic counter, so a descheduled worker delays a product by at most the tile it holds; small
 // products run on the calling thread alone. Every element's sum runs in the same order whatever the split, so the
 // result does not depend on the thread count.
-import * as path from "node:path";
-import { Worker } from "node:worker_threads";
 import * as tf from "@tensorflow/tfjs";
+import { allowRelaxedSimd, env, startPoolWorker, type PoolWorker } from "../platform";
 import { GEMM_FMA_WASM, GEMM_SIMD_WASM } from "./wasm-gemm-binary";
 
 interface Units {
@@ -69,24 +68,25 @@ export interface GemmPool {
   dispose(): void;
 }
 
-/** The GEMM module: relaxed SIMD FMA where this Node accepts it (Node 20 behind a V8 flag, set here), else SIMD128. */
+/** The GEMM module: relaxed SIMD FMA where this engine accepts it (Node 20 behind a V8 flag), else SIMD128. */
 function compileGemm(shared: boolean, fma: boolean): { module: WasmCode; fma: boolean } {
   const bytes = (b64: string) => {
-    const buf = Buffer.from(b64, "base64");
+    const buf = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     if (shared) sharedMemoryImport(buf);
     return buf;
   };
   if (fma) {
     const f = bytes(GEMM_FMA_WASM);
-    if (!WA.validate(f)) require("node:v8").setFlagsFromString("--experimental-wasm-relaxed-simd"); // Node 20 (on by default from 22)
+    if (!WA.validate(f)) allowRelaxedSimd();
     if (WA.validate(f)) return { module: new WA.Module(f), fma: true };
   }
   return { module: new WA.Module(bytes(GEMM_SIMD_WASM)), fma: false };
 }
 
 /** The module imports env.memory as unshared (limits flag 1); tfjs' threaded heap is shared (flag 3). */
-function sharedMemoryImport(buf: Buffer): void {
-  const at = buf.indexOf(Buffer.from("\x06memory\x02\x01", "latin1"));
+function sharedMemoryImport(buf: Uint8Array): void {
+  const tag = [0x06, ...Array.from("memory", (c) => c.charCodeAt(0)), 0x02, 0x01]; // name length, "memory", kind memory, limits flag
+  const at = buf.findIndex((_, i) => tag.every((b, k) => buf[i + k] === b));
   if (at < 0) throw new Error("wasm-gemm: memory import not found");
   buf[at + 8] = 0x03;
 }
@@ -98,7 +98,7 @@ function sharedMemoryImport(buf: Buffer): void {
 export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) => number, free: (ptr: number) => void, threads: number, opts: { fma?: boolean } = {}): Promise<GemmPool> {
   const shared = memory.buffer instanceof SharedArrayBuffer;
   if (!shared && threads > 1) throw new Error("wasm-gemm: threads need the threaded build's shared heap");
-  const { module, fma } = compileGemm(shared, opts.fma ?? process.env.BERTQA_WASM_FMA !== "0");
+  const { module, fma } = compileGemm(shared, opts.fma ?? env.BERTQA_WASM_FMA !== "0");
   const code = new WA.Instance(module, { env: { memory } }).exports as unknown as GemmCode;
   const control = new SharedArrayBuffer(SLOT.SIZE * 4);
   const ctrl = new Int32Array(control);
@@ -144,15 +144,8 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
   return { threads, fma, run, rows, dispose };
 }
 
-function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayBuffer, pack: number): Promise<Worker> {
-  const w = new Worker(path.join(__dirname, "wasm-gemm-worker.cjs"), { workerData: { gemmModule: module, memory, control, pack } });
-  return new Promise((resolve, reject) => {
-    w.once("message", () => {
-      w.unref();
-      resolve(w);
-    });
-    w.once("error", reject);
-  });
+function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayBuffer, pack: number): Promise<PoolWorker> {
+  return startPoolWorker({ gemmModule: module, memory, control, pack }); // a worker_thread, or a Web Worker in a page
 }
 
 /** Split C into tiles: ~MC_TARGET rows (a multiple of the kernel's 4 rows, balanced over the rows) × up to NC_MAX columns per batch. */
@@ -186,4 +179,14 @@ export function gemmPoolFor(backend: object): GemmPool | undefined {
  * kernels of wasm-fused.ts can run. */
 export function wasmPoolActive(): boolean {
   return tf.getBackend() === "wasm" && gemmPoolFor(tf.backend()) !== undefined;
+}
+
+/** Start the pool of `threads` on the running threaded wasm backend's heap and route its float32 products there. */
+export async function startWasmGemmPool(threads: number): Promise<GemmPool> {
+  const backend = tf.findBackend("wasm") as unknown as { wasm: { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void } } | undefined;
+  const memory = backend?.wasm.wasmMemory;
+  if (backend === undefined || memory === undefined || !(memory.buffer instanceof SharedArrayBuffer)) throw new Error("the wasm backend has no shared heap (not the threaded build)");
+  const pool = await startGemmPool(memory, (n) => backend.wasm._malloc(n) >>> 0, (p) => backend.wasm._free(p), threads);
+  setGemmPool(backend, pool);
+  return pool;
 }

@@ -1,6 +1,7 @@
 // Reductions: sums over the rows of a matrix (the γ/β gradients, and tf.sum over leading axes for every bias
 // gradient) and the global gradient norm with clip_grad_norm_'s coefficient, computed on the device.
 import * as tf from "@tensorflow/tfjs";
+import { env } from "../../platform";
 import { type Args, type Info, type Program, type Uniform, deal, grid, record, sumDecl } from "./common";
 
 export const COLUMN_SUMS = "BertqaColumnSums";
@@ -84,7 +85,7 @@ export function columnSums({ inputs, backend, attrs }: Args): Info[] {
  * leadingSum); undefined: not that case, or BERTQA_FUSED=0 (tfjs's kernels only). */
 export function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
   const x = inputs.x;
-  if (x.dtype !== "float32" || x.shape.length < 2 || process.env.BERTQA_FUSED === "0") return undefined;
+  if (x.dtype !== "float32" || x.shape.length < 2 || env.BERTQA_FUSED === "0") return undefined;
   const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
   if (axes.length >= x.shape.length || axes.some((a, i) => a !== i)) return undefined;
   const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);

@@ -1,49 +1,49 @@
-#!/usr/bin/env node
 // `npm run site`: the workbook as a static JupyterLite site in dist/site/: JupyterLab's UI (JupyterLite 0.8's packages
 // from npm, bundled with rspack through @jupyter/builder, as JupyterLite itself builds app/lab), the bertqa kernel
-// (lib/site/kernel/), the library's browser bundle (`npm run bundle`, dist/browser/) and, as the site's files, the
-// repository's notebooks, data/ and the test/fixtures/ folders the notebooks read: generated from the repository
-// on every build, never copied into git. lib/site is a package of its own, installed here on first use, so
+// (lib/site/kernel/), the library's browser bundle (lib/cli/bundle.ts, as `npm run bundle` builds it) and, as the
+// site's files, the repository's notebooks and the folders the library reads (data/, test/fixtures/): generated from
+// the repository on every build, never copied into git. lib/site is a package of its own, installed here on first use, so
 // `npm install` at the root (the demo's path) brings none of it.
 //
-//   node lib/site/build.js            build: installs lib/site's packages when its lock file changed, bundles the app
+//   npm run site                      build: installs lib/site's packages when its lock file changed, bundles the app
 //                                     when its sources changed (else keeps dist/site/build), refreshes the rest
-//   node lib/site/build.js --force    bundle the app again in any case
-"use strict";
-const fs = require("node:fs");
-const path = require("node:path");
-const crypto = require("node:crypto");
-const { spawnSync } = require("node:child_process");
-const { createRequire } = require("node:module");
+//   npm run site -- --force           bundle the app again in any case
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as crypto from "node:crypto";
+import { spawnSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { bundle, siteManifest, SITE_ROOTS } from "../cli/bundle";
 
 const SITE = __dirname;
 const ROOT = path.resolve(SITE, "..", "..");
 const OUT = path.join(ROOT, "dist", "site");
 const WORK = path.join(ROOT, "dist", "site-build"); // generated sources of the app (index.js, style.js)
-const BUNDLE = path.join(ROOT, "dist", "browser"); // the library bundle (bundle-contract.md)
 const STAMP = path.join(SITE, "node_modules", ".bertqa-lock-sha256");
-const pkg = JSON.parse(fs.readFileSync(path.join(SITE, "package.json"), "utf8"));
+interface SitePackage { jupyterlab: { extensions: string[]; disabledExtensions: string[] } }
+const pkg = JSON.parse(fs.readFileSync(path.join(SITE, "package.json"), "utf8")) as SitePackage;
+type SiteRequire = NodeRequire; // lib/site's packages: loaded from its node_modules, untyped here (not installed at the root)
 
-function fail(msg) {
+function fail(msg: string): never {
   process.stderr.write(`site: ${msg}\n`);
   process.exit(1);
 }
 
-function sha256(...files) {
+function sha256(...files: string[]): string {
   const h = crypto.createHash("sha256");
   for (const f of files) h.update(path.relative(SITE, f)).update(fs.readFileSync(f));
   return h.digest("hex");
 }
 
 /** What the bundled app is made of: when none of it changed, the last build's dist/site/build is still right. */
-function appKey() {
+function appKey(): string {
   const dirs = ["app", "kernel"].map((d) => path.join(SITE, d));
   const sources = dirs.flatMap((d) => fs.readdirSync(d).sort().map((f) => path.join(d, f)));
-  return sha256(...["package.json", "package-lock.json", "build.js"].map((f) => path.join(SITE, f)), ...sources);
+  return sha256(...["package.json", "package-lock.json", "build.ts"].map((f) => path.join(SITE, f)), ...sources);
 }
 
 /** npm ci in lib/site when its packages are missing or its lock file changed since they were installed. */
-function ensureInstalled() {
+function ensureInstalled(): void {
   const want = sha256(path.join(SITE, "package-lock.json"));
   if (fs.existsSync(STAMP) && fs.readFileSync(STAMP, "utf8") === want) return;
   process.stderr.write("site: installing lib/site's packages (JupyterLab, rspack; once per lock file)\n");
@@ -53,7 +53,7 @@ function ensureInstalled() {
   fs.writeFileSync(STAMP, want);
 }
 
-function writeFile(file, text) {
+function writeFile(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, text);
 }
@@ -61,9 +61,9 @@ function writeFile(file, text) {
 // ---- the app: JupyterLab with JupyterLite's services and the bertqa kernel ----
 
 /** index.js: the app's entry, adapted from JupyterLite's app/index.template.js (BSD-3-Clause, Jupyter Development Team). */
-function appEntry(siteRequire) {
+function appEntry(siteRequire: SiteRequire): string {
   const { extensions, disabledExtensions } = pkg.jupyterlab;
-  const load = (kind) => extensions.flatMap((name) => {
+  const load = (kind: "extension" | "mimeExtension") => extensions.flatMap((name) => {
     const meta = siteRequire(`${name}/package.json`).jupyterlab ?? {};
     const entry = meta[kind];
     if (entry === undefined) return [];
@@ -118,8 +118,8 @@ export { main };
 }
 
 /** The site's configuration (jupyter-lite.json), read by lab/index.html; hosts may edit it. */
-function siteConfig(siteRequire) {
-  const version = (name) => siteRequire(`${name}/package.json`).version;
+function siteConfig(siteRequire: SiteRequire): object {
+  const version = (name: string): string => siteRequire(`${name}/package.json`).version;
   return {
     "jupyter-lite-schema-version": 0,
     "jupyter-config-data": {
@@ -141,7 +141,7 @@ function siteConfig(siteRequire) {
   };
 }
 
-function rspackConfigs(siteRequire) {
+function rspackConfigs(siteRequire: SiteRequire) {
   const rspack = siteRequire("@rspack/core");
   const { Build, WPPlugin } = siteRequire("@jupyter/builder");
   const base = siteRequire("@jupyter/builder/lib/webpack.config.base");
@@ -186,14 +186,14 @@ function rspackConfigs(siteRequire) {
   };
   // packages and loaders resolve from lib/site/node_modules, wherever the build is started
   const local = { context: SITE, resolveLoader: { modules: [path.join(SITE, "node_modules")] }, performance: { hints: false } };
-  return { rspack, configs: [app, ...themes].map((c) => ({ ...c, ...local })) };
+  return { rspack, configs: [app, ...themes].map((c: object) => ({ ...c, ...local })) };
 }
 
 /** settings schemas of every plugin in one file, as JupyterLite's CompileSchemasPlugin writes it */
-function compileSchemas() {
+function compileSchemas(): void {
   const dir = path.join(OUT, "build", "schemas");
-  const all = [];
-  const walk = (d) => {
+  const all: object[] = [];
+  const walk = (d: string) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
@@ -209,19 +209,18 @@ function compileSchemas() {
   writeFile(path.join(dir, "all_federated.json"), "[]"); // no federated extensions (JupyterLite asks for the file)
 }
 
-async function buildApp(siteRequire) {
+async function buildApp(siteRequire: SiteRequire): Promise<void> {
   fs.rmSync(WORK, { recursive: true, force: true });
   fs.rmSync(path.join(OUT, "build"), { recursive: true, force: true });
   writeFile(path.join(WORK, "index.js"), appEntry(siteRequire));
   // the entry only imports the app, so every other chunk loads on demand from wherever lab.js came (one script tag)
   writeFile(path.join(WORK, "bootstrap.js"), 'import("./index.js").then((m) => m.main()).catch((e) => console.error("JupyterLab failed to start", e));\n');
   const { rspack, configs } = rspackConfigs(siteRequire);
-  const stats = await new Promise((resolve, reject) => rspack(configs, (err, s) => (err ? reject(err) : resolve(s))));
+  const stats = await new Promise<any>((resolve, reject) => rspack(configs, (err: Error | null, s: unknown) => (err ? reject(err) : resolve(s)))); // eslint-disable-line @typescript-eslint/no-explicit-any
   if (stats.hasErrors()) fail(`rspack failed:\n${stats.toString({ all: false, errors: true })}`);
   compileSchemas();
-  const lab = Object.keys(stats.toJson({ all: false, assets: true }).children[0].assetsByChunkName ?? {}).length > 0
-    ? stats.toJson({ all: false, assets: true }).children[0].assetsByChunkName.lab.find((f) => f.endsWith(".js"))
-    : undefined;
+  const chunks: Record<string, string[]> = stats.toJson({ all: false, assets: true }).children[0].assetsByChunkName ?? {};
+  const lab = chunks.lab?.find((f) => f.endsWith(".js"));
   if (lab === undefined) fail("rspack wrote no lab bundle");
   const html = fs.readFileSync(path.join(SITE, "app", "lab.html"), "utf8").replace("__BUNDLE__", lab);
   writeFile(path.join(OUT, "lab", "index.html"), html);
@@ -235,7 +234,7 @@ async function buildApp(siteRequire) {
 
 // ---- the kernel's worker ----
 
-function buildWorker(siteRequire) {
+function buildWorker(siteRequire: SiteRequire): void {
   const ts = siteRequire("typescript");
   for (const name of ["worker", "format"]) {
     const src = fs.readFileSync(path.join(SITE, "kernel", `${name}.ts`), "utf8");
@@ -246,23 +245,24 @@ function buildWorker(siteRequire) {
 
 // ---- the library bundle ----
 
-function copyBundle() {
-  const rootPkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-  if (rootPkg.scripts?.bundle !== undefined) {
-    const r = spawnSync(process.platform === "win32" ? "npm.cmd" : "npm", ["run", "--silent", "bundle"], { cwd: ROOT, stdio: "inherit" });
-    if (r.status !== 0) fail("npm run bundle failed (its output is above)");
-  }
-  if (!fs.existsSync(path.join(BUNDLE, "bertqa.js"))) fail(`${path.relative(ROOT, BUNDLE)}/bertqa.js not found: the library's browser bundle (npm run bundle) is needed`);
-  fs.rmSync(path.join(OUT, "bertqa"), { recursive: true, force: true });
-  fs.cpSync(BUNDLE, path.join(OUT, "bertqa"), { recursive: true });
+/** The library's browser bundle into bertqa/ (bundle-contract.md); its own files/ and demo page stay out: the
+ * site's files/ (below) is the library's base. */
+async function buildBundle(): Promise<void> {
+  const dir = path.join(WORK, "browser");
+  const r = await bundle({ outDir: dir, minify: true });
+  if (r.nodeModules.length > 0) fail(`Node modules reached the library's browser bundle: ${r.nodeModules.join(", ")}`);
+  const out = path.join(OUT, "bertqa");
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.cpSync(dir, out, { recursive: true, filter: (f) => !/^(files|demo[.-])/.test(path.relative(dir, f)) });
 }
 
 // ---- the site's files: the repository's notebooks and what they read, with JupyterLite's contents listings ----
 
-/** Relative paths (from the repository root) of the files the site serves under files/. */
-function siteFiles() {
-  const list = [];
-  const walk = (rel) => {
+/** Relative paths (from the repository root) of the files the site serves under files/: the notebooks (as JupyterLab
+ * shows them) and the folders the library reads (as files.json lists them for initPlatform). */
+function siteFiles(): string[] {
+  const list: string[] = [];
+  const walk = (rel: string) => {
     const abs = path.join(ROOT, rel);
     if (fs.statSync(abs).isDirectory()) for (const e of fs.readdirSync(abs).sort()) walk(path.posix.join(rel, e));
     else list.push(rel);
@@ -270,19 +270,13 @@ function siteFiles() {
   for (const f of fs.readdirSync(path.join(ROOT, "notebooks")).sort()) {
     if (f.endsWith(".ipynb") || f === "README.md") list.push(`notebooks/${f}`);
   }
-  walk("data");
-  // the test/fixtures folders a notebook names (tiny checkpoints, the official metric pairs)
-  const named = new Set();
-  for (const f of list.filter((f) => f.endsWith(".ipynb"))) {
-    for (const m of fs.readFileSync(path.join(ROOT, f), "utf8").matchAll(/test\/fixtures\/([\w.-]+)/g)) named.add(m[1]);
-  }
-  for (const d of [...named].sort()) walk(`test/fixtures/${d}`);
+  for (const r of SITE_ROOTS) walk(r);
   return list;
 }
 
-const MIME = { ".ipynb": "application/x-ipynb+json", ".json": "application/json", ".md": "text/markdown", ".txt": "text/plain", ".csv": "text/csv" };
+const MIME: Record<string, string> = { ".ipynb": "application/x-ipynb+json", ".json": "application/json", ".md": "text/markdown", ".txt": "text/plain", ".csv": "text/csv" };
 
-function contentsModel(rel, stat) {
+function contentsModel(rel: string, stat: fs.Stats): Record<string, unknown> {
   const name = path.posix.basename(rel);
   const time = stat.mtime.toISOString();
   const common = { name, path: rel, created: time, last_modified: time, writable: true, content: null, format: null };
@@ -291,11 +285,11 @@ function contentsModel(rel, stat) {
   return { ...common, type, mimetype: MIME[path.extname(name)] ?? "application/octet-stream", size: stat.size };
 }
 
-function writeFiles() {
+function writeFiles(): number {
   const files = siteFiles();
   fs.rmSync(path.join(OUT, "files"), { recursive: true, force: true });
   fs.rmSync(path.join(OUT, "api", "contents"), { recursive: true, force: true });
-  const dirs = new Map([["", new Set()]]); // folder → its entries
+  const dirs = new Map<string, Set<string>>([["", new Set()]]); // folder → its entries
   for (const rel of files) {
     fs.mkdirSync(path.dirname(path.join(OUT, "files", rel)), { recursive: true });
     fs.copyFileSync(path.join(ROOT, rel), path.join(OUT, "files", rel));
@@ -303,7 +297,7 @@ function writeFiles() {
     for (let i = 0; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
       if (!dirs.has(parent)) dirs.set(parent, new Set());
-      dirs.get(parent).add(parts.slice(0, i + 1).join("/"));
+      dirs.get(parent)!.add(parts.slice(0, i + 1).join("/"));
     }
   }
   for (const [dir, entries] of dirs) {
@@ -311,6 +305,7 @@ function writeFiles() {
     const self = { ...contentsModel(dir, fs.statSync(path.join(ROOT, dir))), name: path.posix.basename(dir), content: models, format: "json" };
     writeFile(path.join(OUT, "api", "contents", dir, "all.json"), JSON.stringify(self));
   }
+  writeFile(path.join(OUT, "files", "files.json"), JSON.stringify(siteManifest(ROOT, SITE_ROOTS)));
   return files.length;
 }
 
@@ -326,10 +321,10 @@ async function main() {
     fs.writeFileSync(keyFile, key);
   }
   buildWorker(siteRequire);
-  copyBundle();
+  await buildBundle();
   const n = writeFiles();
   const app = fresh ? "the app unchanged since the last build" : "the app bundled";
   process.stderr.write(`site: dist/site (${app}; ${n} files from the repository) in ${((Date.now() - started) / 1000).toFixed(1)} s; npm run serve serves it\n`);
 }
 
-main().catch((e) => fail(e.stack ?? String(e)));
+main().catch((e: Error) => fail(e.stack ?? String(e)));

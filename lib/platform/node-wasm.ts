@@ -1,10 +1,9 @@
 // The wasm backend with XNNPACK's thread pool in Node. tfjs-backend-wasm 4.22 reports "no thread support" under Node
 // and loads the single-threaded SIMD build; the threaded SIMD build works there once its pthread workers can start
-// (lib/kernels/wasm-worker.js). We register a backend factory that loads that build and creates tfjs' BackendWasm on
+// (node-wasm-worker.js). We register a backend factory that loads that build and creates tfjs' BackendWasm on
 // it, so every wasm kernel (and ours) runs unchanged.
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
-import { type GemmPool, type WasmMemory, setGemmPool, startGemmPool } from "./wasm-gemm";
 
 const WASM_OUT = "@tensorflow/tfjs-backend-wasm/wasm-out/";
 const MAX_THREADS = 8;
@@ -48,7 +47,7 @@ export function registerThreadedWasm(threads: number, priority = 2): void {
     try {
       mod = await withoutNewProcessListeners(() =>
         withTimeout(factory({
-          locateFile: (p: string) => (p.endsWith(".worker.js") ? path.join(__dirname, "wasm-worker.js") : path.join(dir, p)),
+          locateFile: (p: string) => (p.endsWith(".worker.js") ? path.join(__dirname, "node-wasm-worker.js") : path.join(dir, p)),
           mainScriptUrlOrBlob: path.join(dir, "tfjs-backend-wasm-threaded-simd.js"),
         }), START_TIMEOUT_MS, "the threaded wasm build's workers did not start"),
       );
@@ -89,25 +88,4 @@ interface WasmModuleRaw {
   PThread?: { unusedWorkers?: { unref?: () => void }[]; runningWorkers?: { unref?: () => void }[] };
   cwrap(name: string, ret: string | null, args: string[]): unknown;
   tfjs?: Record<string, unknown>;
-}
-
-/** Start lib/kernels/wasm-gemm.ts's pool of `threads` on the running threaded wasm backend's heap and route its float32
- * products there. */
-export async function startWasmGemmPool(threads: number): Promise<GemmPool> {
-  const backend = tf.findBackend("wasm") as unknown as { wasm: { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void } } | undefined;
-  const memory = backend?.wasm.wasmMemory;
-  if (backend === undefined || memory === undefined || !(memory.buffer instanceof SharedArrayBuffer)) throw new Error("the wasm backend has no shared heap (not the threaded build)");
-  const pool = await startGemmPool(memory, (n) => backend.wasm._malloc(n) >>> 0, (p) => backend.wasm._free(p), threads);
-  setGemmPool(backend, pool);
-  return pool;
-}
-
-/** Threads the running wasm backend uses (1 for the single-threaded build). */
-export function wasmThreadsInUse(): number {
-  const wasmPkg = require("@tensorflow/tfjs-backend-wasm") as { getThreadsCount(): number };
-  try {
-    return wasmPkg.getThreadsCount();
-  } catch {
-    return 1;
-  }
 }
