@@ -1,67 +1,33 @@
-// The workbook in JupyterLab in the browser (issue 29): `npm run site` builds the JupyterLite site, `npm run serve`'s
-// server serves it on 127.0.0.1, and Chromium (puppeteer-core) opens JupyterLab there. The bertqa kernel is driven the
-// way JupyterLab drives it: first through JupyterLab's own kernel connection (Jupyter's messages, one by one), then
-// through JupyterLab's commands on notebooks (Run All, ■, Restart). Skipped without Chromium (apt-get install
-// chromium). The first run installs lib/site's packages and builds the site (a few minutes); later runs rebuild only
-// what changed. Screenshots go to the folder it prints.
+// The bertqa kernel in JupyterLab in the browser (issue 29): `npm run site` builds the JupyterLite site, `npm run
+// serve`'s server serves it on 127.0.0.1, and Chromium (puppeteer-core) opens JupyterLab there. The kernel is driven
+// the way JupyterLab drives it: first through JupyterLab's own kernel connection (Jupyter's messages, one by one), then
+// through JupyterLab's commands on small notebooks (Run All, ■, Restart). The workbook's own notebooks are
+// test/site-notebooks.test.ts. Skipped without Chromium (apt-get install chromium). The first run installs lib/site's
+// packages and builds the site (a few minutes); later runs rebuild only what changed. Screenshots: the folder it prints.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { spawnSync } from "node:child_process";
-import type { Browser, Page } from "puppeteer-core";
-import { startServer, type Server } from "../lib/cli/serve";
+import type { Page } from "puppeteer-core";
+import {
+  acceptDialog, appendCell, command, openLab, openNotebook, runFrom, skipSite as skip, startSite, whenIdle, within, type Site,
+} from "./site-helpers";
 
-const ROOT = path.resolve(__dirname, "..");
-const CHROMIUM = [process.env.BERTQA_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p !== undefined && fs.existsSync(p));
-const skip = CHROMIUM === undefined ? "no Chromium (apt-get install chromium)" : false;
+/* eslint-disable @typescript-eslint/no-explicit-any */ // JupyterLab's objects, reached in the page untyped
 
-// Chromium with nothing of its own going on in the background (no network here), as in test/browser.test.ts
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update",
-  "--disable-default-apps", "--disable-sync", "--no-first-run", "--no-default-browser-check", "--metrics-recording-only",
-  "--disable-features=Translate,OptimizationHints,MediaRouter"];
 const SHOTS = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-site-"));
-let server: Server | undefined;
-let browser: Browser | undefined;
-let base = "";
+let site: Site | undefined;
 
 before(async () => {
   if (skip !== false) return;
-  const t0 = Date.now();
-  const build = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "lib/site/build.ts")], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
-  assert.equal(build.status, 0, `npm run site failed: ${build.stderr}`);
-  process.stderr.write(`site test: site built in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${SHOTS}\n`);
-  server = await startServer({ root: path.join(ROOT, "dist/site") });
-  base = server.url;
-  const puppeteer = await import("puppeteer-core");
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  site = await startSite();
+  process.stderr.write(`site test: screenshots in ${SHOTS}\n`);
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.close();
+  await site?.close();
 });
-
-/** `p`, or a failure naming `what` after `ms` (instead of the test's own much longer timeout). */
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms / 1000} s`)), ms)));
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
-
-/** JupyterLab at `query` (e.g. "?path=…"), fully restored, with its app object (exposeAppInBrowser). */
-async function openLab(query = ""): Promise<Page> {
-  const page = await browser!.newPage();
-  await page.setViewport({ width: 1280, height: 900 });
-  const problems: string[] = [];
-  page.on("pageerror", (e) => problems.push(String(e)));
-  await page.goto(`${base}lab/index.html${query}`, { waitUntil: "load" });
-  await page.waitForFunction(() => (window as any).jupyterapp !== undefined, { timeout: 60_000 });
-  await page.evaluate(() => (window as any).jupyterapp.restored);
-  assert.deepEqual(problems, [], "errors while JupyterLab started");
-  return page;
-}
 
 interface Executed {
   reply: { status: string; execution_count: number; ename?: string; evalue?: string; traceback?: string[] };
@@ -88,7 +54,7 @@ async function startKernel(page: Page): Promise<(code: string) => Promise<Execut
 
 test("JupyterLab starts, with the bertqa kernel for TypeScript notebooks", { skip, timeout: 120_000 }, async () => {
   const started = Date.now();
-  const page = await openLab();
+  const page = await openLab(site!);
   const loadMs = Date.now() - started;
   const specs = await page.evaluate(async () => {
     const ks = (window as any).jupyterapp.serviceManager.kernelspecs;
@@ -105,7 +71,7 @@ test("JupyterLab starts, with the bertqa kernel for TypeScript notebooks", { ski
 });
 
 test("cells: declarations persist and may be declared again, top-level await, the value as Out[n], console as streams", { skip, timeout: 120_000 }, async () => {
-  const page = await openLab();
+  const page = await openLab(site!);
   const run = await startKernel(page);
   let r = await run("const x: number = 6 * 7;\nx");
   assert.equal(r.reply.status, "ok");
@@ -123,7 +89,7 @@ test("cells: declarations persist and may be declared again, top-level await, th
 });
 
 test("imports resolve to the library bundle: one tfjs for the cells and the library; tslab's display API", { skip, timeout: 120_000 }, async () => {
-  const page = await openLab();
+  const page = await openLab(site!);
   const run = await startKernel(page);
   let r = await run('import * as tf from "@tensorflow/tfjs";\nimport * as lib from "./lib";\ntf === lib.tf && typeof lib.initPlatform === "function"');
   assert.equal(r.outputs[0]?.content.data["text/plain"], "true", JSON.stringify(r));
@@ -139,7 +105,7 @@ test("imports resolve to the library bundle: one tfjs for the cells and the libr
 });
 
 test("errors: one error output with the cell's line, not the bundle's stack; user errors are one line; the next cell runs", { skip, timeout: 120_000 }, async () => {
-  const page = await openLab();
+  const page = await openLab(site!);
   const run = await startKernel(page);
   let r = await run("const a = { b: null as null | { c: number } };\n\nfunction f(): number {\n  return a.b!.c;\n}\nf();");
   assert.equal(r.reply.status, "error");
@@ -164,7 +130,7 @@ test("errors: one error output with the cell's line, not the bundle's stack; use
 });
 
 test("process.env holds the site's bertqaEnv, and BERTQA_* parameters of the page's URL", { skip, timeout: 120_000 }, async () => {
-  const page = await openLab("?BERTQA_TRAIN_STEPS=16");
+  const page = await openLab(site!, "?BERTQA_TRAIN_STEPS=16");
   const run = await startKernel(page);
   const r = await run("[process.env.BERTQA_PROFILE, process.env.BERTQA_TRAIN_STEPS]");
   assert.equal(r.outputs[0].content.data["text/plain"], "[ 'offline', '16' ]");
@@ -178,7 +144,7 @@ while (Atomics.load(flag, 0) === 0) { polls++; await new Promise((r) => setTimeo
 "stopped after " + (polls > 0 ? "polling" : "nothing")`;
 
 test("■ reaches the running cell (the shared stop flag) and drops the queued ones; Restart gives a fresh worker", { skip, timeout: 120_000 }, async () => {
-  const page = await openLab();
+  const page = await openLab(site!);
   const run = await startKernel(page);
   await run("const kept = 'declared before the restart';");
   const worker = () => page.workers().filter((w) => w.url().endsWith("/kernel/worker.js"));
@@ -206,61 +172,14 @@ test("■ reaches the running cell (the shared stop flag) and drops the queued o
 
 // ---- JupyterLab's UI: notebooks, Run All, ■ and Restart through JupyterLab's own commands ----
 
-type Cell = { cell_type: "code" | "markdown"; source: string };
-
-/** Put a notebook (kernelspec bertqa, as the workbook's) into the browser's storage and open it in JupyterLab. */
-async function openNotebook(page: Page, file: string, cells: Cell[]): Promise<void> {
-  await page.evaluate(async (p: string, cs: Cell[]) => {
-    const app = (window as any).jupyterapp;
-    const content = {
-      nbformat: 4, nbformat_minor: 5,
-      metadata: { kernelspec: { name: "bertqa", display_name: "TypeScript (bertqa)", language: "typescript" } },
-      cells: cs.map((c) => ({ ...c, metadata: {}, ...(c.cell_type === "code" ? { outputs: [], execution_count: null } : {}) })),
-    };
-    await app.serviceManager.contents.save(p, { type: "notebook", format: "json", content });
-    const panel = await app.commands.execute("docmanager:open", { path: p, factory: "Notebook" });
-    await panel.context.ready;
-    await panel.sessionContext.ready;
-  }, file, cells);
-}
-
-interface CellResult { count: number | null; outputs: any[] }
-
-/** Run a JupyterLab command on the current notebook and wait until its kernel is idle again. */
-async function command(page: Page, id: string): Promise<void> {
-  await page.evaluate(async (cmd: string) => {
-    const app = (window as any).jupyterapp;
-    await app.commands.execute(cmd);
-  }, id);
-}
-
-async function whenIdle(page: Page, timeoutMs: number): Promise<CellResult[]> {
-  await page.waitForFunction(() => {
-    const panel = (window as any).jupyterapp.shell.currentWidget;
-    const cells = panel.content.model.cells;
-    const pending = [...Array(cells.length).keys()].some((i) => panel.content.widgets[i].promptNode?.textContent?.includes("*"));
-    return panel.sessionContext.session?.kernel?.status === "idle" && !pending;
-  }, { timeout: timeoutMs, polling: 250 });
-  return page.evaluate(() => {
-    const model = (window as any).jupyterapp.shell.currentWidget.content.model;
-    const out: CellResult[] = [];
-    for (let i = 0; i < model.cells.length; i++) {
-      const c = model.cells.get(i).toJSON();
-      if (c.cell_type === "code") out.push({ count: c.execution_count, outputs: c.outputs });
-    }
-    return out;
-  });
-}
-
 test("Run All (notebook:run-all-cells) gives every cell its count; an error is one output and the next cell runs", { skip, timeout: 120_000 }, async () => {
-  const page = await openLab();
+  const page = await openLab(site!);
   await openNotebook(page, "scratch-run-all.ipynb", [
     { cell_type: "markdown", source: "# A notebook" },
     { cell_type: "code", source: "const rows = [1, 2, 3];" },
     { cell_type: "code", source: 'import * as tslab from "tslab";\ntslab.display.html(`<table id="t">${rows.map((r) => `<tr><td>${r}</td></tr>`).join("")}</table>`);' },
     { cell_type: "code", source: "rows.length" },
   ]);
-  assert.equal(await page.$(".jp-Dialog"), null, "JupyterLab picked the kernel without asking");
   await command(page, "notebook:run-all-cells");
   let cells = await whenIdle(page, 60_000);
   assert.deepEqual(cells.map((c) => c.count), [1, 2, 3]);
@@ -279,18 +198,14 @@ test("Run All (notebook:run-all-cells) gives every cell its count; an error is o
   cells = await whenIdle(page, 60_000);
   assert.deepEqual(cells[3].outputs.map((o) => [o.output_type, o.ename, o.evalue]), [["error", "RangeError", "out of range"]]);
   assert.equal(cells[4].count, null, "Run All stops at the error, as in JupyterLab with any kernel");
-  await page.evaluate(() => {
-    const panel = (window as any).jupyterapp.shell.currentWidget;
-    panel.content.activeCellIndex = 5;
-  });
-  await command(page, "notebook:run-cell");
+  await runFrom(page, 5);
   cells = await whenIdle(page, 30_000);
   assert.equal(cells[4].outputs[0]?.data["text/plain"], "'after the error'");
   await page.close();
 });
 
 test("■ and Restart through the Kernel menu's commands (kernelmenu:interrupt, kernelmenu:restart)", { skip, timeout: 120_000 }, async () => {
-  const page = await openLab();
+  const page = await openLab(site!);
   await openNotebook(page, "scratch-stop.ipynb", [
     { cell_type: "code", source: "const before = 1;" },
     { cell_type: "code", source: WAIT_FOR_STOP },
@@ -305,15 +220,9 @@ test("■ and Restart through the Kernel menu's commands (kernelmenu:interrupt, 
   assert.equal(cells[1].outputs[0]?.data["text/plain"], "'stopped after polling'");
   assert.deepEqual(cells.map((c) => c.count), [1, 2, null]);
   const restarting = command(page, "kernelmenu:restart");
-  await page.waitForSelector(".jp-Dialog .jp-mod-accept");
-  await page.click(".jp-Dialog .jp-mod-accept");
+  await acceptDialog(page);
   await restarting;
-  await page.evaluate(() => {
-    const panel = (window as any).jupyterapp.shell.currentWidget;
-    panel.content.model.sharedModel.insertCells(3, [{ cell_type: "code", source: "typeof before", metadata: {} }]);
-    panel.content.activeCellIndex = 3;
-  });
-  await command(page, "notebook:run-cell");
+  await runFrom(page, await appendCell(page, "typeof before"));
   cells = await whenIdle(page, 30_000);
   assert.deepEqual([cells[3].count, cells[3].outputs[0]?.data["text/plain"]], [1, "'undefined'"], "counting starts again in a fresh kernel");
   await page.close();

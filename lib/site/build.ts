@@ -14,6 +14,7 @@ import * as crypto from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { bundle, siteManifest, SITE_ROOTS } from "../cli/bundle";
+import { ISOLATION_HEADERS } from "../cli/serve";
 
 const SITE = __dirname;
 const ROOT = path.resolve(SITE, "..", "..");
@@ -31,15 +32,36 @@ function fail(msg: string): never {
 
 function sha256(...files: string[]): string {
   const h = crypto.createHash("sha256");
-  for (const f of files) h.update(path.relative(SITE, f)).update(fs.readFileSync(f));
+  for (const f of files) h.update(path.relative(ROOT, f)).update(fs.readFileSync(f));
   return h.digest("hex");
+}
+
+/** Every file under `dir` (relative to it, sorted), leaving out folders named in `skip`. */
+function listTree(dir: string, skip: string[] = []): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name)).flatMap((e) => {
+    if (e.isDirectory()) return skip.includes(e.name) ? [] : listTree(path.join(dir, e.name), skip).map((f) => `${e.name}/${f}`);
+    return [e.name];
+  });
 }
 
 /** What the bundled app is made of: when none of it changed, the last build's dist/site/build is still right. */
 function appKey(): string {
-  const dirs = ["app", "kernel"].map((d) => path.join(SITE, d));
-  const sources = dirs.flatMap((d) => fs.readdirSync(d).sort().map((f) => path.join(d, f)));
+  const sources = ["app", "kernel"].flatMap((d) => listTree(path.join(SITE, d)).map((f) => path.join(SITE, d, f)));
   return sha256(...["package.json", "package-lock.json", "build.ts"].map((f) => path.join(SITE, f)), ...sources);
+}
+
+/** What the library bundle is made of: the library's sources and the root's packages. */
+function bundleKey(): string {
+  const lib = path.join(ROOT, "lib");
+  return sha256(path.join(ROOT, "package-lock.json"), ...listTree(lib, ["site", "node_modules"]).map((f) => path.join(lib, f)));
+}
+
+/** Run `make` unless `keyFile` says its output was made from `key` already (--force: run it anyway). */
+async function unlessFresh(keyFile: string, key: string, make: () => Promise<void>): Promise<boolean> {
+  if (!process.argv.includes("--force") && fs.existsSync(keyFile) && fs.readFileSync(keyFile, "utf8") === key) return true;
+  await make();
+  fs.writeFileSync(keyFile, key);
+  return false;
 }
 
 /** npm ci in lib/site when its packages are missing or its lock file changed since they were installed. */
@@ -210,7 +232,6 @@ function compileSchemas(): void {
 }
 
 async function buildApp(siteRequire: SiteRequire): Promise<void> {
-  fs.rmSync(WORK, { recursive: true, force: true });
   fs.rmSync(path.join(OUT, "build"), { recursive: true, force: true });
   writeFile(path.join(WORK, "index.js"), appEntry(siteRequire));
   // the entry only imports the app, so every other chunk loads on demand from wherever lab.js came (one script tag)
@@ -230,6 +251,8 @@ async function buildApp(siteRequire: SiteRequire): Promise<void> {
   writeFile(path.join(OUT, "api", "translations", "all.json"), JSON.stringify(translations));
   writeFile(path.join(OUT, "api", "translations", "en.json"), JSON.stringify({ data: {}, message: "" }));
   fs.copyFileSync(path.join(SITE, "LICENSE-jupyterlite.txt"), path.join(OUT, "LICENSE-jupyterlite.txt"));
+  // the headers of npm run serve, for static hosts that read a _headers file (Netlify, Cloudflare Pages)
+  writeFile(path.join(OUT, "_headers"), `/*\n${Object.entries(ISOLATION_HEADERS).map(([k, v]) => `  ${k}: ${v}`).join("\n")}\n`);
 }
 
 // ---- the kernel's worker ----
@@ -245,15 +268,15 @@ function buildWorker(siteRequire: SiteRequire): void {
 
 // ---- the library bundle ----
 
-/** The library's browser bundle into bertqa/ (bundle-contract.md); its own files/ and demo page stay out: the
- * site's files/ (below) is the library's base. */
+/** The library's browser bundle into bertqa/ (bundle-contract.md); its own files/ and demo page stay out (the
+ * site's files/, below, is the library's base), and so do its source maps (22 MB; stacks never reach a user). */
 async function buildBundle(): Promise<void> {
   const dir = path.join(WORK, "browser");
   const r = await bundle({ outDir: dir, minify: true });
   if (r.nodeModules.length > 0) fail(`Node modules reached the library's browser bundle: ${r.nodeModules.join(", ")}`);
   const out = path.join(OUT, "bertqa");
   fs.rmSync(out, { recursive: true, force: true });
-  fs.cpSync(dir, out, { recursive: true, filter: (f) => !/^(files|demo[.-])/.test(path.relative(dir, f)) });
+  fs.cpSync(dir, out, { recursive: true, filter: (f) => !/^(files|demo[.-])|\.map$/.test(path.relative(dir, f)) });
 }
 
 // ---- the site's files: the repository's notebooks and what they read, with JupyterLite's contents listings ----
@@ -309,22 +332,17 @@ function writeFiles(): number {
   return files.length;
 }
 
-async function main() {
+async function main(): Promise<void> {
   const started = Date.now();
   ensureInstalled();
   const siteRequire = createRequire(path.join(SITE, "package.json"));
-  const keyFile = path.join(OUT, "build", ".bertqa-app-key");
-  const key = appKey();
-  const fresh = !process.argv.includes("--force") && fs.existsSync(keyFile) && fs.readFileSync(keyFile, "utf8") === key;
-  if (!fresh) {
-    await buildApp(siteRequire);
-    fs.writeFileSync(keyFile, key);
-  }
+  const appFresh = await unlessFresh(path.join(OUT, "build", ".bertqa-key"), appKey(), () => buildApp(siteRequire));
   buildWorker(siteRequire);
-  await buildBundle();
+  const bundleFresh = await unlessFresh(path.join(OUT, "bertqa", ".bertqa-key"), bundleKey(), buildBundle);
   const n = writeFiles();
-  const app = fresh ? "the app unchanged since the last build" : "the app bundled";
-  process.stderr.write(`site: dist/site (${app}; ${n} files from the repository) in ${((Date.now() - started) / 1000).toFixed(1)} s; npm run serve serves it\n`);
+  const kept = [appFresh ? "the app" : "", bundleFresh ? "the library bundle" : ""].filter((s) => s !== "").join(" and ");
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  process.stderr.write(`site: dist/site in ${seconds} s (${kept === "" ? "all built" : `${kept} unchanged since the last build`}; ${n} files from the repository); npm run serve serves it\n`);
 }
 
 main().catch((e: Error) => fail(e.stack ?? String(e)));
