@@ -29,11 +29,13 @@ export interface DemoOptions {
   lr?: number;
   seed?: number;
   maxTrain?: number; // only the first N training questions (quick runs)
+  maxDev?: number; // score only the first N dev questions (quick runs; the demo's figures are on all 300)
   backend?: BackendName | "auto";
   quiet?: boolean;
   trainBudgetS?: number; // past this, training stops (checkpoint kept) and the model is evaluated
   overwriteOutputDir?: boolean;
   resume?: boolean; // continue the run in `out` from its checkpoint (a run stopped with ■, or a closed tab)
+  logSteps?: number; // a metrics.jsonl line (a loss in the summary) every N steps (10)
 }
 
 export interface DemoSummary {
@@ -50,7 +52,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   stderr.write(`demo: backend ${backend.name} (${backend.detail})\n`);
   const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);
   const train = loadSquad(SAMPLE_FILES.train).examples.slice(0, o.maxTrain ?? undefined);
-  const dev = loadSquad(SAMPLE_FILES.dev).examples;
+  const dev = loadSquad(SAMPLE_FILES.dev).examples.slice(0, o.maxDev ?? undefined);
   const config = presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: DEMO.maxLength });
   config.pad_token_id = tok.padId;
   config.hidden_dropout_prob = config.attention_probs_dropout_prob = DEMO.dropout;
@@ -61,7 +63,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       model, tokenizer: tok, tokenizerDir: SAMPLE_FILES.tokenizerDir, train, trainFile: SAMPLE_FILES.train, eval: dev, evalFile: SAMPLE_FILES.dev,
       outDir: o.out, overwriteOutputDir: o.resume !== true, resume: o.resume === true ? o.out : undefined,
       maxSteps: o.steps, batchSize: o.batchSize, lr: o.lr, warmupRatio: DEMO.warmupRatio, seed: o.seed,
-      maxLength: DEMO.maxLength, docStride: DEMO.docStride, groupByLength: true, logSteps: 10, quiet: o.quiet,
+      maxLength: DEMO.maxLength, docStride: DEMO.docStride, groupByLength: true, logSteps: o.logSteps ?? 10, quiet: o.quiet,
       // The demo promises < 10 minutes on 2 cores: past the budget, stop (a checkpoint is kept) and evaluate.
       shouldStop: () => (Date.now() - t0) / 1000 > o.trainBudgetS,
     });

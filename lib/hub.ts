@@ -169,6 +169,7 @@ export async function hubFileMeta(id: string, file: string, revision: string, op
     } catch (e) {
       throw hubError("network", id, file, `cannot reach ${endpoint} (${causeText(e)})`, offlineFix(opts));
     }
+    if (res.type === "opaqueredirect") return apiFileMeta(id, file, revision, opts); // a browser hides a redirect's headers
     const location = res.headers.get("location");
     // Relative redirects (a renamed repository) are followed; an absolute one goes to the file store: its headers suffice.
     if (res.status >= 300 && res.status < 400 && location !== null && location.startsWith("/") && redirects++ < 5) {
@@ -191,6 +192,48 @@ export async function hubFileMeta(id: string, file: string, revision: string, op
     const fileUrl = location !== null && res.status >= 300 && res.status < 400 ? new URL(location, url).toString() : url;
     return { id, file, commit, etag, size: Number.isFinite(size) ? size : undefined, url: fileUrl };
   }
+}
+
+/** What a revision holds, from the Hub's API (GET /api/models/<id>/revision/<rev>?blobs=true), once per revision. */
+const revisions = new Map<string, Promise<{ sha: string; siblings: { rfilename: string; blobId?: string; size?: number; lfs?: { sha256: string; size: number } }[] }>>();
+
+/**
+ * The same facts as a resolve HEAD (commit, etag, size), from the Hub's API. In a browser a HEAD redirected to the file
+ * store (every LFS file: the weights) answers as an opaque redirect whose headers cannot be read; the API can.
+ */
+async function apiFileMeta(id: string, file: string, revision: string, opts: HubOptions): Promise<HubFileMeta | undefined> {
+  const endpoint = hubEndpoint(opts);
+  const key = `${endpoint} ${id} ${revision}`;
+  if (!revisions.has(key)) {
+    const request = (async () => {
+      const url = `${endpoint}/api/models/${id}/revision/${encodeURIComponent(revision)}?blobs=true`;
+      for (let attempt = 0; ; attempt++) {
+        let res: Response;
+        try {
+          res = await fetch(url, { headers: authHeaders(), signal: AbortSignal.timeout(timeoutSeconds("HF_HUB_ETAG_TIMEOUT", ETAG_TIMEOUT_S) * 1000) });
+        } catch (e) {
+          throw hubError("network", id, file, `cannot reach ${endpoint} (${causeText(e)})`, offlineFix(opts));
+        }
+        if (retryable(res.status) && attempt < (opts.retries ?? DEFAULT_RETRIES)) {
+          await sleep(backoffMs(attempt, opts));
+          continue;
+        }
+        if (res.status >= 400) throw statusError(res, id, file, revision, endpoint, attempt + 1);
+        return res.json();
+      }
+    })();
+    revisions.set(key, request);
+    request.catch(() => revisions.delete(key)); // a failure is asked again next time
+  }
+  const info = await revisions.get(key)!;
+  const entry = info.siblings.find((f) => f.rfilename === file);
+  if (entry === undefined) {
+    if (file === "config.json") throw hubError("not-found", id, file, `the model has no ${file} at revision '${revision}'`, "pick a checkpoint that has it");
+    return undefined;
+  }
+  const etag = entry.lfs?.sha256 ?? entry.blobId ?? "";
+  const url = `${endpoint}/${id}/resolve/${info.sha}/${file.split("/").map(encodeURIComponent).join("/")}`;
+  return { id, file, commit: info.sha, etag, size: entry.lfs?.size ?? entry.size, url };
 }
 
 // Errors of the cache's file system (not of the network): the user fixes them by freeing space or choosing a directory.

@@ -19,6 +19,7 @@ import { progress as makeProgress, type ProgressSink } from "./progress";
 import { userError, UserError } from "./errors";
 import { beginWork, pollStop, StoppedError, type ActiveWork } from "./stop";
 import { checkTrainingFits, gpuPoolKeeper, padMultiple } from "./backend";
+import { webgpuDeviceLost } from "./kernels/webgpu/device";
 import { variableGrads } from "./grad";
 import {
   adamwStep, adamwStateToHost, createAdamW, disposeAdamW, disposeGrads, gradClipScale, loadAdamWState, scheduledLr,
@@ -421,7 +422,7 @@ async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, tas
       bar?.stop(finalInfo);
     } else bar?.finish(finalInfo);
   } catch (e) {
-    throw asMemoryError(e, s.batchSize, s.gradAccum);
+    throw deviceLostError(run, state.step) ?? asMemoryError(e, s.batchSize, s.gradAccum);
   } finally {
     disposeAdamW(opt);
   }
@@ -513,6 +514,16 @@ async function paramsFinite(params: Record<string, tf.Variable>): Promise<boolea
 function diverged(step: number, what: string, last: CheckpointFound | undefined): UserError {
   const kept = last !== undefined ? `the last good checkpoint (step ${last.step}) is in ${last.dir}` : "no checkpoint was written yet";
   return userError(`training step ${step}`, `diverged: ${what}; ${kept}`, "lower --lr, keep --max-grad-norm 1, or resume from the checkpoint with --resume");
+}
+
+/** A lost WebGPU device (a driver reset, a GPU taken away) fails every later call, wherever the step was: the run
+ * ends in one line that says so, which checkpoint is intact, and how to go on elsewhere. */
+function deviceLostError(run: RunDir, step: number): UserError | undefined {
+  const lost = tf.getBackend() === "webgpu" ? webgpuDeviceLost() : undefined;
+  if (lost === undefined) return undefined;
+  const last = run.lastCheckpoint();
+  return userError(`training step ${step + 1}`, `the GPU device was lost (${lost}); ${last !== undefined ? `the last checkpoint (step ${last.step}) in ${last.dir} is intact` : "no checkpoint was written yet"}`,
+    `continue on another backend: train again with resume: "${run.dir}" and the wasm backend (bertqa train --resume ${run.dir} --backend wasm), or reload the page to get the GPU back`);
 }
 
 /** The first line of an allocation failure (wasm's 4 GB heap running out shows as "memory access out of bounds"). */

@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { configToJson, readConfig, type BertConfig } from "./config";
 import { initTensor, isFrozen, layerKeys, modelPrefix, paramSpecs, type BertModel, type ParamSpec, type Task } from "./bert";
 import { userError } from "./errors";
-import { writeDirAtomic, writeFileAtomic } from "./fsutil";
+import { persisted, writeDirAtomic, writeFileAtomic } from "./fsutil";
 import { cachedSnapshot, hubCacheDir, hubDownload, hubFileMeta, hubOffline, isHubError, isHubId, writeRef, type HubFileMeta, type HubOptions } from "./hub";
 import { readSafetensors, serializeSafetensors, type HostTensor, type TensorMap } from "./safetensors";
 
@@ -343,5 +343,6 @@ async function downloadSnapshot(id: string, revision: string, opts: HubOptions):
     }
   }
   writeRef(id, revision, commit, opts);
+  await persisted(`the download of '${id}'`, dir); // in a browser: the snapshot is in storage before it is used
   return dir;
 }

@@ -115,7 +115,7 @@ export async function lockFolder(dir: string, purpose: string): Promise<FolderLo
   return { release };
 }
 
-export const symlinks = false;
+export const symlinks: boolean = false;
 
 /** The display the host installed (a notebook kernel: tslab's API; a page: its own). */
 export function notebookDisplay(): NotebookDisplay {

@@ -53,7 +53,7 @@ export async function lockFolder(dir: string, purpose: string): Promise<FolderLo
 }
 
 /** Symbolic links: the Hub cache links snapshots to blobs, as huggingface_hub does. */
-export const symlinks = true;
+export const symlinks: boolean = true;
 
 /** tslab's display (the bertqa kernel is tslab), loaded only when a cell shows something. */
 export function notebookDisplay(): NotebookDisplay {

@@ -97,7 +97,7 @@ function stop(): void {
 async function download(dir = $<HTMLInputElement>("out").value): Promise<void> {
   const zip = await call<Uint8Array>({ call: "zip", dir });
   const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([zip], { type: "application/zip" }));
+  a.href = URL.createObjectURL(new Blob([zip.slice().buffer as ArrayBuffer], { type: "application/zip" }));
   a.download = `${dir.split("/").pop()}.zip`;
   a.click();
   URL.revokeObjectURL(a.href);
