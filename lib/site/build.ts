@@ -15,6 +15,7 @@ import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { bundle, siteManifest, SITE_ROOTS } from "../cli/bundle";
 import { ISOLATION_HEADERS } from "../cli/serve";
+import { lockDir } from "../platform/lockfile";
 
 const SITE = __dirname;
 const ROOT = path.resolve(SITE, "..", "..");
@@ -334,6 +335,8 @@ function writeFiles(): number {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  fs.mkdirSync(WORK, { recursive: true });
+  lockDir(WORK, "site build"); // two builds at once (tests run in parallel) would write over each other; released at exit
   ensureInstalled();
   const siteRequire = createRequire(path.join(SITE, "package.json"));
   const appFresh = await unlessFresh(path.join(OUT, "build", ".bertqa-key"), appKey(), () => buildApp(siteRequire));
@@ -345,4 +348,4 @@ async function main(): Promise<void> {
   process.stderr.write(`site: dist/site in ${seconds} s (${kept === "" ? "all built" : `${kept} unchanged since the last build`}; ${n} files from the repository); npm run serve serves it\n`);
 }
 
-main().catch((e: Error) => fail(e.stack ?? String(e)));
+main().catch((e: Error) => fail(e.name === "UserError" ? e.message : e.stack ?? String(e)));
