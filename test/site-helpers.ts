@@ -23,8 +23,14 @@ export const WEBGPU_ARGS = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swif
 
 export interface Site { base: string; browser: Browser; close(): Promise<void> }
 
+export interface SiteOptions {
+  chromiumArgs?: string[]; // more flags for Chromium (WEBGPU_ARGS)
+  isolated?: boolean; // false: without the COOP/COEP headers, as a host that cannot send them
+  mounts?: Record<string, string>; // URL prefix → folder served in place of the site's
+}
+
 /** `npm run site` (only what changed since the last build is built again), then serve it and start Chromium. */
-export async function startSite(extraArgs: string[] = []): Promise<Site> {
+export async function startSite(opts: SiteOptions = {}): Promise<Site> {
   const t0 = Date.now();
   for (;;) { // another test file may be building it right now: wait for that build, then take ours (it finds it fresh)
     const build = spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "lib/site/build.ts")], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "inherit", "pipe"] });
@@ -34,10 +40,10 @@ export async function startSite(extraArgs: string[] = []): Promise<Site> {
     await new Promise((r) => setTimeout(r, 2000));
   }
   process.stderr.write(`site test: npm run site took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-  const server = await startServer({ root: path.join(ROOT, "dist/site") });
+  const server = await startServer({ root: path.join(ROOT, "dist/site"), isolated: opts.isolated, mounts: opts.mounts });
   const puppeteer = await import("puppeteer-core");
   // protocolTimeout: a notebook's Run All is waited for inside the page, for minutes
-  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], protocolTimeout: 20 * 60_000 });
+  const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...(opts.chromiumArgs ?? [])], protocolTimeout: 20 * 60_000 });
   return { base: server.url, browser, close: async () => { await browser.close(); await server.close(); } };
 }
 

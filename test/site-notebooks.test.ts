@@ -89,7 +89,7 @@ test("every notebook, Run All in JupyterLab on wasm threads: each cell runs, no 
 
 test("notebook 03 on WebGPU (SwiftShader): Run All with useBackend(\"webgpu\"), the parity check with Hugging Face passes",
   { skip, timeout: RUN_ALL_MS }, async () => {
-    const gpuSite = await startSite(WEBGPU_ARGS);
+    const gpuSite = await startSite({ chromiumArgs: WEBGPU_ARGS });
     try {
       const name = NOTEBOOKS.find((n) => n.startsWith("03"))!;
       const page = await openWorkbook(gpuSite, name);

@@ -170,6 +170,49 @@ test("■ reaches the running cell (the shared stop flag) and drops the queued o
   await page.close();
 });
 
+test("■ without cross-origin isolation (a host without COOP/COEP): the stop message reaches the library's stop", { skip, timeout: 120_000 }, async () => {
+  const plain = await startSite({ isolated: false });
+  try {
+    const page = await openLab(plain);
+    assert.equal(await page.evaluate(() => crossOriginIsolated), false);
+    const run = await startKernel(page);
+    const replies = page.evaluate(async () => {
+      const k = (window as any).testKernel;
+      const code = `import { beginWork, pollStop } from "./lib";
+const work = beginWork("train", 1e9); // what training registers; pollStop is what it calls between steps
+let steps = 0;
+try { while (!(await pollStop(work, 0))) steps++; } finally { work.end(); }
+steps > 0 ? "stopped by ■" : "never ran"`;
+      const first = k.requestExecute({ code });
+      let result = "";
+      first.onIOPub = (m: any) => { if (m.header.msg_type === "execute_result") result = m.content.data["text/plain"]; };
+      await new Promise((r) => setTimeout(r, 1000));
+      await k.interrupt();
+      return [(await first.done).content.status, result];
+    });
+    assert.deepEqual(await within(20_000, "■ stopping the loop", replies), ["ok", "'stopped by ■'"]);
+    assert.equal((await run("1 + 1")).outputs[0].content.data["text/plain"], "2");
+  } finally {
+    await plain.close();
+  }
+});
+
+test("a library that fails to load: every cell says so in one error output, naming what failed", { skip, timeout: 120_000 }, async () => {
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-no-bundle-"));
+  const broken = await startSite({ mounts: { "/bertqa/": empty } }); // the site without its library bundle
+  try {
+    const page = await openLab(broken);
+    const run = await startKernel(page);
+    const r = await run("1 + 1");
+    assert.equal(r.reply.status, "error");
+    assert.equal(r.outputs.filter((o) => o.type === "error").length, 1);
+    assert.match(r.reply.evalue!, /^the library did not load: .*bertqa\.js/);
+  } finally {
+    await broken.close();
+    fs.rmSync(empty, { recursive: true, force: true });
+  }
+});
+
 // ---- JupyterLab's UI: notebooks, Run All, ■ and Restart through JupyterLab's own commands ----
 
 test("Run All (notebook:run-all-cells) gives every cell its count; an error is one output and the next cell runs", { skip, timeout: 120_000 }, async () => {
