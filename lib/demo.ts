@@ -2,7 +2,8 @@
 // sample, evaluate it on the dev split with the official SQuAD metric, keep a few answers, and write a report
 // (Markdown + loss curve) into the run folder. `bertqa demo` (npm run demo) runs it from the command line; the page
 // lib/web/demo.html runs it in a browser worker, on the same code.
-import { initModel, disposeModel } from "./bert";
+import { initModel, disposeModel, type BertModel } from "./bert";
+import { loadModel } from "./weights";
 import { presetConfig } from "./config";
 import { loadSquad } from "./squad";
 import { loadTokenizer } from "./tokenizer";
@@ -36,6 +37,7 @@ export interface DemoOptions {
   overwriteOutputDir?: boolean;
   resume?: boolean; // continue the run in `out` from its checkpoint (a run stopped with ■, or a closed tab)
   logSteps?: number; // a metrics.jsonl line (a loss in the summary) every N steps (10)
+  model?: string; // fine-tune this checkpoint (a Hub id or a model folder, with its tokenizer) instead of a tiny BERT from scratch
 }
 
 export interface DemoSummary {
@@ -50,17 +52,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const t0 = Date.now();
   const backend = await useBackend(o.backend);
   stderr.write(`demo: backend ${backend.name} (${backend.detail})\n`);
-  const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);
+  const { model, tokenizerDir } = await demoModel(o.model, o.seed);
+  const tok = loadTokenizer(tokenizerDir);
   const train = loadSquad(SAMPLE_FILES.train).examples.slice(0, o.maxTrain ?? undefined);
   const dev = loadSquad(SAMPLE_FILES.dev).examples.slice(0, o.maxDev ?? undefined);
-  const config = presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: DEMO.maxLength });
-  config.pad_token_id = tok.padId;
-  config.hidden_dropout_prob = config.attention_probs_dropout_prob = DEMO.dropout;
-  const model = initModel(config, "qa", o.seed);
   try {
-    stderr.write(`demo: training a tiny BERT (2 layers, 128 hidden) from scratch on ${train.length} questions, ${o.steps} steps of ${o.batchSize}\n`);
+    stderr.write(`demo: training ${o.model ?? "a tiny BERT (2 layers, 128 hidden) from scratch"} on ${train.length} questions, ${o.steps} steps of ${o.batchSize}\n`);
     const result = await trainQA({
-      model, tokenizer: tok, tokenizerDir: SAMPLE_FILES.tokenizerDir, train, trainFile: SAMPLE_FILES.train, eval: dev, evalFile: SAMPLE_FILES.dev,
+      model, tokenizer: tok, tokenizerDir, train, trainFile: SAMPLE_FILES.train, eval: dev, evalFile: SAMPLE_FILES.dev,
       outDir: o.out, overwriteOutputDir: o.resume !== true, resume: o.resume === true ? o.out : undefined,
       maxSteps: o.steps, batchSize: o.batchSize, lr: o.lr, warmupRatio: DEMO.warmupRatio, seed: o.seed,
       maxLength: DEMO.maxLength, docStride: DEMO.docStride, groupByLength: true, logSteps: o.logSteps ?? 10, quiet: o.quiet,
@@ -84,6 +83,19 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   }
 }
 
+/** A tiny BERT from scratch on the sample's vocabulary (the demo), or a checkpoint to fine-tune with its tokenizer. */
+async function demoModel(from: string | undefined, seed: number): Promise<{ model: BertModel; tokenizerDir: string }> {
+  if (from !== undefined) {
+    const loaded = await loadModel(from, "qa", { seed });
+    return { model: loaded.model, tokenizerDir: loaded.dir };
+  }
+  const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);
+  const config = presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: DEMO.maxLength });
+  config.pad_token_id = tok.padId;
+  config.hidden_dropout_prob = config.attention_probs_dropout_prob = DEMO.dropout;
+  return { model: initModel(config, "qa", seed), tokenizerDir: SAMPLE_FILES.tokenizerDir };
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -92,7 +104,7 @@ function round(x: number): number {
   return +x.toFixed(2);
 }
 
-function report(s: { exact: number; f1: number; total: number; seconds: number; backend: string; steps: number; epochs: number; train_questions: number }, shown: { question: string; gold: string; predicted: string }[], backendDetail: string, f: { steps: number; batchSize: number; lr: number; seed: number }): string {
+function report(s: { exact: number; f1: number; total: number; seconds: number; backend: string; steps: number; epochs: number; train_questions: number }, shown: { question: string; gold: string; predicted: string }[], backendDetail: string, f: { steps: number; batchSize: number; lr: number; seed: number; model?: string }): string {
   const cell = (t: string) => t.replace(/\|/g, "\\|");
   return [
     "# bertqa demo: a tiny BERT trained from scratch for extractive QA",
@@ -102,7 +114,7 @@ function report(s: { exact: number; f1: number; total: number; seconds: number; 
     "| metric | value |", "| --- | --- |",
     `| exact match | ${s.exact} |`, `| F1 | ${s.f1} |`, `| dev questions | ${s.total} |`, `| optimizer steps | ${s.steps} (${s.epochs} epochs) |`,
     `| wall time | ${s.seconds} s |`, `| backend | ${s.backend}: ${backendDetail} |`,
-    `| settings | tiny preset (L2/H128/A2), no dropout, lr ${f.lr}, batch ${f.batchSize} grouped by length, ${f.steps} steps, seed ${f.seed}, max length ${DEMO.maxLength} |`,
+    `| settings | ${f.model ?? "tiny preset (L2/H128/A2), no dropout"}, lr ${f.lr}, batch ${f.batchSize} grouped by length, ${f.steps} steps, seed ${f.seed}, max length ${DEMO.maxLength} |`,
     "",
     "## Training loss", "", "![loss curve](loss.svg)", "",
     "## Some dev answers", "", "| question | gold | predicted |", "| --- | --- | --- |",

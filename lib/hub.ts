@@ -26,7 +26,7 @@ export type HubFailure = "network" | "server" | "not-found" | "auth" | "integrit
 export type HubError = UserError & { hubFailure: HubFailure };
 
 const HUB_URL = "https://huggingface.co"; // the public Hub; HF_ENDPOINT points elsewhere (a mirror, a test server)
-const DEFAULT_RETRIES = 5; // huggingface_hub http_backoff: max_retries=5, base_wait_time=1, max_wait_time=8
+export const DEFAULT_RETRIES = 5; // huggingface_hub http_backoff: max_retries=5, base_wait_time=1, max_wait_time=8
 const DEFAULT_RETRY_BASE_MS = 1000;
 const ETAG_TIMEOUT_S = 10; // huggingface_hub's HF_HUB_ETAG_TIMEOUT default
 const DOWNLOAD_TIMEOUT_S = 10; // huggingface_hub's HF_HUB_DOWNLOAD_TIMEOUT default: longest wait for the next bytes
@@ -106,7 +106,7 @@ function offlineFix(opts: HubOptions): string {
   return `check the network, proxy or HF_ENDPOINT; without a network, HF_HUB_OFFLINE=1 loads models already in the cache ${hubCacheDir(opts)}, or pass a local model directory`;
 }
 
-function causeText(e: unknown): string {
+export function causeText(e: unknown): string {
   const err = e as Error & { cause?: Error & { code?: string } };
   if (err.name === "TimeoutError") return "no answer within the timeout";
   const cause = err.cause;
@@ -134,9 +134,9 @@ function statusError(res: Response, id: string, file: string, revision: string, 
   return hubError("server", id, file, `${endpoint} answered HTTP ${res.status} ${res.statusText}`.trimEnd() + times, "try again later");
 }
 
-const retryable = (status: number) => status >= 500 || status === 429;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const backoffMs = (attempt: number, opts: HubOptions) => {
+export const retryable = (status: number) => status >= 500 || status === 429;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const backoffMs = (attempt: number, opts: HubOptions) => {
   const base = opts.retryBaseMs ?? DEFAULT_RETRY_BASE_MS;
   return Math.min(base * 2 ** attempt, base * 8);
 };

@@ -31,6 +31,10 @@ export * from "./postprocess";
 export * from "./predict";
 export * from "./metrics";
 
+// Sharing: a trained model and its card on the Hugging Face Hub.
+export * from "./push";
+export * from "./model-card";
+
 // Where it runs, what it shows, and how mistakes are reported. `fs`, `path` and `env` are Node's fs, path and
 // process.env under Node and their browser twins in a page (lib/platform): cells that use them run in both.
 export { env, fs, path, platformName } from "./platform";

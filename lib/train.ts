@@ -422,7 +422,7 @@ async function trainLoop<F extends { inputIds: number[] }>(model: BertModel, tas
       bar?.stop(finalInfo);
     } else bar?.finish(finalInfo);
   } catch (e) {
-    throw deviceLostError(run, state.step) ?? asMemoryError(e, s.batchSize, s.gradAccum);
+    throw (await deviceLostError(run, state.step)) ?? asMemoryError(e, s.batchSize, s.gradAccum);
   } finally {
     disposeAdamW(opt);
   }
@@ -518,8 +518,8 @@ function diverged(step: number, what: string, last: CheckpointFound | undefined)
 
 /** A lost WebGPU device (a driver reset, a GPU taken away) fails every later call, wherever the step was: the run
  * ends in one line that says so, which checkpoint is intact, and how to go on elsewhere. */
-function deviceLostError(run: RunDir, step: number): UserError | undefined {
-  const lost = tf.getBackend() === "webgpu" ? webgpuDeviceLost() : undefined;
+async function deviceLostError(run: RunDir, step: number): Promise<UserError | undefined> {
+  const lost = tf.getBackend() === "webgpu" ? await webgpuDeviceLost() : undefined;
   if (lost === undefined) return undefined;
   const last = run.lastCheckpoint();
   return userError(`training step ${step + 1}`, `the GPU device was lost (${lost}); ${last !== undefined ? `the last checkpoint (step ${last.step}) in ${last.dir} is intact` : "no checkpoint was written yet"}`,

@@ -6,11 +6,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Browser, Page } from "puppeteer-core";
+import { trackProcesses } from "./processes";
+import { freePort, waitFor } from "./server-helpers";
 
 const ROOT = path.resolve(__dirname, "..");
 const CHROMIUM = [process.env.BERTQA_CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => p !== undefined && fs.existsSync(p));
@@ -25,28 +26,10 @@ const SUB = `out/browser-${process.pid}`; // under notebooks/, so the kernel fin
 const DIR = path.join(ROOT, "notebooks", SUB);
 const RUN_DIR = `runs/browser-test-${process.pid}`;
 const SHOTS = fs.mkdtempSync(path.join(os.tmpdir(), "bertqa-browser-"));
+const processes = trackProcesses(); // Jupyter, its kernels, Chromium and its helpers
 let server: ChildProcess | undefined;
 let browser: Browser | undefined;
 let base = "";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    }).on("error", reject);
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 before(async () => {
   if (skip !== false) return;
@@ -62,7 +45,7 @@ before(async () => {
   let log = "";
   server.stderr!.on("data", (d) => (log += d));
   base = `http://127.0.0.1:${port}`;
-  await waitFor(`Jupyter on ${base} (its log: ${log.slice(-500)})`, async () => (await fetch(`${base}/api/status?token=${TOKEN}`)).ok, 60_000);
+  await waitFor(() => `Jupyter on ${base} (its log: ${log.slice(-500)})`, async () => (await fetch(`${base}/api/status?token=${TOKEN}`)).ok, 60_000);
   const puppeteer = await import("puppeteer-core");
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
   process.stderr.write(`browser test: screenshots in ${SHOTS}\n`);
@@ -71,15 +54,16 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (server !== undefined && server.exitCode === null) {
-    // Jupyter shuts its kernels down on SIGTERM; the test process must not wait on it beyond that.
+    // npm run lab passes SIGTERM on to Jupyter, which shuts its kernels down, and exits when Jupyter has; what is
+    // still running a minute later is reported (and ended) below
     const exited = new Promise((r) => server!.once("exit", r));
     server.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-    if (server.exitCode === null) server.kill("SIGKILL");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000).unref())]);
     server.stderr?.destroy();
   }
   fs.rmSync(DIR, { recursive: true, force: true });
   fs.rmSync(path.join(ROOT, RUN_DIR), { recursive: true, force: true });
+  await processes.assertNoneLeft(15_000);
 });
 
 /** A copy of notebook `name` (its parameters cell edited by `edit`) in the served folder; its URL path. */

@@ -48,6 +48,7 @@ const NOT_PRINTED: Record<string, { commands: string[]; flags: string[]; why: st
   "lib/cli/main.ts": [{ commands: ["*"], flags: ["batch-size", "backend"], why: "memoryError names --batch-size and --backend only for commands that have them" }],
   "lib/cli/bench.ts": [{ commands: ["bench"], flags: ["threads", "shapes"], why: "arguments of test/bench/torch_gemm.py, passed to python, never printed" }],
   "lib/platform/node-workers.ts": [{ commands: ["*"], flags: ["experimental-wasm-relaxed-simd"], why: "a V8 flag the GEMM pool sets for itself on Node 20, never printed" }],
+  "lib/model-card.ts": [{ commands: ["push"], flags: ["question", "context"], why: "bertqa ask's flags in the usage example of the model card push uploads, never printed" }],
 };
 
 function relative(file: string): string {

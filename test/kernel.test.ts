@@ -2,12 +2,13 @@
 // protocol, by test/kernel_driver.py on jupyter_client): Run All, each cell again, Run All Below from the model and
 // training cells, an edited parameters cell; for notebook 04 also ■ during training, memory over five re-runs and the
 // edited run against a fresh kernel. Training is shortened (BERTQA_TRAIN_STEPS); the notebooks' outputs go to runs/.
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { spawn, spawnSync } from "node:child_process";
+import { trackProcesses } from "./processes";
 
 const ROOT = path.resolve(__dirname, "..");
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -18,6 +19,9 @@ const runner = require("../lib/cli/run-notebooks.js") as {
   labCommand(has: (cmd: string) => boolean): [string, string] | null;
   listNotebooks(only: string[] | null): string[];
 };
+
+const processes = trackProcesses(); // the driver and the kernels it starts
+after(() => processes.assertNoneLeft(15_000));
 
 /** A Python with jupyter_client (Debian: python3-jupyter-client), or undefined. */
 function jupyterClientPython(): string | undefined {

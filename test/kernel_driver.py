@@ -60,8 +60,8 @@ class Kernel:
                     by_display[did]["data"] = c["data"]
             elif t == "stream":
                 outputs.append({"type": c["name"], "text": c["text"]})
-            elif t == "error":
-                outputs.append({"type": "error", "text": "%s: %s" % (c["ename"], c["evalue"])})
+            elif t == "error":  # what JupyterLab shows of an error is its traceback
+                outputs.append({"type": "error", "ename": c["ename"], "text": "\n".join(c["traceback"])})
             if on_output is not None:
                 on_output(t, c)
         reply = self.kc.get_shell_msg(timeout=60)
@@ -168,7 +168,9 @@ def user_errors(k):
     for code, want in cases:
         status, outs = k.execute(code)
         text = "".join(o["text"] for o in outs if o["type"] in ("stderr", "error")).strip()
-        got.append({"code": code.splitlines()[-1], "message": text, "ok": status == "error" and len(text.splitlines()) == 1 and re.search(want, text) is not None})
+        enames = [o["ename"] for o in outs if o["type"] == "error"]
+        got.append({"code": code.splitlines()[-1], "message": text, "enames": enames,
+                    "ok": status == "error" and enames == ["UserError"] and len(text.splitlines()) == 1 and re.search(want, text) is not None})
     return got
 
 
@@ -188,6 +190,7 @@ def interrupt_during_training(k, param_src, train_src, out_dir):
     ended = time.time()
     errors = [o["text"] for o in outs if o["type"] in ("stderr", "error")]
     text = "".join(errors).strip()
+    enames = [o["ename"] for o in outs if o["type"] == "error"]
     m = re.search(r"stopped \(■\) at step (\d+) of 400: checkpoint in (\S+);", text)
     ckpt_step = None
     if m:
@@ -200,7 +203,7 @@ def interrupt_during_training(k, param_src, train_src, out_dir):
     status_after, _ = k.execute(param_src)  # back to the notebook's parameters
     return {
         "sent": state["sent"] is not None, "status": status, "seconds_to_stop": round(ended - state["sent"], 2) if state["sent"] else None,
-        "message": text, "one_line": len(text.splitlines()) == 1, "stopped_step": int(m.group(1)) if m else None,
+        "message": text, "one_line": len(text.splitlines()) == 1, "enames": enames, "stopped_step": int(m.group(1)) if m else None,
         "checkpoint_step": ckpt_step, "metrics_grew": size_later != size, "active_after": active, "params_ok": status_after == "ok",
     }
 
@@ -253,7 +256,7 @@ def drive(path):
                 failures.append({"step": "memory", "after_each_run": mem})
             report["interrupt"] = interrupt_during_training(k, params_src, cells[4][1], out_dir)
             it = report["interrupt"]
-            if not (it["sent"] and it["status"] == "error" and it["one_line"] and it["stopped_step"] is not None
+            if not (it["sent"] and it["status"] == "error" and it["one_line"] and it["enames"] == ["UserError"] and it["stopped_step"] is not None
                     and it["checkpoint_step"] == it["stopped_step"] and not it["metrics_grew"] and it["active_after"] == 0 and it["params_ok"]):
                 failures.append({"step": "interrupt", "got": it})
     finally:

@@ -67,6 +67,20 @@ function train(page: Page, options: object): Promise<Summary & { error?: string;
     .then((s) => s, (e: Error & { stopped?: boolean }) => ({ error: e.message, isStopped: e.stopped })), options) as Promise<Summary & { error?: string; isStopped?: boolean }>;
 }
 
+/** Start `job` (40 steps) in the page and press ■ once its progress display is past step `after`; resolves to the
+ * step it stopped at (its checkpoint's), from the one line the run ends with. */
+async function trainAndStop(page: Page, job: object, after: number): Promise<number> {
+  const running = train(page, { ...job, steps: 40 });
+  await page.waitForFunction((n) => Number(/\b(\d+)\/40\b/.exec(document.getElementById("progress")!.innerText)?.[1] ?? 0) >= n, { timeout: 600_000, polling: 50 }, after);
+  await page.click("#stop");
+  const stopped = await running;
+  assert.equal(stopped.isStopped, true, JSON.stringify(stopped));
+  assert.ok(!stopped.error!.includes("\n"), "one line");
+  const at = Number(/^training stopped \(■\) at step (\d+) of 40: checkpoint in runs\/\S+\/checkpoint; to continue, train again with resume/.exec(stopped.error ?? "")?.[1]);
+  assert.ok(at >= after && at < 40, `where it stopped: ${stopped.error}`);
+  return at;
+}
+
 /** The same job in Node (a process of its own), on `backend`. */
 function nodeDemo(options: object, env: Record<string, string> = {}): Summary {
   const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "web-reference.ts"), "demo", JSON.stringify({ ...options, out: path.join(TMP, `node-${Date.now()}`) })],
@@ -148,23 +162,15 @@ test("WebGPU in a page (SwiftShader): the losses of Node's WebGPU on lavapipe wi
 });
 
 test("■ in the page, then a reload and resume: the run ends with the losses of an uninterrupted one", { skip }, async () => {
-  const job = { ...JOB, steps: 12, backend: "wasm", out: "runs/stopped" };
-  let { page } = await openDemo(isolated);
-  const running = train(page, job);
-  // The progress display (the notebook's HTML) says where training is; ■ once it is past step 3.
-  await page.waitForFunction(() => /train[^\n]*\b([3-9]|1[01])\/12\b/.test(document.getElementById("progress")!.innerText), { timeout: 600_000, polling: 100 });
-  await page.click("#stop");
-  const stopped = await running;
-  assert.equal(stopped.isStopped, true, JSON.stringify(stopped));
-  const at = Number(/training stopped \(■\) at step (\d+) of 12: checkpoint in \/runs\/stopped\/checkpoint; to continue, train again with resume/.exec(stopped.error ?? "")?.[1]);
-  assert.ok(at >= 3 && at < 12, `one line saying where it stopped: ${stopped.error}`);
-  assert.ok(!stopped.error!.includes("\n"));
+  const job = { ...JOB, steps: 40, backend: "wasm", out: "runs/stopped" };
+  const { page } = await openDemo(isolated);
+  await trainAndStop(page, job, 3);
   await page.screenshot({ path: path.join(SHOTS, "stopped.png"), fullPage: true });
   await page.reload();
   await page.evaluate("bertqaDemo.ready");
   const resumed = await train(page, { ...job, resume: true, overwriteOutputDir: false });
   assert.equal(resumed.error, undefined, resumed.error);
-  assert.equal(resumed.steps, 12);
+  assert.equal(resumed.steps, 40);
   assertClose(resumed.losses, nodeDemo(job).losses, 1e-6, "resumed after ■ and a reload");
   await page.close();
 });
@@ -184,40 +190,135 @@ test("a page that is not cross-origin isolated trains on one thread, says so onc
 
 test("a full storage quota is one line with the size and the quota, and the last checkpoint stays intact", { skip }, async () => {
   const { page } = await openDemo(isolated);
-  const job = { ...JOB, steps: 2, backend: "wasm", out: "runs/quota" };
-  assert.equal((await train(page, job)).error, undefined);
+  const job = { ...JOB, backend: "wasm", out: "runs/quota" };
+  const at = await trainAndStop(page, job, 2);
   const cdp = await page.createCDPSession();
   const origin = new URL(isolated.url).origin;
   const usage = await page.evaluate(async () => (await navigator.storage.estimate()).usage ?? 0);
   await cdp.send("Storage.overrideQuotaForOrigin", { origin, quotaSize: usage + 3_000_000 }); // less than one more checkpoint
-  const full = await train(page, { ...job, steps: 4, resume: true, overwriteOutputDir: false });
-  assert.match(full.error ?? "", /^\/runs\/quota\/checkpoint\.tmp-\d+\/\S+: cannot write the checkpoint at step 4 \([\d.]+ [kM]B\): the browser's storage quota for this site is full \([\d.]+ MB used of [\d.]+ MB\) \[EDQUOT\]; the last checkpoint \(step 2\) in \/runs\/quota\/checkpoint is intact \(delete runs you no longer need/, full.error);
+  const full = await train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false });
+  const line = new RegExp(`^/runs/quota/checkpoint\\.tmp-\\d+/\\S+: cannot write the checkpoint at step \\d+ \\([\\d.]+ [kM]B\\): the browser's storage quota for this site is full \\([\\d.]+ MB used of [\\d.]+ MB\\) \\[EDQUOT\\]; the last checkpoint \\(step ${at}\\) in runs/quota/checkpoint is intact \\(delete runs you no longer need`);
+  assert.match(full.error ?? "", line, full.error);
   assert.ok(!full.error!.includes("\n"));
   await cdp.send("Storage.overrideQuotaForOrigin", { origin }); // the browser's own quota again
   await page.reload();
   await page.evaluate("bertqaDemo.ready");
   const kept = await page.evaluate(async () => (await (window as unknown as { bertqaDemo: { list(d: string): Promise<{ name: string }[]> } }).bertqaDemo.list("runs/quota")).map((f) => f.name));
   assert.ok(["checkpoint/trainer_state.json", "checkpoint/model.safetensors", "checkpoint/optimizer.safetensors"].every((f) => kept.includes(f)), `kept: ${kept}`);
-  const resumed = await train(page, { ...job, steps: 4, resume: true, overwriteOutputDir: false });
+  const resumed = await train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false });
   assert.equal(resumed.error, undefined, resumed.error);
-  assert.equal(resumed.steps, 4);
+  assert.equal(resumed.steps, 40);
+  assertClose(resumed.losses, nodeDemo({ ...job, steps: 40 }).losses, 1e-6, "resumed after the quota was raised");
   await page.close();
 });
 
 test("a lost WebGPU device is one line naming the intact checkpoint, and the run resumes on wasm", { skip }, async () => {
   const { page } = await openDemo(isolated);
   const job = { ...JOB, maxTrain: 48, maxDev: 8, backend: "webgpu", out: "runs/lost" };
-  assert.equal((await train(page, { ...job, steps: 2 })).error, undefined);
-  const running = train(page, { ...job, steps: 5, resume: true, overwriteOutputDir: false });
-  await page.waitForFunction(() => /train[^\n]*\b[3-4]\/5\b/.test(document.getElementById("progress")!.innerText), { timeout: 600_000, polling: 100 });
+  const at = await trainAndStop(page, job, 2);
+  const running = train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false });
+  await page.waitForFunction((n) => Number(/\b(\d+)\/40\b/.exec(document.getElementById("progress")!.innerText)?.[1] ?? 0) > n, { timeout: 600_000, polling: 50 }, at);
   const worker = page.workers().find((w) => w.url().endsWith("/trainer.js"));
   assert.ok(worker !== undefined, "the trainer worker");
   await worker.evaluate(() => (globalThis as unknown as { _tfengine: { backend: { device: { destroy(): void } } } })._tfengine.backend.device.destroy());
   const lost = await running;
-  assert.match(lost.error ?? "", /^training step \d: the GPU device was lost \(.+\); the last checkpoint \(step 2\) in \/runs\/lost\/checkpoint is intact \(continue on another backend: train again with resume: "runs\/lost" and the wasm backend/, lost.error);
+  assert.match(lost.error ?? "", new RegExp(`^training step \\d+: the GPU device was lost \\(.+\\); the last checkpoint \\(step ${at}\\) in runs/lost/checkpoint is intact \\(continue on another backend: train again with resume: "runs/lost" and the wasm backend`), lost.error);
   assert.ok(!lost.error!.includes("\n"));
-  const resumed = await train(page, { ...job, steps: 5, resume: true, overwriteOutputDir: false, backend: "wasm" });
+  const resumed = await train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false, backend: "wasm" });
   assert.equal(resumed.error, undefined, resumed.error);
-  assert.equal(resumed.steps, 5);
+  assert.equal(resumed.steps, 40);
   await page.close();
+});
+
+/** A Hub on 127.0.0.1 as a browser meets it (CORS): resolve answers HEAD/GET (LFS files redirect to a file store),
+ * the revision API lists the files; `requests` records what was asked. Serves the model folder `dir` as `org/sample`. */
+async function fakeHub(dir: string): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+  const http = await import("node:http");
+  const crypto = await import("node:crypto");
+  const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+  const files = new Map(fs.readdirSync(dir).map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+  const sha256 = (b: Buffer) => crypto.createHash("sha256").update(b).digest("hex");
+  const gitSha1 = (b: Buffer) => crypto.createHash("sha1").update(`blob ${b.length}\0`).update(b).digest("hex");
+  const lfs = (f: string) => f.endsWith(".safetensors");
+  const requests: string[] = [];
+  const cors = { "Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": "Authorization, Range", "Access-Control-Allow-Methods": "GET, HEAD",
+    "Access-Control-Expose-Headers": "X-Repo-Commit, X-Linked-Etag, X-Linked-Size, ETag, X-Error-Code, Content-Range, Content-Length, Location" };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    requests.push(`${req.method} ${url.pathname}`);
+    if (req.method === "OPTIONS") return void res.writeHead(204, cors).end();
+    const resolve = /^\/org\/([^/]+)\/resolve\/[^/]+\/(.+)$/.exec(url.pathname), cdn = /^\/cdn\/([0-9a-f]{64})$/.exec(url.pathname);
+    const api = /^\/api\/models\/org\/([^/]+)\/revision\/[^/]+$/.exec(url.pathname);
+    const repo = (resolve ?? api)?.[1];
+    if (repo !== undefined && repo !== "sample") return void res.writeHead(401, { ...cors, "X-Error-Code": "RepoNotFound" }).end();
+    if (api !== null) {
+      const siblings = [...files].map(([f, b]) => ({ rfilename: f, blobId: gitSha1(b), size: b.length, ...(lfs(f) && { lfs: { sha256: sha256(b), size: b.length } }) }));
+      return void res.writeHead(200, { ...cors, "Content-Type": "application/json" }).end(JSON.stringify({ id: "org/sample", sha: COMMIT, siblings }));
+    }
+    const body = resolve !== null ? files.get(resolve[2]) : [...files.values()].find((b) => cdn !== null && sha256(b) === cdn[1]);
+    if (body === undefined) return void res.writeHead(404, { ...cors, "X-Error-Code": "EntryNotFound" }).end();
+    if (resolve !== null && lfs(resolve[2])) {
+      return void res.writeHead(302, { ...cors, Location: `/cdn/${sha256(body)}`, "X-Repo-Commit": COMMIT, "X-Linked-Etag": `"${sha256(body)}"`, "X-Linked-Size": String(body.length) }).end();
+    }
+    res.writeHead(200, { ...cors, "Content-Length": String(body.length), ...(resolve !== null && { "X-Repo-Commit": COMMIT, ETag: `"${gitSha1(body)}"` }) });
+    res.end(req.method === "HEAD" ? undefined : body);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, requests, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+}
+
+test("a Hub model in a page: fetched into the browser's storage in the Hub cache's layout, used offline from there, and a missing one is Node's one line", { skip }, async () => {
+  // The model to serve: a tiny BERT for the sample's vocabulary and 128-token windows, with its tokenizer.
+  const dir = path.join(TMP, "hub-model");
+  const made = spawnSync(process.execPath, ["--import", "tsx", "-e", `
+    const { initModel, presetConfig, saveModel, loadTokenizer, SAMPLE_FILES } = require("./lib");
+    const tok = loadTokenizer(SAMPLE_FILES.tokenizerDir);
+    const model = initModel(presetConfig("tiny", { vocabSize: tok.idToToken.length, maxPositions: 128 }), "qa", 3);
+    saveModel(model, ${JSON.stringify(dir)}, { tokenizerDir: SAMPLE_FILES.tokenizerDir });`], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(made.status, 0, made.stderr);
+  const hub = await fakeHub(dir);
+  const job = { ...JOB, maxTrain: 32, maxDev: 8, steps: 2, backend: "wasm", model: "org/sample" };
+  try {
+    let { page } = await openDemo(isolated);
+    await page.goto(`${isolated.url}demo.html?HF_ENDPOINT=${encodeURIComponent(hub.url)}`);
+    await page.evaluate("bertqaDemo.ready");
+    const online = await train(page, { ...job, out: "runs/hub" });
+    assert.equal(online.error, undefined, online.error);
+    for (const f of ["config.json", "model.safetensors", "vocab.txt"]) assert.ok(hub.requests.some((r) => r.endsWith(`/${f}`) || r.includes("/cdn/")), `asked for ${f}: ${hub.requests}`);
+    const cached = await page.evaluate(async () => (await (window as unknown as { bertqaDemo: { list(d: string): Promise<{ name: string; size: number }[]> } }).bertqaDemo.list("/home/.cache/huggingface/hub/models--org--sample")));
+    const names = cached.map((f) => f.name);
+    assert.ok(names.includes("refs/main") && names.some((n) => /^blobs\/[0-9a-f]{64}$/.test(n)) && names.includes("snapshots/0123456789abcdef0123456789abcdef01234567/model.safetensors"), `cache: ${names}`);
+    assert.equal(cached.find((f) => f.name.endsWith("snapshots/0123456789abcdef0123456789abcdef01234567/model.safetensors"))?.size, fs.statSync(path.join(dir, "model.safetensors")).size);
+    await page.close();
+    // Offline, the Hub gone: from the cache, with no request.
+    await hub.close();
+    const asked = hub.requests.length;
+    page = (await openDemo(isolated)).page;
+    await page.goto(`${isolated.url}demo.html?HF_ENDPOINT=${encodeURIComponent(hub.url)}&HF_HUB_OFFLINE=1`);
+    await page.evaluate("bertqaDemo.ready");
+    const offline = await train(page, { ...job, out: "runs/hub-offline" });
+    assert.equal(offline.error, undefined, offline.error);
+    assert.equal(hub.requests.length, asked);
+    assert.deepEqual(offline.losses, online.losses);
+    await page.close();
+  } finally {
+    await hub.close().catch(() => undefined);
+  }
+  // A model the Hub does not have: the same line as under Node.
+  const hub2 = await fakeHub(dir);
+  try {
+    const { page } = await openDemo(isolated);
+    await page.goto(`${isolated.url}demo.html?HF_ENDPOINT=${encodeURIComponent(hub2.url)}`);
+    await page.evaluate("bertqaDemo.ready");
+    const missing = await train(page, { ...job, model: "org/missing", out: "runs/hub-missing" });
+    const { promisify } = await import("node:util");
+    const { execFile } = await import("node:child_process");
+    const node = await promisify(execFile)(process.execPath, ["--import", "tsx", "-e", `require("./lib").downloadModel("org/missing").catch((e) => console.log(e.message))`],
+      { cwd: ROOT, encoding: "utf8", env: { ...process.env, HF_ENDPOINT: hub2.url, HF_TOKEN: "", HF_HOME: path.join(TMP, "hf-home") } }); // not spawnSync: this process answers as the Hub
+    assert.equal(missing.error, node.stdout.trim());
+    assert.match(missing.error ?? "", /^Hub model 'org\/missing', file config\.json: model not found, or private or gated \(HTTP 401\)/);
+    await page.close();
+  } finally {
+    await hub2.close();
+  }
 });

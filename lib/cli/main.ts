@@ -19,6 +19,7 @@ export const COMMANDS: Record<string, () => Command> = {
   predict: () => require("./predict"),
   evaluate: () => require("./evaluate"),
   ask: () => require("./ask"),
+  push: () => require("./push"),
   bench: () => require("./bench"),
   demo: () => require("./demo"),
 };

@@ -16,10 +16,12 @@
 // notebooks use that clone's lib/), else it is the clone that registered the kernel.
 // It also makes Jupyter's stop button (■, SIGINT: interrupt_mode "signal") stop long library work at its next step
 // (lib/stop.ts) instead of abandoning it in the background, and prints user errors as one line, as the CLI does.
+// Where tslab strays from Jupyter's messaging protocol (results, errors), kernel-protocol.js puts it right.
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
 const { spawn, spawnSync } = require("node:child_process");
+const { jupyterProtocol } = require("./kernel-protocol.js");
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const NOTEBOOK_DIR = path.join(ROOT, "notebooks");
@@ -115,16 +117,20 @@ function startKernel(argv) {
   // (lib/backend.ts loads its wasm kernels on demand) needs Node to load .ts itself, as the bertqa CLI does.
   req("tsx/cjs");
   const stop = loadStop(req); // shares its state (on globalThis) with the copy the cells import
+  const protocol = jupyterProtocol(req, root); // before tslab's converter loads
   const { createConverter } = req("tslab/dist/converter.js");
   const { createExecutor } = req("tslab/dist/executor.js");
   const { ZmqServer, JupyterHandlerImpl } = req("tslab/dist/jupyter.js");
   // What tslab's own startKernel does, with our console and SIGINT handler (its ConverterSet is not exported).
   let node;
-  const convs = { get node() { return (node ??= createConverter({ isJS: false, isBrowser: false })); },
+  const convs = { get node() { return (node ??= protocol.converter(createConverter({ isJS: false, isBrowser: false }))); },
     get browser() { throw new Error("browser mode is not supported by the bertqa kernel"); }, close() { if (node) node.close(); } };
   convs.node; // compile the converter now, not in the first cell
-  const executor = createExecutor(root, convs, { log: console.log, error: (...args) => reportCellError(args) });
-  const server = new ZmqServer(new JupyterHandlerImpl(executor, false), path.resolve(configPath));
+  const executor = createExecutor(root, convs, protocol.executorConsole);
+  const handler = new JupyterHandlerImpl(executor, false);
+  const server = new ZmqServer(handler, path.resolve(configPath));
+  protocol.install(server, handler);
+  exitWithParent();
   let pending = null; // the stop asked for by the last ■, until the work ends
   process.on("SIGINT", () => {
     const asked = pending === null ? stop.requestStop() : 0;
@@ -147,9 +153,46 @@ function startKernel(argv) {
       if (pending === force) pending = null;
     }, 50);
   });
-  process.on("uncaughtException", (err) => reportCellError(["UncaughtException:", err]));
-  process.on("unhandledRejection", (reason) => reportCellError(["UnhandledPromiseRejection:", reason]));
+  process.on("uncaughtException", (err) => protocol.reportOutside(["UncaughtException:", err]));
+  process.on("unhandledRejection", (reason) => protocol.reportOutside(["UnhandledPromiseRejection:", reason]));
   server.init();
+}
+
+const PARENT_POLL_MS = 1000; // as ipykernel's ParentPollerUnix
+
+/**
+ * Call `gone(pid)` once the process that started us has exited (polled each second, as ipykernel does): on Unix an
+ * orphan gets a new parent; on Windows its parent's PID stops existing.
+ */
+function whenParentExits(gone) {
+  const parent = process.ppid;
+  const alive = () => {
+    if (process.platform !== "win32") return process.ppid === parent;
+    try {
+      process.kill(parent, 0);
+      return true;
+    } catch (e) {
+      return e.code === "EPERM";
+    }
+  };
+  const timer = setInterval(() => {
+    if (alive()) return;
+    clearInterval(timer);
+    gone(parent);
+  }, PARENT_POLL_MS);
+  timer.unref();
+}
+
+/**
+ * End the kernel when the Jupyter server that started it is gone (killed, crashed), as ipykernel does: jupyter_client
+ * sets JPY_PARENT_PID for the kernels it starts (not for "independent" ones).
+ */
+function exitWithParent(env = process.env) {
+  if (!(Number(env.JPY_PARENT_PID) > 1)) return; // PID 1 never goes away
+  whenParentExits((parent) => {
+    console.error(`bertqa kernel: its Jupyter server (pid ${parent}) is gone; exiting`);
+    process.exit(1);
+  });
 }
 
 /** lib/stop.ts of the clone the kernel serves; an older clone without it gets tslab's plain interrupt. */
@@ -159,17 +202,6 @@ function loadStop(req) {
   } catch (e) {
     return { requestStop: () => 0, activeWork: () => [] };
   }
-}
-
-/** tslab prints a failed cell's error with console.error: a user mistake (lib/errors.ts) or an interrupt is one line. */
-function reportCellError(args) {
-  const err = args.find((a) => a instanceof Error || (a && typeof a === "object" && typeof a.message === "string"));
-  if (err && err.name === "UserError") return console.error(err.message);
-  if (err && err.message === "Interrupted asynchronously") {
-    return console.error("Interrupted (■): the cell was abandoned; library work it started stops at its next step, anything else it awaited may still finish");
-  }
-  if (err && /^Script execution was interrupted/.test(err.message)) return console.error("Interrupted (■)");
-  console.error(...args);
 }
 
 // Executes one notebook with nbclient (what `jupyter nbconvert --execute` uses) so that, unlike nbconvert, the copy is
@@ -305,7 +337,7 @@ function executeNotebook(python, nb, opts, env) {
   });
 }
 
-/** What to print for a failed notebook: nbclient's message (the cell's source) and the failed cell's stderr. */
+/** What to print for a failed notebook: nbclient's message (the cell's source), the failed cell's stderr and error. */
 function failureReport(result) {
   const lines = [String(result.error).split("\n").slice(0, 30).join("\n")];
   try {
@@ -314,7 +346,8 @@ function failureReport(result) {
     const cell = nb.cells[last];
     const text = (cell && cell.outputs ? cell.outputs : [])
       .filter((o) => o.output_type === "stream" && o.name === "stderr" || o.output_type === "error")
-      .map((o) => (o.output_type === "error" ? `${o.ename}: ${o.evalue}` : [].concat(o.text).join("")))
+      .map((o) => (o.output_type === "error" ? o.traceback.join("\n") : [].concat(o.text).join("")))
+      .filter((t) => !lines[0].includes(t.trim())) // nbclient's message has the error unless the cell is long
       .join("\n");
     if (text.trim() !== "") lines.push(text.trim().split("\n").slice(0, 15).join("\n"));
   } catch (e) {
@@ -421,8 +454,22 @@ function openLab(extra) {
   console.error(`npm run lab: ${found[1]} (${found[0]}) in notebooks/, kernel "TypeScript (bertqa)" of ${ROOT}`);
   const env = { ...process.env, JUPYTER_PATH: [jupyterPath, process.env.JUPYTER_PATH].filter((p) => p).join(path.delimiter) };
   const child = spawn(found[0], [`--notebook-dir=${NOTEBOOK_DIR}`, ...extra], { stdio: "inherit", env });
-  process.on("SIGINT", () => {}); // Ctrl-C reaches Jupyter too (same terminal); it asks, then exits, and so do we
-  child.on("exit", (code) => process.exit(code === null ? 1 : code));
+  forwardSignals(child);
+}
+
+/**
+ * Stop Jupyter with us, and wait for it: it shuts its kernels down on SIGTERM (SIGHUP would kill it outright and leave
+ * them to their parent pollers), so SIGTERM and SIGHUP reach it as SIGTERM. SIGINT is passed on unless it came from
+ * the terminal's Ctrl-C, which Jupyter got too: it asks whether to stop, and a second SIGINT would skip the question.
+ * npm passes SIGTERM and SIGINT to the shell that runs us, which dies of it without passing it on: the shell gone, we
+ * stop Jupyter too. We exit with Jupyter's status once it has exited.
+ */
+function forwardSignals(child) {
+  process.on("SIGTERM", () => child.kill("SIGTERM"));
+  process.on("SIGHUP", () => child.kill("SIGTERM"));
+  process.on("SIGINT", () => require("node:tty").isatty(0) || child.kill("SIGINT"));
+  whenParentExits(() => child.kill("SIGTERM"));
+  child.on("exit", (code, signal) => process.exit(code ?? 128 + (require("node:os").constants.signals[signal] ?? 0)));
 }
 
 function main(argv) {

@@ -167,6 +167,11 @@ export async function mountBrowserFs(opts: BrowserFsOptions): Promise<BrowserFs>
       const bytes = bytesOf(node);
       return encoding === "utf8" ? new TextDecoder().decode(bytes) : bytes;
     }) as FileSystem["readFileSync"],
+    openAsBlob: async (p) => {
+      const node = need(p, "open");
+      if (node.kind === "dir") throw fsError("EISDIR", "open", p, "illegal operation on a directory");
+      return node.data === undefined && node.stored !== undefined ? node.stored : new Blob([bytesOf(node).slice()]);
+    },
     writeFileSync: (p, data) => void setFile(p, typeof data === "string" ? new TextEncoder().encode(data) : data.slice(), "open"),
     mkdirSync: (p, o = {}) => {
       const abs = path.resolve(p);
@@ -359,8 +364,7 @@ async function dirHandle(store: FileSystemDirectoryHandle, abs: string): Promise
 
 function storageQueue(store: FileSystemDirectoryHandle | undefined, onFailure: () => Promise<void>) {
   let tail: Promise<void> = Promise.resolve();
-  let failure: unknown; // the first refusal since persist() last reported one; later changes are dropped
-  let chain: Promise<void> = Promise.resolve(); // what drained() waits for, including the reload after a failure
+  let failure: unknown; // the first refusal since drained() last reported one; later changes are dropped
   const push = (op: Op) => {
     if (store === undefined) return;
     const touched = op.op === "write" || op.op === "append" ? [op.node] : op.op === "rename" ? op.files : [];
@@ -369,19 +373,20 @@ function storageQueue(store: FileSystemDirectoryHandle | undefined, onFailure: (
       try {
         if (failure === undefined) await apply(store, op);
       } catch (e) {
-        failure = await storageError(e, op);
-        chain = chain.then(onFailure);
+        failure ??= await storageError(e, op);
       } finally {
         for (const n of touched) n.pending--;
       }
       if (failure === undefined) await releaseMemory(store, op);
     });
   };
+  /** Storage has caught up; after a refusal, the tree is read again from storage (at this point, where the library
+   * waits to commit, never in the middle of its work) and the refusal thrown. */
   const drained = async () => {
     await tail;
-    await chain;
     if (failure !== undefined) {
       const e = failure;
+      await onFailure();
       failure = undefined;
       throw e;
     }

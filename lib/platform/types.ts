@@ -11,6 +11,8 @@ export interface FileSystem {
   readdirSync(p: string): string[];
   readFileSync(p: string): Uint8Array;
   readFileSync(p: string, encoding: "utf8"): string;
+  /** The file as a Blob read from storage as it is consumed (uploads of a 440 MB model). */
+  openAsBlob(p: string): Promise<Blob>;
   writeFileSync(p: string, data: string | Uint8Array): void;
   mkdirSync(p: string, opts?: { recursive?: boolean }): unknown;
   rmSync(p: string, opts?: { recursive?: boolean; force?: boolean }): void;

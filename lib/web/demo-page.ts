@@ -51,7 +51,10 @@ function showDisplay(d: { id?: number; html: string }): void {
 
 const ready = (async () => {
   const base = new URL("./files/", import.meta.url).href;
-  const init = await call<{ crossOriginIsolated: boolean }>({ call: "init", base, stopFlag });
+  // Settings the library reads from the environment under Node come from the page's address here:
+  // demo.html?HF_ENDPOINT=...&HF_HUB_OFFLINE=1&BERTQA_WASM_THREADS=2
+  const env = Object.fromEntries(new URLSearchParams(location.search));
+  const init = await call<{ crossOriginIsolated: boolean }>({ call: "init", base, env, stopFlag });
   $("isolation").textContent = init.crossOriginIsolated
     ? "This page is cross-origin isolated: WebAssembly runs on all cores."
     : "This page is not cross-origin isolated (its server does not send COOP/COEP headers): WebAssembly runs on one thread.";
@@ -71,7 +74,8 @@ async function train(options: Partial<DemoOptions> = {}): Promise<DemoSummary> {
   if (stopFlag !== undefined) Atomics.store(new Int32Array(stopFlag), 0, 0);
   const job: DemoOptions = {
     out: $<HTMLInputElement>("out").value, steps: Number($<HTMLInputElement>("steps").value), seed: Number($<HTMLInputElement>("seed").value),
-    backend: $<HTMLSelectElement>("backend").value as DemoOptions["backend"], ...options,
+    backend: $<HTMLSelectElement>("backend").value as DemoOptions["backend"],
+    ...($<HTMLInputElement>("model").value !== "tiny" && { model: $<HTMLInputElement>("model").value }), ...options,
   };
   $("progress").innerHTML = "";
   $("result").innerHTML = "";

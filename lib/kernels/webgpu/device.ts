@@ -34,9 +34,12 @@ const DEVICE_LIMITS = ["maxComputeWorkgroupStorageSize", "maxComputeWorkgroupsPe
 export const STORAGE_BUFFERS_CAP = 16;
 
 let lost: string | undefined;
+let lostSignal: Promise<unknown> | undefined;
 /** Why the WebGPU device was lost (a driver reset, the GPU taken away, the tab in the background too long), once it
- * was: every later call on the backend fails, and training says this instead of the failing kernel's error. */
-export function webgpuDeviceLost(): string | undefined {
+ * was: every later call on the backend fails, and training says this instead of the failing kernel's error. A call
+ * can fail before the device's `lost` promise settles, so this waits for it a little (up to `waitMs`). */
+export async function webgpuDeviceLost(waitMs = 1000): Promise<string | undefined> {
+  if (lost === undefined && lostSignal !== undefined) await Promise.race([lostSignal, new Promise((r) => setTimeout(r, waitMs))]);
   return lost;
 }
 
@@ -53,7 +56,7 @@ export function registerWebgpu(gpu: Gpu): void {
     const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
     refuseOversizedBuffers(device as GpuDevice);
     lost = undefined;
-    void (device as { lost?: Promise<{ message?: string }> }).lost?.then((info) => (lost = info.message || "the GPU device was lost"));
+    lostSignal = (device as { lost?: Promise<{ message?: string }> }).lost?.then((info) => (lost = info.message || "the GPU device was lost"));
     return new WebGPUBackend(device, adapter.info);
   }, 3);
   installWebgpuKernels(); // fused kernels + AddN fix
