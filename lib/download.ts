@@ -2,7 +2,7 @@
 // only ever holds complete, verified files and an interrupted download leaves nothing behind.
 import { createHash, env, fs, homedir, path, pid } from "./platform";
 import { userError } from "./errors";
-import { asWriteError, ensureDir, fileDigest, renameOrFail } from "./fsutil";
+import { asWriteError, ensureDir, fileDigest, persisted, renameOrFail } from "./fsutil";
 import { progress, type ProgressSink } from "./progress";
 
 export interface DownloadOptions {
@@ -30,6 +30,7 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
     const { bytes, sha256 } = await streamToFile(url, tmp, opts);
     checkDigest(url, bytes, sha256, opts);
     renameOrFail(tmp, dest, `the download of ${url}`);
+    await persisted(`the download of ${url}`, dest); // in a browser: in storage before it is used
   } catch (e) {
     throw asWriteError(e, dest, `the download of ${url}`, fs.existsSync(tmp) ? fs.statSync(tmp).size : undefined); // disk full, read-only cache: one line
   } finally {

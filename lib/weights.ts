@@ -249,6 +249,7 @@ export function modelTensors(model: BertModel): Promise<TensorMap> {
 /** Save as a Hugging Face model directory (config.json + model.safetensors [+ tokenizer files]); other files there stay. */
 export async function saveModel(model: BertModel, dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
   writeModelFiles(dir, await modelFiles(model, opts));
+  await persisted("the model", dir); // in a browser: in storage before this returns
 }
 
 /** The files of a Hugging Face model directory (config.json, model.safetensors, tokenizer files), in memory. */

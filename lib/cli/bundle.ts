@@ -30,6 +30,8 @@ const browserPlatform: esbuild.Plugin = {
       return seam[importer] !== undefined ? { path: path.join(ROOT, "lib", "platform", seam[importer]) } : undefined;
     });
     build.onResolve({ filter: /^@tensorflow\/tfjs-node$/ }, () => ({ path: require.resolve("@tensorflow/tfjs") }));
+    // @huggingface/hub names its browser build only in its "browser" field, which its "exports" map hides from esbuild.
+    build.onResolve({ filter: /^@huggingface\/hub$/ }, () => ({ path: path.join(path.dirname(require.resolve("@huggingface/hub")), "browser", "index.mjs") }));
     build.onResolve({ filter: new RegExp(`^(${DANFO_NODE_ONLY.map((m) => m.replace(/[/.-]/g, "\\$&")).join("|")})$`) }, (args) =>
       args.importer.includes(`${path.sep}danfojs-node${path.sep}`) ? { path: args.path, namespace: "danfo-node-only" } : undefined);
     build.onLoad({ filter: /.*/, namespace: "danfo-node-only" }, (args) => ({

@@ -117,4 +117,6 @@ $("download").onclick = () => void download();
   diagnose: () => call<BackendDiagnosis[]>({ call: "diagnose" }),
   list: (dir: string) => call<{ name: string; size: number }[]>({ call: "list", dir }),
   zip: (dir: string) => call<Uint8Array>({ call: "zip", dir }),
+  /** Run `source` (an async function body) in the worker with the library as `lib`; resolves to what it returns. */
+  run: (source: string) => call<unknown>({ call: "run", source }),
 };

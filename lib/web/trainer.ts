@@ -4,9 +4,10 @@
 // same HTML a notebook shows) and what it writes to stderr are posted to the page.
 //
 // Page → worker: { id, call: "init", base, env, stopFlag? } | { id, call: "demo", options } | { id, call: "diagnose" }
-//                | { id, call: "list", dir } | { id, call: "zip", dir } | { call: "stop" }
+//                | { id, call: "list", dir } | { id, call: "zip", dir } | { id, call: "run", source } | { call: "stop" }
 // Worker → page: { id, result } | { id, error, stopped } | { display: { id?, html } } | { log: text }
 import { zipSync } from "fflate";
+import * as lib from "./entry";
 import {
   diagnoseBackends, fs, initPlatform, isStopped, isUserError, notebookProgressSink, path, requestStop, runDemo, setDefaultProgressSink,
   STOP_FLAG, type DemoOptions,
@@ -18,6 +19,7 @@ type Request =
   | { id: number; call: "diagnose" }
   | { id: number; call: "list"; dir: string }
   | { id: number; call: "zip"; dir: string }
+  | { id: number; call: "run"; source: string }
   | { call: "stop" };
 
 const post = (msg: object, transfer: Transferable[] = []) => (self as unknown as { postMessage(m: object, t: Transferable[]): void }).postMessage(msg, transfer);
@@ -51,6 +53,8 @@ async function handle(req: Exclude<Request, { call: "stop" }>): Promise<unknown>
       return runDemo(req.options);
     case "list":
       return listFiles(req.dir);
+    case "run": // the page's own script, with the library as `lib` (as a notebook cell has it); its value comes back
+      return new (Object.getPrototypeOf(async () => {}).constructor as new (...a: string[]) => (l: typeof lib) => Promise<unknown>)("lib", req.source)(lib);
     case "zip": {
       const zip = zipSync(Object.fromEntries(listFiles(req.dir).map((f) => [path.join(path.basename(req.dir), f.name), fs.readFileSync(path.join(req.dir, f.name))])));
       return zip;
