@@ -195,7 +195,8 @@ export async function hubFileMeta(id: string, file: string, revision: string, op
 }
 
 /** What a revision holds, from the Hub's API (GET /api/models/<id>/revision/<rev>?blobs=true), once per revision. */
-const revisions = new Map<string, Promise<{ sha: string; siblings: { rfilename: string; blobId?: string; size?: number; lfs?: { sha256: string; size: number } }[] }>>();
+interface RevisionInfo { sha: string; siblings: { rfilename: string; blobId?: string; size?: number; lfs?: { sha256: string; size: number } }[] }
+const revisions = new Map<string, Promise<RevisionInfo>>();
 
 /**
  * The same facts as a resolve HEAD (commit, etag, size), from the Hub's API. In a browser a HEAD redirected to the file
@@ -219,7 +220,7 @@ async function apiFileMeta(id: string, file: string, revision: string, opts: Hub
           continue;
         }
         if (res.status >= 400) throw statusError(res, id, file, revision, endpoint, attempt + 1);
-        return res.json();
+        return (await res.json()) as RevisionInfo; // tslab's TypeScript 5.0 types json() as Promise<unknown>
       }
     })();
     revisions.set(key, request);
