@@ -1,13 +1,13 @@
 // `npm run site`: the workbook as a static JupyterLite site in dist/site/: JupyterLab's UI (JupyterLite 0.8's packages
 // from npm, bundled with rspack through @jupyter/builder, as JupyterLite itself builds app/lab), the bertqa kernel
 // (lib/site/kernel/), the library's browser bundle (lib/cli/bundle.ts, as `npm run bundle` builds it) and, as the
-// site's files, the repository's notebooks and the folders the library reads (data/, test/fixtures/): generated from
-// the repository on every build, never copied into git. lib/site is a package of its own, installed here on first use, so
+// site's files, the repository's notebooks and the folders the library reads (data/, test/fixtures/), copied from
+// the repository on every build, never into git. lib/site is a package of its own, installed here on first use, so
 // `npm install` at the root (the demo's path) brings none of it.
 //
-//   npm run site                      build: installs lib/site's packages when its lock file changed, bundles the app
-//                                     when its sources changed (else keeps dist/site/build), refreshes the rest
-//   npm run site -- --force           bundle the app again in any case
+//   npm run site              installs lib/site's packages when its lock file changed, bundles the app and the
+//                             library when their sources changed (else keeps them), copies the files
+//   npm run site -- --force   bundles the app and the library again in any case
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as crypto from "node:crypto";

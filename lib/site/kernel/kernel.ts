@@ -23,7 +23,7 @@ type Reply = KernelMessage.IExecuteReplyMsg["content"];
 type Outcome = { type: "done"; value?: MimeBundle } | { type: "error"; error: ErrorInfo };
 
 const RED = "\x1b[0;31m", RESET = "\x1b[0m";
-const CELL_URL = /bertqa-cell-(\d+)\.js:(\d+):\d+/g;
+const RUN_URL = /bertqa-run-(\d+)\.js:(\d+):\d+/g; // a run's frames in a stack (its sourceURL)
 
 // TypeScript (a few MB) loads once per page, when the first kernel starts, not with JupyterLab.
 let compiler: Promise<typeof import("./cell")> | undefined;
@@ -35,7 +35,7 @@ export class BertqaKernel extends BaseKernel {
   private readonly started: Promise<ErrorInfo | undefined>;
   private running: { id: number; settle(o: Outcome): void } | undefined;
   private nextRun = 0;
-  private readonly cells = new Map<number, { source: string[]; lines: (number | undefined)[] }>(); // by execution count, for tracebacks
+  private readonly runs = new Map<number, { count: number; source: string[]; lines: (number | undefined)[] }>(); // for tracebacks
 
   constructor(options: BertqaKernelOptions) {
     super(options);
@@ -44,12 +44,14 @@ export class BertqaKernel extends BaseKernel {
     // A SharedArrayBuffer exists only when the page is cross-origin isolated (the site's COOP/COEP headers).
     const shared = globalThis.crossOriginIsolated ? new SharedArrayBuffer(4) : undefined;
     this.stopFlag = shared !== undefined ? new Int32Array(shared) : undefined;
+    // What keeps every cell from running, as one line: the library or the worker did not load.
+    const broken = (message: string): ErrorInfo => ({ name: "Error", message, stack: "", user: true });
     this.started = new Promise((resolve) => {
       this.worker.addEventListener("message", (ev: MessageEvent<ToPage>) => {
-        if (ev.data.type === "ready") resolve(ev.data.error);
-        else this.onWorkerMessage(ev.data);
+        if (ev.data.type !== "ready") this.onWorkerMessage(ev.data);
+        else resolve(ev.data.error === undefined ? undefined : broken(`the library did not load: ${ev.data.error.message}`));
       });
-      this.worker.addEventListener("error", (ev) => resolve({ name: "Error", message: `the kernel's worker failed to start: ${ev.message || urls.worker}`, stack: "", user: true }));
+      this.worker.addEventListener("error", (ev) => resolve(broken(`the kernel's worker did not start: ${ev.message || urls.worker}`)));
     });
     const init: FromPage = { type: "init", bundleUrl: urls.bundle, danfoUrl: urls.danfo, base: urls.files, env, stopBuffer: shared };
     this.worker.postMessage(init);
@@ -92,17 +94,17 @@ export class BertqaKernel extends BaseKernel {
   async executeRequest(content: KernelMessage.IExecuteRequestMsg["content"]): Promise<Reply> {
     const n = this.executionCount;
     const failed = await this.started;
-    if (failed !== undefined) return this.fail(n, { ...failed, message: `the library did not load: ${failed.message}` });
+    if (failed !== undefined) return this.fail(n, failed);
     const { compileCell, isSyntaxError } = await loadCompiler();
     const compiled: CompiledCell | CellSyntaxError = compileCell(content.code);
     const source = content.code.split("\n");
     if (isSyntaxError(compiled)) return this.fail(n, { name: "SyntaxError", message: compiled.message, stack: "", user: false }, [frame(n, compiled.line, source, compiled.column)]);
-    this.cells.set(n, { source, lines: compiled.lines });
-    if (this.stopFlag !== undefined) Atomics.store(this.stopFlag, 0, 0); // a ■ from before this cell stops nothing in it
     const id = ++this.nextRun;
+    this.runs.set(id, { count: n, source, lines: compiled.lines });
+    if (this.stopFlag !== undefined) Atomics.store(this.stopFlag, 0, 0); // a ■ from before this cell stops nothing in it
     const outcome = await new Promise<Outcome>((settle) => {
       this.running = { id, settle };
-      this.worker.postMessage({ type: "run", id, js: compiled.js, url: `bertqa-cell-${n}.js` } satisfies FromPage);
+      this.worker.postMessage({ type: "run", id, js: compiled.js, url: `bertqa-run-${id}.js` } satisfies FromPage);
     });
     this.running = undefined;
     if (outcome.type === "error") return this.fail(n, outcome.error, outcome.error.user ? [] : this.cellFrames(outcome.error.stack));
@@ -153,10 +155,10 @@ export class BertqaKernel extends BaseKernel {
   /** The stack's frames in cells (this one, or earlier ones through functions they declared); the bundle's are left out. */
   private cellFrames(stack: string): string[] {
     const frames: string[] = [];
-    for (const [, count, jsLine] of stack.matchAll(CELL_URL)) {
-      const cell = this.cells.get(Number(count));
-      const line = cell?.lines[Number(jsLine) - 1];
-      if (cell !== undefined && line !== undefined) frames.push(frame(Number(count), line, cell.source));
+    for (const [, id, jsLine] of stack.matchAll(RUN_URL)) {
+      const run = this.runs.get(Number(id));
+      const line = run?.lines[Number(jsLine) - 1];
+      if (run !== undefined && line !== undefined) frames.push(frame(run.count, line, run.source));
     }
     return frames;
   }
