@@ -80,7 +80,8 @@ test("every notebook, Run All in JupyterLab on wasm threads: each cell runs, no 
       if (/^0[467]/.test(name)) { // the training notebooks: the progress display logs the loss
         assert.match(cells.map(outputText).join("\n"), /loss[=:\s]+\d+\.\d+/, `${name}: the training loss is shown`);
       }
-      await page.evaluate(() => document.querySelector(".jp-Notebook .bertqa-plot")?.scrollIntoView());
+      await page.evaluate(() => document.querySelector(".jp-Notebook .bertqa-plot")?.scrollIntoView({ block: "center" }));
+      await new Promise((r) => setTimeout(r, 500)); // the notebook lays out the cells that came into view
       await page.screenshot({ path: path.join(SHOTS, `${name.slice(0, 2)}-run-all.png`) });
       await page.close();
     }

@@ -138,7 +138,8 @@ test("process.env holds the site's bertqaEnv, and BERTQA_* parameters of the pag
 });
 
 /** A cell that waits, as the library's training loop does between steps, until ■ sets the shared stop flag. */
-const WAIT_FOR_STOP = `const flag = (globalThis as any)[Symbol.for("bertqa.stopFlag")] as Int32Array;
+const WAIT_FOR_STOP = `console.log("waiting for ■");
+const flag = (globalThis as any)[Symbol.for("bertqa.stopFlag")] as Int32Array;
 let polls = 0;
 while (Atomics.load(flag, 0) === 0) { polls++; await new Promise((r) => setTimeout(r, 20)); }
 "stopped after " + (polls > 0 ? "polling" : "nothing")`;
@@ -154,8 +155,10 @@ test("■ reaches the running cell (the shared stop flag) and drops the queued o
     const first = k.requestExecute({ code });
     const queued = k.requestExecute({ code: "'ran after ■'" });
     let result = "";
-    first.onIOPub = (m: any) => { if (m.header.msg_type === "execute_result") result = m.content.data["text/plain"]; };
-    await new Promise((r) => setTimeout(r, 500)); // the first cell is polling by now
+    await new Promise((started) => (first.onIOPub = (m: any) => {
+      if (m.header.msg_type === "stream") started(undefined); // the cell is running: ■ now
+      if (m.header.msg_type === "execute_result") result = m.content.data["text/plain"];
+    }));
     await k.interrupt();
     return [(await first.done).content.status, result, (await queued.done).content.status];
   }, WAIT_FOR_STOP);
@@ -170,7 +173,7 @@ test("■ reaches the running cell (the shared stop flag) and drops the queued o
   await page.close();
 });
 
-test("■ without cross-origin isolation (a host without COOP/COEP): the stop message reaches the library's stop", { skip, timeout: 120_000 }, async () => {
+test("■ without cross-origin isolation (a host without COOP/COEP): the stop message reaches the library's stop, even before the work begins", { skip, timeout: 120_000 }, async () => {
   const plain = await startSite({ isolated: false });
   try {
     const page = await openLab(plain);
@@ -179,14 +182,17 @@ test("■ without cross-origin isolation (a host without COOP/COEP): the stop me
     const replies = page.evaluate(async () => {
       const k = (window as any).testKernel;
       const code = `import { beginWork, pollStop } from "./lib";
+console.log("working");
+await new Promise((r) => setTimeout(r, 500)); // ■ comes before the work begins: it must still stop it
 const work = beginWork("train", 1e9); // what training registers; pollStop is what it calls between steps
-let steps = 0;
-try { while (!(await pollStop(work, 0))) steps++; } finally { work.end(); }
-steps > 0 ? "stopped by ■" : "never ran"`;
+try { while (!(await pollStop(work, 0))); } finally { work.end(); } // only ■ ends it
+"stopped by ■"`;
       const first = k.requestExecute({ code });
       let result = "";
-      first.onIOPub = (m: any) => { if (m.header.msg_type === "execute_result") result = m.content.data["text/plain"]; };
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((started) => (first.onIOPub = (m: any) => {
+        if (m.header.msg_type === "stream") started(undefined);
+        if (m.header.msg_type === "execute_result") result = m.content.data["text/plain"];
+      }));
       await k.interrupt();
       return [(await first.done).content.status, result];
     });
@@ -255,12 +261,11 @@ test("■ and Restart through the Kernel menu's commands (kernelmenu:interrupt, 
     { cell_type: "code", source: "'queued behind the running cell'" },
   ]);
   const running = command(page, "notebook:run-all-cells");
-  await page.waitForFunction(() => (window as any).jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status === "busy");
-  await new Promise((r) => setTimeout(r, 500));
+  await page.waitForFunction(() => (window as any).jupyterapp.shell.currentWidget.content.widgets[1].outputArea.node.innerText.includes("waiting for ■"));
   await command(page, "kernelmenu:interrupt");
   await within(20_000, "■ stopping the running cell", running);
   let cells = await whenIdle(page, 30_000);
-  assert.equal(cells[1].outputs[0]?.data["text/plain"], "'stopped after polling'");
+  assert.equal(cells[1].outputs.find((o) => o.output_type === "execute_result")?.data["text/plain"], "'stopped after polling'");
   assert.deepEqual(cells.map((c) => c.count), [1, 2, null]);
   const restarting = command(page, "kernelmenu:restart");
   await acceptDialog(page);

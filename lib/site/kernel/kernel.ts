@@ -69,10 +69,11 @@ export class BertqaKernel extends BaseKernel {
     super.dispose();
   }
 
-  /** ■: ask running library work to stop at its next step (a flag it reads even while busy, and a message). */
+  /** ■: running library work stops at its next step. The shared flag reaches the worker even while a cell computes;
+   * without one (no cross-origin isolation) the message sets the worker's own flag when it next yields. */
   interrupt(): void {
     if (this.stopFlag !== undefined) Atomics.store(this.stopFlag, 0, 1);
-    this.worker.postMessage({ type: "stop" } satisfies FromPage);
+    else this.worker.postMessage({ type: "stop" } satisfies FromPage);
   }
 
   async kernelInfoRequest(): Promise<KernelMessage.IInfoReplyMsg["content"]> {

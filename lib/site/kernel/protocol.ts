@@ -19,7 +19,7 @@ export type FromPage =
       stopBuffer?: SharedArrayBuffer; // the stop flag (Int32Array element 0), when the page is cross-origin isolated
     }
   | { type: "run"; id: number; js: string; url: string } // url names the cell in stack traces (sourceURL)
-  | { type: "stop" };
+  | { type: "stop" }; // ■ when there is no shared flag
 
 export type ToPage =
   | { type: "ready"; error?: ErrorInfo }

@@ -19,6 +19,11 @@ let danfo: Promise<Module> | undefined;
 let danfoLoaded: Module | undefined;
 let danfoUrl = "";
 let processShim: { env: Record<string, string> } = { env: {} };
+// ■ as the library reads it (bundle-contract.md): element 0 set to 1. Shared with the page when it is cross-origin
+// isolated (the page sets it even while a cell computes); else this worker's own, set by the page's "stop" message.
+// Either way it waits until the library's next step takes it: a ■ that comes before the work starts still stops it.
+let stopFlag: Int32Array<ArrayBufferLike> = new Int32Array(1);
+let ownFlag = true; // the page resets a shared flag itself, before each cell
 
 // ---- display: tslab's API (tslab.display, tslab.newDisplay()) ----
 
@@ -144,7 +149,8 @@ async function init(m: Extract<FromPage, { type: "init" }>): Promise<void> {
   processShim = { env: { ...m.env } };
   danfoUrl = m.danfoUrl;
   scope[TSLAB] = tslab;
-  if (m.stopBuffer !== undefined) scope[STOP_FLAG] = new Int32Array(m.stopBuffer);
+  if (m.stopBuffer !== undefined) [stopFlag, ownFlag] = [new Int32Array(m.stopBuffer), false];
+  scope[STOP_FLAG] = stopFlag;
   try {
     lib = (await import(/* webpackIgnore: true */ m.bundleUrl)) as Module;
     await lib.initPlatform({ base: m.base, env: processShim.env });
@@ -157,6 +163,8 @@ async function init(m: Extract<FromPage, { type: "init" }>): Promise<void> {
 scope.addEventListener("message", (ev: MessageEvent<FromPage>) => {
   const m = ev.data;
   if (m.type === "init") void init(m);
-  else if (m.type === "run") void run(m.id, m.js, m.url);
-  else if (m.type === "stop") lib?.requestStop?.(); // with no shared flag (not cross-origin isolated), the only way in
+  else if (m.type === "run") {
+    if (ownFlag) Atomics.store(stopFlag, 0, 0); // a ■ from before this cell stops nothing in it
+    void run(m.id, m.js, m.url);
+  } else if (m.type === "stop") Atomics.store(stopFlag, 0, 1);
 });
