@@ -17,6 +17,11 @@ const MIME: Record<string, string> = {
 
 export interface Server { url: string; close(): Promise<void> }
 
+/** The headers that make a page cross-origin isolated (COOP, COEP) and let it load each file under COEP (CORP). */
+export const ISOLATION_HEADERS = {
+  "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp", "Cross-Origin-Resource-Policy": "same-origin",
+};
+
 /** Serve `root` (and `mounts`: URL prefix → folder) on 127.0.0.1:`port` (0: any free port). */
 export function startServer(opts: { root: string; port?: number; isolated?: boolean; mounts?: Record<string, string> }): Promise<Server> {
   const isolated = opts.isolated ?? true;
@@ -24,7 +29,7 @@ export function startServer(opts: { root: string; port?: number; isolated?: bool
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const file = resolveFile(opts.root, opts.mounts ?? {}, decodeURIComponent(url.pathname));
     const headers: Record<string, string> = { "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-cache" };
-    if (isolated) Object.assign(headers, { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" });
+    if (isolated) Object.assign(headers, ISOLATION_HEADERS);
     if (file === undefined || (req.method !== "GET" && req.method !== "HEAD")) {
       res.writeHead(file === undefined ? 404 : 405, { ...headers, "Content-Type": "text/plain" });
       res.end(file === undefined ? "not found\n" : "method not allowed\n");

@@ -1,0 +1,173 @@
+// The bertqa kernel as JupyterLite runs it: this half lives in the page (JupyterLite's BaseKernel speaks Jupyter's
+// protocol to JupyterLab), compiles each cell (cell.ts) and hands it to a module Web Worker (worker.ts), where it runs
+// beside the library. ■ sets the shared stop flag (bundle-contract.md) and sends a message, so library work stops at
+// its next step; Restart disposes this kernel, which ends the worker and its memory, and JupyterLite starts a new one.
+import { BaseKernel, type IKernel } from "@jupyterlite/services";
+import type { KernelMessage } from "@jupyterlab/services";
+import type { CellSyntaxError, CompiledCell } from "./cell";
+import type { ErrorInfo, FromPage, MimeBundle, ToPage } from "./protocol";
+
+export interface SiteUrls {
+  worker: string; // kernel/worker.js
+  bundle: string; // the library bundle, bertqa.js
+  danfo: string; // danfojs.js
+  files: string; // the repository's files as the site serves them (the library's base)
+}
+
+export interface BertqaKernelOptions extends IKernel.IOptions {
+  urls: SiteUrls;
+  env: Record<string, string>; // process.env in the worker
+}
+
+type Reply = KernelMessage.IExecuteReplyMsg["content"];
+type Outcome = { type: "done"; value?: MimeBundle } | { type: "error"; error: ErrorInfo };
+
+const RED = "\x1b[0;31m", RESET = "\x1b[0m";
+const RUN_URL = /bertqa-run-(\d+)\.js:(\d+):\d+/g; // a run's frames in a stack (its sourceURL)
+
+// TypeScript (a few MB) loads once per page, when the first kernel starts, not with JupyterLab.
+let compiler: Promise<typeof import("./cell")> | undefined;
+const loadCompiler = () => (compiler ??= import(/* webpackChunkName: "typescript" */ "./cell"));
+
+export class BertqaKernel extends BaseKernel {
+  private readonly worker: Worker;
+  private readonly stopFlag: Int32Array | undefined;
+  private readonly started: Promise<ErrorInfo | undefined>;
+  private running: { id: number; settle(o: Outcome): void } | undefined;
+  private nextRun = 0;
+  private readonly runs = new Map<number, { count: number; source: string[]; lines: (number | undefined)[] }>(); // for tracebacks
+
+  constructor(options: BertqaKernelOptions) {
+    super(options);
+    const { urls, env } = options;
+    this.worker = new Worker(urls.worker, { type: "module", name: `bertqa kernel ${options.id}` });
+    // A SharedArrayBuffer exists only when the page is cross-origin isolated (the site's COOP/COEP headers).
+    const shared = globalThis.crossOriginIsolated ? new SharedArrayBuffer(4) : undefined;
+    this.stopFlag = shared !== undefined ? new Int32Array(shared) : undefined;
+    // What keeps every cell from running, as one line: the library or the worker did not load.
+    const broken = (message: string): ErrorInfo => ({ name: "Error", message, stack: "", user: true });
+    this.started = new Promise((resolve) => {
+      this.worker.addEventListener("message", (ev: MessageEvent<ToPage>) => {
+        if (ev.data.type !== "ready") this.onWorkerMessage(ev.data);
+        else resolve(ev.data.error === undefined ? undefined : broken(`the library did not load: ${ev.data.error.message}`));
+      });
+      this.worker.addEventListener("error", (ev) => resolve(broken(`the kernel's worker did not start: ${ev.message || urls.worker}`)));
+    });
+    const init: FromPage = { type: "init", bundleUrl: urls.bundle, danfoUrl: urls.danfo, base: urls.files, env, stopBuffer: shared };
+    this.worker.postMessage(init);
+    void loadCompiler();
+  }
+
+  get ready(): Promise<void> {
+    return Promise.all([this.started, loadCompiler()]).then(() => undefined);
+  }
+
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.worker.terminate(); // the worker's memory (model, tensors, wasm heap) goes with it
+    this.running?.settle({ type: "error", error: { name: "Restarted", message: "the kernel was restarted", stack: "", user: true } });
+    super.dispose();
+  }
+
+  /** ■: running library work stops at its next step. The shared flag reaches the worker even while a cell computes;
+   * without one (no cross-origin isolation) the message sets the worker's own flag when it next yields. */
+  interrupt(): void {
+    if (this.stopFlag !== undefined) Atomics.store(this.stopFlag, 0, 1);
+    else this.worker.postMessage({ type: "stop" } satisfies FromPage);
+  }
+
+  async kernelInfoRequest(): Promise<KernelMessage.IInfoReplyMsg["content"]> {
+    const { typescriptVersion } = await loadCompiler();
+    return {
+      status: "ok",
+      protocol_version: "5.3",
+      implementation: "bertqa-browser",
+      implementation_version: "0.1.0",
+      language_info: {
+        name: "typescript", version: typescriptVersion, mimetype: "text/typescript", file_extension: ".ts",
+        codemirror_mode: { name: "javascript", typescript: true },
+      },
+      banner: "TypeScript in the browser: the bertqa workbook's kernel (a Web Worker with the library bundle)",
+      help_links: [],
+    };
+  }
+
+  async executeRequest(content: KernelMessage.IExecuteRequestMsg["content"]): Promise<Reply> {
+    const n = this.executionCount;
+    const failed = await this.started;
+    if (failed !== undefined) return this.fail(n, failed);
+    const { compileCell, isSyntaxError } = await loadCompiler();
+    const compiled: CompiledCell | CellSyntaxError = compileCell(content.code);
+    const source = content.code.split("\n");
+    if (isSyntaxError(compiled)) return this.fail(n, { name: "SyntaxError", message: compiled.message, stack: "", user: false }, [frame(n, compiled.line, source, compiled.column)]);
+    const id = ++this.nextRun;
+    this.runs.set(id, { count: n, source, lines: compiled.lines });
+    if (this.stopFlag !== undefined) Atomics.store(this.stopFlag, 0, 0); // a ■ from before this cell stops nothing in it
+    const outcome = await new Promise<Outcome>((settle) => {
+      this.running = { id, settle };
+      this.worker.postMessage({ type: "run", id, js: compiled.js, url: `bertqa-run-${id}.js` } satisfies FromPage);
+    });
+    this.running = undefined;
+    if (outcome.type === "error") return this.fail(n, outcome.error, outcome.error.user ? [] : this.cellFrames(outcome.error.stack));
+    if (outcome.value !== undefined) this.publishExecuteResult({ execution_count: n, data: outcome.value, metadata: {} });
+    return { status: "ok", execution_count: n, user_expressions: {}, payload: [] };
+  }
+
+  // Completion and inspection need the worker's live names and types: not offered (tslab's come from its type checker).
+  async completeRequest(content: KernelMessage.ICompleteRequestMsg["content"]): Promise<KernelMessage.ICompleteReplyMsg["content"]> {
+    return { status: "ok", matches: [], cursor_start: content.cursor_pos, cursor_end: content.cursor_pos, metadata: {} };
+  }
+
+  async inspectRequest(): Promise<KernelMessage.IInspectReplyMsg["content"]> {
+    return { status: "ok", found: false, data: {}, metadata: {} };
+  }
+
+  /** A console's Enter runs the input unless it ends inside an unclosed bracket, string or comment. */
+  async isCompleteRequest(content: KernelMessage.IIsCompleteRequestMsg["content"]): Promise<KernelMessage.IIsCompleteReplyMsg["content"]> {
+    const { isIncomplete } = await loadCompiler();
+    return isIncomplete(content.code) ? { status: "incomplete", indent: "" } : { status: "complete" };
+  }
+
+  async commInfoRequest(): Promise<KernelMessage.ICommInfoReplyMsg["content"]> {
+    return { status: "ok", comms: {} };
+  }
+
+  inputReply(): void {}
+  async commOpen(): Promise<void> {}
+  async commMsg(): Promise<void> {}
+  async commClose(): Promise<void> {}
+
+  private onWorkerMessage(m: ToPage): void {
+    if (m.type === "stream") this.stream({ name: m.name, text: m.text });
+    else if (m.type === "display") {
+      if (m.update && m.displayId !== undefined) this.updateDisplayData({ data: m.data, metadata: {}, transient: { display_id: m.displayId } });
+      else this.displayData({ data: m.data, metadata: {}, transient: m.displayId !== undefined ? { display_id: m.displayId } : {} });
+    } else if ((m.type === "done" || m.type === "error") && this.running?.id === m.id) this.running.settle(m);
+  }
+
+  /** One `error` output and the error reply. The library's user errors (and ■'s stop) are one line, as in the CLI. */
+  private fail(n: number, e: ErrorInfo, frames: string[] = []): Reply {
+    const traceback = e.user ? [e.message] : [`${RED}${e.name}${RESET}: ${e.message}`, ...frames];
+    const content = { ename: e.name, evalue: e.message, traceback };
+    this.publishExecuteError(content);
+    return { status: "error", execution_count: n, ...content };
+  }
+
+  /** The stack's frames in cells (this one, or earlier ones through functions they declared); the bundle's are left out. */
+  private cellFrames(stack: string): string[] {
+    const frames: string[] = [];
+    for (const [, id, jsLine] of stack.matchAll(RUN_URL)) {
+      const run = this.runs.get(Number(id));
+      const line = run?.lines[Number(jsLine) - 1];
+      if (run !== undefined && line !== undefined) frames.push(frame(run.count, line, run.source));
+    }
+    return frames;
+  }
+}
+
+/** "Cell In[3], line 2" and that line, as ipykernel shows where an error happened (with a caret under a column). */
+function frame(count: number, line: number, source: string[], column?: number): string {
+  const code = source[line - 1] ?? "";
+  const caret = column !== undefined ? `\n${" ".repeat(column + 5)}^` : "";
+  return `Cell In[${count}], line ${line}\n----> ${code}${caret}`;
+}

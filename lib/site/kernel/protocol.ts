@@ -1,0 +1,29 @@
+// The messages between the kernel (in the page, kernel.ts) and its worker (worker.ts).
+
+export type MimeBundle = Record<string, string>;
+
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  stack: string;
+  user: boolean; // a UserError (the library's one-line errors, ■'s stop): shown as its message only
+}
+
+export type FromPage =
+  | {
+      type: "init";
+      bundleUrl: string; // the library bundle, bertqa.js
+      danfoUrl: string; // danfojs.js, loaded on the first import of danfojs-node
+      base: string; // the folder that serves the repository's files (data/, test/fixtures/, notebooks/)
+      env: Record<string, string>; // process.env of the cells and of the library
+      stopBuffer?: SharedArrayBuffer; // the stop flag (Int32Array element 0), when the page is cross-origin isolated
+    }
+  | { type: "run"; id: number; js: string; url: string } // url names the cell in stack traces (sourceURL)
+  | { type: "stop" }; // ■ when there is no shared flag
+
+export type ToPage =
+  | { type: "ready"; error?: ErrorInfo }
+  | { type: "stream"; name: "stdout" | "stderr"; text: string }
+  | { type: "display"; data: MimeBundle; displayId?: string; update: boolean }
+  | { type: "done"; id: number; value?: MimeBundle }
+  | { type: "error"; id: number; error: ErrorInfo };

@@ -1,0 +1,97 @@
+// The browser kernel's cell compiler (lib/site/kernel/cell.ts), run here in Node the way the kernel's worker runs it:
+// each cell becomes an async function; declarations outlive the cell; a re-run cell declares the same const again;
+// the last expression is the cell's value; errors point at the cell's own lines.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { compileCell, isIncomplete, isSyntaxError, sourceLines, type CompiledCell } from "../lib/site/kernel/cell";
+
+/** A kernel in miniature: the worker's helpers over a scope object standing in for the worker's global object. */
+function miniKernel(modules: Record<string, object> = {}) {
+  const scope = Object.create(null) as Record<string, unknown>;
+  const helpers = {
+    import: async (spec: string) => {
+      if (!(spec in modules)) throw new Error(`no module ${spec}`);
+      return modules[spec];
+    },
+    decl: (names: string[]) => names.forEach((n) => Object.defineProperty(scope, n, { value: undefined, writable: true, configurable: true, enumerable: true })),
+    def: (name: string, value: unknown) => Object.defineProperty(scope, name, { value, writable: true, configurable: true, enumerable: true }),
+  };
+  let count = 0;
+  return {
+    scope,
+    async run(code: string, env: Record<string, string> = {}): Promise<unknown> {
+      const c = compileCell(code);
+      if (isSyntaxError(c)) throw new SyntaxError(`${c.message} (line ${c.line}, column ${c.column})`);
+      // free identifiers resolve through `scope`, as they resolve through the worker's global object in the browser
+      const fn = new Function("scope", `with (scope) { return ${c.js}; }\n//# sourceURL=bertqa-cell-${++count}.js`)(scope);
+      return fn(helpers, { env }, () => {});
+    },
+  };
+}
+
+test("declarations persist across cells; a re-run cell may declare the same const again", async () => {
+  const k = miniKernel();
+  await k.run("const x: number = 6 * 7;\nlet counter = 0;");
+  assert.equal(await k.run("counter += 1; x + counter"), 43);
+  assert.equal(await k.run("const x = 1; x"), 1); // what a re-run cell does; tslab allows it
+  await k.run("function twice(n: number): number { return 2 * n }\nclass Box<T> { constructor(public v: T) {} }");
+  assert.equal(await k.run("twice(new Box(21).v)"), 42);
+  assert.deepEqual(Object.keys(k.scope).sort(), ["Box", "counter", "twice", "x"]);
+});
+
+test("destructuring declarations bind every name, with defaults and rest", async () => {
+  const k = miniKernel();
+  await k.run("const { features: [first, , third = 'd'], n = 5, ...rest } = { features: [1, 2], a: 1, b: 2 } as any;");
+  assert.deepEqual([k.scope.first, k.scope.third, k.scope.n, k.scope.rest], [1, "d", 5, { a: 1, b: 2 }]);
+  await k.run("let [p, ...q] = [1, 2, 3], r;");
+  assert.deepEqual([k.scope.p, k.scope.q, k.scope.r], [1, [2, 3], undefined]);
+});
+
+test("top-level await, and only a final expression is the cell's value", async () => {
+  const k = miniKernel();
+  assert.equal(await k.run("const v = await Promise.resolve(3);\nv * 2"), 6);
+  assert.equal(await k.run("const w = 1;"), undefined);
+  assert.equal(await k.run("for (let i = 0; i < 2; i++) {}"), undefined);
+  assert.equal(await k.run("enum Color { Red, Green }\nColor.Green"), 1);
+});
+
+test("imports bind as declarations; type-only imports vanish", async () => {
+  const lib = { loadSquad: () => "loaded", SAMPLE: 7 };
+  const k = miniKernel({ "./lib": lib, tslab: { display: 1 }, dflt: { default: "D" } });
+  await k.run('import { loadSquad as load, SAMPLE, type QAExample } from "./lib";\nimport * as tslab from "tslab";\nimport d from "dflt";\nimport type { X } from "./lib";');
+  assert.deepEqual([(k.scope.load as () => string)(), k.scope.SAMPLE, k.scope.tslab, k.scope.d], ["loaded", 7, { display: 1 }, "D"]);
+  assert.equal("QAExample" in k.scope || "X" in k.scope, false);
+  await assert.rejects(k.run('import { a } from "nowhere";'), /no module nowhere/);
+});
+
+test("process.env reaches the cell through its own parameter", async () => {
+  const k = miniKernel();
+  assert.equal(await k.run('const PROFILE = (process.env.BERTQA_PROFILE ?? "offline") as "offline" | "full";\nPROFILE', { BERTQA_PROFILE: "full" }), "full");
+});
+
+test("a syntax error comes back with the cell's line and column", () => {
+  const c = compileCell("const a = 1;\nconst b = ;\n");
+  assert.ok(isSyntaxError(c));
+  assert.deepEqual([c.line, c.column], [2, 11]);
+  assert.equal(isIncomplete("foo(1,\n  2"), true);
+  assert.equal(isIncomplete("const s = `abc"), true);
+  assert.equal(isIncomplete("const b = ;\nfoo()"), false);
+  assert.equal(isIncomplete("foo()"), false);
+});
+
+test("a runtime error's stack line maps back to the cell's line through the source map", async () => {
+  const code = "// a comment\nconst a: { b?: { c: number } } = {};\n\nfunction f(): number {\n  return a.b!.c;\n}\nf()";
+  const k = miniKernel();
+  const err = await k.run(code).then(() => undefined, (e: Error) => e);
+  assert.ok(err instanceof TypeError);
+  // new Function puts two lines ("function anonymous(scope", ") {") before the body
+  const frames = [...err.stack!.matchAll(/bertqa-cell-1\.js:(\d+):\d+/g)].map((m) => Number(m[1]) - 2);
+  const c = compileCell(code) as CompiledCell;
+  assert.deepEqual(frames.map((l) => c.lines[l - 1]), [5, 7]); // in f, then the call
+});
+
+test("source map lines decode from Base64 VLQ", () => {
+  // "AAAA;AACA,CAAC;;AAEA": line 1 ← 1, line 2 ← 2, line 3 has no mapping, line 4 ← 4
+  const map = JSON.stringify({ version: 3, sources: ["cell.ts"], names: [], mappings: "AAAA;AACA,CAAC;;AAEA" });
+  assert.deepEqual(sourceLines(map), [1, 2, undefined, 4]);
+});
