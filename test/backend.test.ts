@@ -182,6 +182,23 @@ test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gra
   await sameOnWasm("gather grad", () => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d([1, 3, 1, 0], "int32")).mul(rnd([4, 5], 27)).sum())(rnd([6, 5], 28))));
 });
 
+test("wasm Identity (tf.clone, every tensor saved for a gradient) shares the input's buffer; each outlives the other", async () => {
+  await useBackend("wasm");
+  const x = rnd([300, 40], 60), want = Array.from(x.dataSync());
+  const [tensors, buffers] = [tf.memory().numTensors, tf.memory().numDataBuffers];
+  const y = x.clone();
+  assert.equal(y.dataId, x.dataId, "the clone is the same buffer");
+  assert.deepEqual([tf.memory().numTensors, tf.memory().numDataBuffers], [tensors + 1, buffers], "no second buffer"); // (numBytes counts per tensor)
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), want, "the clone outlives the original");
+  const z = y.clone();
+  y.dispose();
+  assert.deepEqual(Array.from(z.dataSync()), want);
+  z.dispose();
+  assert.equal(tf.memory().numTensors, tensors - 1);
+  await sameOnWasm("gradient through saved tensors", () => tf.tidy(() => tf.grad((t: tf.Tensor) => t.mul(t).mul(t.exp()).sum())(rnd([50, 7], 61))));
+});
+
 test("a BERT training step on wasm gives the cpu backend's loss and gradients, and leaks no tensors", async () => {
   const c = { ...presetConfig("tiny", { vocabSize: 50, maxPositions: 16 }), hidden_size: 16, num_attention_heads: 2, intermediate_size: 32, num_hidden_layers: 1 };
   const ids = [[2, 5, 9, 3, 7, 11, 3, 0], [2, 8, 4, 3, 6, 1, 13, 3]];
