@@ -7,6 +7,10 @@ import { adamwUpdate } from "../lib/fused";
 import { checkTrainingFits, chooseBackend, cudaReport, diagnoseBackends, refuseOversizedBuffers, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
 import { isUserError } from "../lib/errors";
 import { simplifyPermutation } from "../lib/kernels/wasm-extra";
+import { gemmPoolFor, setGemmPool, startGemmPool } from "../lib/kernels/wasm-gemm";
+
+/** The threaded wasm backend's module, as the pool starts on it. */
+interface WasmBackendRaw { wasm: { wasmMemory: WebAssembly.Memory; _malloc(n: number): number; _free(p: number): void } }
 import { initModel, forward, qaLoss } from "../lib/bert";
 import { presetConfig } from "../lib/config";
 import { outOfMemory } from "../lib/train";
@@ -141,14 +145,14 @@ test("wasm tiled rank-2 Transpose and leading-axes Sum (bias gradients) equal th
   await sameOnWasm("bias gradient", () => tf.tidy(() => tf.grad((b: tf.Tensor) => tf.add(rnd([4, 33, 24], 47), b).square().sum())(rnd([24], 48))));
 });
 
-/** Three AdamW updates of a [37, 11] parameter from `adamwUpdate`; `clip` (gradScale, a scalar tensor) on every step,
+/** Three AdamW updates of a `shape` parameter from `adamwUpdate`; `clip` (gradScale, a scalar tensor) on every step,
  * or, with `clipFirst`, applied beforehand as tf.mul (the old two-step path) and no gradScale given. */
-function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
-  const init = [rnd([37, 11], 50), tf.zeros([37, 11]), tf.zeros([37, 11])];
+function threeAdamWSteps(clip = 1, clipFirst = false, shape = [37, 11]): tf.Tensor[] {
+  const init = [rnd(shape, 50), tf.zeros(shape), tf.zeros(shape)];
   const [p, m, v] = init.map((x) => tf.variable(x));
   tf.dispose(init);
   for (let t = 1; t <= 3; t++) {
-    const raw = rnd([37, 11], 50 + t), g = clipFirst ? tf.mul(raw, clip) : raw;
+    const raw = rnd(shape, 50 + t), g = clipFirst ? tf.mul(raw, clip) : raw;
     const h = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) };
     const scale = clipFirst ? undefined : tf.scalar(clip);
     adamwUpdate(p, m, v, g, h, scale);
@@ -159,10 +163,21 @@ function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
   return out;
 }
 
-test("wasm AdamW kernel (one pass on the heap) equals the cpu backend's composite over three steps, with and without gradScale", async () => {
-  await sameOnWasm("adamw", () => threeAdamWSteps(1, true), 1e-6); // no gradScale input
-  await sameOnWasm("adamw gradScale 1", () => threeAdamWSteps(), 1e-6);
-  await sameOnWasm("adamw gradScale", () => threeAdamWSteps(0.3719), 1e-6);
+test("wasm AdamW kernel (SIMD on the pool, over both threads; JS without it) equals the cpu backend's composite bit for bit", async () => {
+  // The kernel does the composite's float32 operations in its order: the same bits, with and without gradScale.
+  await sameOnWasm("adamw", () => threeAdamWSteps(1, true), 0); // no gradScale input
+  await sameOnWasm("adamw gradScale 1", () => threeAdamWSteps(), 0);
+  await sameOnWasm("adamw gradScale", () => threeAdamWSteps(0.3719), 0);
+  await sameOnWasm("adamw split over the pool's threads", () => threeAdamWSteps(0.3719, false, [300, 257]), 0); // > PARALLEL_MIN_ELEMENTS
+  // Without the pool (the single-threaded build) the JS loop runs: the same bits.
+  const backend = tf.backend() as unknown as WasmBackendRaw, pool = gemmPoolFor(backend);
+  assert.ok(pool !== undefined, "two threads: the pool runs");
+  setGemmPool(backend, undefined);
+  try {
+    await sameOnWasm("adamw in JS", () => threeAdamWSteps(0.3719, false, [300, 257]), 0);
+  } finally {
+    setGemmPool(backend, await startGemmPool(backend.wasm.wasmMemory, (n) => backend.wasm._malloc(n), (q) => backend.wasm._free(q), pool.threads));
+  }
   // On wasm itself, gradScale folded into the kernel is bit for bit the old path: tf.mul(g, scale), then the kernel.
   await useBackend("wasm");
   const [folded, first] = [threeAdamWSteps(0.3719), threeAdamWSteps(0.3719, true)];

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { useBackend } from "../lib/backend";
 import { gemmPoolFor, startGemmPool, tiles, type GemmJob } from "../lib/kernels/wasm-gemm";
-import { addLayerNorm, biasGelu, fusedKernelActive } from "../lib/fused";
-import { ADD_LAYER_NORM, BIAS_GELU } from "../lib/kernels/webgpu";
+import { addLayerNorm, biasGelu, dropout, fusedKernelActive } from "../lib/fused";
+import { ADD_LAYER_NORM, BIAS_GELU, DROPOUT } from "../lib/kernels/webgpu";
 
 process.env.BERTQA_WASM_THREADS = "2"; // the pool runs with two threads or more (read when the backend starts)
 
@@ -130,6 +130,33 @@ test("GELU and LayerNorm(x + residual) on the pool's row kernels: values and eve
     });
     tf.dispose(got);
   });
+});
+
+// Dropout drawn in the row kernel at each element's flat index: a small case on the calling thread, one split over both
+// threads, widths not a multiple of 4, and rates 0.1, 0.5 and 1 (everything dropped).
+const DROPOUT_CASES = [{ shape: [37, 13], rate: 0.1 }, { shape: [3, 4, 40, 130], rate: 0.1 }, { shape: [5, 1000, 11], rate: 0.5 }, { shape: [9, 7], rate: 1 }];
+
+function dropoutOutputs(shape: number[], rate: number, seed: number): tf.Tensor[] {
+  return tf.tidy(() => {
+    const x = rnd(shape, seed), up = rnd(shape, seed + 1);
+    return [dropout(x, rate, seed), tf.grad((xi: tf.Tensor) => dropout(xi, rate, seed).mul(up).sum())(x)];
+  });
+}
+
+test("dropout on the pool's row kernel drops what lib/dropout.ts's host mask drops: value and gradient bit for bit", async () => {
+  await tf.setBackend("cpu"); // cpu: x times the host mask
+  const want = DROPOUT_CASES.map((c, i) => dropoutOutputs(c.shape, c.rate, 7 + i).map((t) => t.dataSync()));
+  await useBackend("wasm");
+  assert.ok(fusedKernelActive(DROPOUT), "the dropout kernel runs on wasm with the pool");
+  const before = tf.memory().numTensors;
+  DROPOUT_CASES.forEach((c, i) => {
+    const got = dropoutOutputs(c.shape, c.rate, 7 + i);
+    got.forEach((t, j) => assert.deepEqual(Buffer.from(t.dataSync().buffer), Buffer.from(want[i][j].buffer), `[${c.shape}] at ${c.rate}: ${j === 0 ? "value" : "gradient"}`));
+    const kept = Array.from(want[i][0]).filter((v) => v !== 0).length / want[i][0].length;
+    assert.ok(Math.abs(kept - (1 - c.rate)) < 0.05, `[${c.shape}]: ${kept} kept at rate ${c.rate}`);
+    tf.dispose(got);
+  });
+  assert.equal(tf.memory().numTensors, before, "tensors leaked");
 });
 
 test("the product has the same bits on one thread and on two (each sum runs in one order whatever the split)", async () => {

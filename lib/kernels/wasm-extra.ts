@@ -7,7 +7,8 @@
 // - Sum over leading axes (every bias gradient sums [tokens, features] over tokens): the library transposes the
 //   input first so the summed axis is innermost; here the rows are added into one accumulator row instead.
 // - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter,
-//   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored.
+//   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored; on the GEMM pool's threads
+//   in SIMD (wasm-gemm.c) when it runs, else in JS; both in the composite's float32 operations, so equal to it.
 // - Identity (tf.clone, and every tensor the engine saves for the backward pass): the library's copies the buffer; here
 //   the output shares it (reference counted, as Reshape and the cpu backend's Identity do), since no kernel writes its
 //   inputs. A training step of mini at 16 × 128 saved ~130 full-size copies, ~230 MB of copying, and held them all.
@@ -16,6 +17,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
 import { ADAMW } from "./webgpu"; // the kernel's name (that module declares names and types only until webgpu loads)
+import { ROW_OP, gemmPoolFor } from "./wasm-gemm";
 
 const BACKEND = "wasm";
 let installed = false;
@@ -113,24 +115,40 @@ function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
 function adamw({ inputs, backend, attrs }: Args): Info[] {
   const { p, m, v, g, gradScale } = inputs;
   const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, "float32"));
+  const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt", number>;
+  // The composite's scalars, float32 as tf makes them: β1, 1 − β1, β2, 1 − β2, 1 − lr·wd, stepSize, √(1 − β2ᵗ), eps
+  const k = Float32Array.of(a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps);
+  const pool = gemmPoolFor(backend);
+  if (pool !== undefined) { // wasm-gemm.c's ADAMW row kernel on the pool, SIMD
+    const args = backend.makeOutput([k.length + 3], "float32"), at = (t: Info) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    const view = backend.typedArrayFromHeap(args) as Float32Array;
+    view.set(k);
+    new Int32Array(view.buffer, view.byteOffset + 4 * k.length, 3).set(outs.map(at)); // struct adamw_args' p', m', v'
+    const cols = p.shape[p.shape.length - 1] ?? 1;
+    try {
+      if (sizeOf(p.shape) > 0) pool.rows({ op: ROW_OP.adamw, tensors: [p, m, v, g, args].map(at).concat(gradScale === undefined ? 0 : at(gradScale)), rows: sizeOf(p.shape) / cols, cols });
+    } finally {
+      backend.disposeData(args.dataId);
+    }
+    return outs;
+  }
   const [P, M, V, G] = [p, m, v, g].map((t) => backend.typedArrayFromHeap(t)); // views made after the allocations
   const [P1, M1, V1] = outs.map((t) => backend.typedArrayFromHeap(t));
-  const scale = gradScale === undefined ? 1 : backend.typedArrayFromHeap(gradScale)[0]; // float32 already, as tf.mul's
-  const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt", number>;
-  adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array,
-    a.beta1, a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps, scale);
+  const scale = gradScale === undefined ? undefined : backend.typedArrayFromHeap(gradScale)[0]; // float32 already, as tf.mul's
+  adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array, k, scale);
   return outs;
 }
 
-function adamwLoop(P: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array,
-  b1: number, b2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number, gradScale: number): void {
-  const c1 = 1 - b1, c2 = 1 - b2;
+/** The composite's operations in its order, each rounded to float32 (the C kernel's, lane by lane). */
+function adamwLoop(P: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array, k: Float32Array, gradScale: number | undefined): void {
+  const f = Math.fround, [b1, c1, b2, c2, decay, stepSize, bc2Sqrt, eps] = k;
   for (let i = 0; i < G.length; i++) {
-    const gi = Math.fround(G[i] * gradScale); // the clipped gradient as float32, exactly what tf.mul(g, scale) stored
-    const mi = b1 * M[i] + c1 * gi, vi = b2 * V[i] + c2 * gi * gi;
+    const gi = gradScale === undefined ? G[i] : f(G[i] * gradScale); // the clipped gradient, exactly what tf.mul(g, scale) stored
+    const mi = f(f(M[i] * b1) + f(gi * c1)), vi = f(f(V[i] * b2) + f(f(gi * gi) * c2));
     M1[i] = mi;
     V1[i] = vi;
-    P1[i] = P[i] * decay - stepSize * (mi / (Math.sqrt(vi) / bc2Sqrt + eps));
+    const pi = decay === 1 ? P[i] : f(P[i] * decay), denom = f(f(f(Math.sqrt(vi)) / bc2Sqrt) + eps);
+    P1[i] = pi - f(f(mi / denom) * stepSize);
   }
 }
 

@@ -172,7 +172,27 @@ static inline v128_t cdf4(v128_t u) {
   return wasm_f32x4_mul(wasm_f32x4_add(erf, splat(1.0f)), splat(0.5f));
 }
 
-enum { GELU = 0, GELU_GRAD = 1, ADD_LAYER_NORM = 2, ROW_STATS = 3, LAYER_NORM_GRAD = 4, LAYER_NORM_PARAM_GRAD = 5 };
+enum { GELU = 0, GELU_GRAD = 1, ADD_LAYER_NORM = 2, ROW_STATS = 3, LAYER_NORM_GRAD = 4, LAYER_NORM_PARAM_GRAD = 5, DROPOUT = 6, ADAMW = 7 };
+
+/** lib/dropout.ts's lowbias32 on four u32 lanes. */
+static inline v128_t lowbias32(v128_t x) {
+  x = wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
+  x = wasm_i32x4_mul(x, wasm_i32x4_splat(0x7feb352d));
+  x = wasm_v128_xor(x, wasm_u32x4_shr(x, 15));
+  x = wasm_i32x4_mul(x, wasm_i32x4_splat((int)0x846ca68bu));
+  return wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
+}
+
+/** x·scale where element i of the mask is kept (lowbias32(lowbias32(i) ^ key) ≥ threshold), else 0: lib/dropout.ts's
+ * dropoutKeep, so every backend drops the same elements. i: the flat index of the first lane, lanes i … i + 3. */
+static inline v128_t dropout4(v128_t x, unsigned i, unsigned key, unsigned threshold, float scale) {
+  v128_t h = lowbias32(wasm_v128_xor(lowbias32(wasm_i32x4_add(wasm_i32x4_splat((int)i), wasm_i32x4_make(0, 1, 2, 3))), wasm_i32x4_splat((int)key)));
+  return wasm_f32x4_mul(x, wasm_v128_and(splat(scale), wasm_u32x4_ge(h, wasm_i32x4_splat((int)threshold)))); // x·0 keeps x's sign, as x·mask does
+}
+
+/** AdamW's constants, float32 as tf's scalars are: β1, 1 − β1, β2, 1 − β2, decay = 1 − lr·wd, stepSize, √(1 − β2ᵗ),
+ * eps, then the outputs' addresses p', m', v'. */
+struct adamw_args { float b1, c1, b2, c2, decay, step, bc2, eps; float *p1, *m1, *v1; };
 
 /** Mean of row z = x + r, then 1/√(var + eps), two passes as tf.moments. */
 static inline void moments(const float* x, const float* r, int cols, float eps, float* mean, float* rstd) {
@@ -197,6 +217,34 @@ static inline void moments(const float* x, const float* r, int cols, float eps, 
 __attribute__((export_name("row_kernel")))
 void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, float* p5, int cols, float eps, int r0, int r1, int unit) {
   v128_t zero = splat(0.0f);
+  if (op == DROPOUT) { // p0 x, p1 out, p2 the key, p3 the threshold (u32s, not addresses), eps the scale
+    for (long o = (long)r0 * cols, end = (long)r1 * cols; o < end; o += 4) {
+      int n = end - o < 4 ? (int)(end - o) : 4;
+      store_n(p1 + o, dropout4(load_n(p0 + o, n), (unsigned)o, (unsigned)(long)p2, (unsigned)(long)p3, eps), n);
+    }
+    return;
+  }
+  if (op == ADAMW) { // p0 p, p1 m, p2 v, p3 g, p4 struct adamw_args, p5 the clipping coefficient (a scalar) or 0:
+    // lib/fused.ts's composite, op by op in float32: g·s; m' = β1·m + (1 − β1)·g; v' = β2·v + (1 − β2)·g²;
+    // p' = p·decay − m'/(√v'/√(1 − β2ᵗ) + eps)·stepSize
+    const struct adamw_args* a = (const struct adamw_args*)p4;
+    v128_t b1 = splat(a->b1), c1 = splat(a->c1), b2 = splat(a->b2), c2 = splat(a->c2), decay = splat(a->decay), step = splat(a->step), bc2 = splat(a->bc2), e = splat(a->eps);
+    v128_t gs = splat(p5 ? *p5 : 1.0f);
+    for (long o = (long)r0 * cols, end = (long)r1 * cols; o < end; o += 4) {
+      int n = end - o < 4 ? (int)(end - o) : 4;
+      v128_t g = load_n(p3 + o, n);
+      if (p5) g = wasm_f32x4_mul(g, gs);
+      v128_t m = wasm_f32x4_add(wasm_f32x4_mul(load_n(p1 + o, n), b1), wasm_f32x4_mul(g, c1));
+      v128_t v = wasm_f32x4_add(wasm_f32x4_mul(load_n(p2 + o, n), b2), wasm_f32x4_mul(wasm_f32x4_mul(g, g), c2));
+      v128_t p = load_n(p0 + o, n);
+      if (a->decay != 1.0f) p = wasm_f32x4_mul(p, decay);
+      v128_t denom = wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_sqrt(v), bc2), e);
+      store_n(a->m1 + o, m, n);
+      store_n(a->v1 + o, v, n);
+      store_n(a->p1 + o, wasm_f32x4_sub(p, wasm_f32x4_mul(wasm_f32x4_div(m, denom), step)), n);
+    }
+    return;
+  }
   if (op == LAYER_NORM_PARAM_GRAD) { // p0 x, p1 residual, p2 dy, p3 stats, p4 partial sums
     float* dg = p4 + (long)unit * 2 * cols;
     float* db = dg + cols;
