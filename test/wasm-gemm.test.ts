@@ -166,21 +166,31 @@ test("the product has the same bits on one thread and on two (each sum runs in o
   const two = gemmPoolFor(tf.backend())!;
   const [M, K, N] = [300, 520, 260]; // 2·M·N·K = 81 MFLOP: over PARALLEL_MIN_FLOPS, and 4 × 2 tiles
   assert.ok(tiles({ batch: 1, m: M, n: N }).total >= 4);
-  const a = rnd([M, K], 1), b = rnd([N, K], 2), bias = rnd([N], 3);
-  const c1 = tf.zeros([M, N]), c2 = tf.zeros([M, N]);
+  // x·Wᵀ + b (B read transposed), and xᵀ·dy (A read transposed: packed), split differently on two threads
+  const a = rnd([M, K], 1), b = rnd([N, K], 2), bias = rnd([N], 3), at2 = rnd([K, M], 4), b2 = rnd([K, N], 5);
   const at = (t: tf.Tensor) => backend.dataIdMap.get(t.dataId).memoryOffset;
-  const job = (c: tf.Tensor): GemmJob => ({ a: at(a), rsa: K, csa: 1, strideA: 0, b: at(b), rsb: 1, csb: K, strideB: 0, c: at(c), ldc: N, strideC: 0, bias: at(bias), batch: 1, m: M, n: N, k: K });
-  for (let rep = 0; rep < 3; rep++) {
-    one.run(job(c1));
-    two.run(job(c2));
-    assert.deepEqual(Buffer.from(c2.dataSync().buffer), Buffer.from(c1.dataSync().buffer), `run ${rep}`);
+  const jobs: [(c: tf.Tensor) => GemmJob, () => tf.Tensor, Case][] = [
+    [(c) => ({ a: at(a), rsa: K, csa: 1, strideA: 0, b: at(b), rsb: 1, csb: K, strideB: 0, c: at(c), ldc: N, strideC: 0, bias: at(bias), batch: 1, m: M, n: N, k: K }),
+      () => tf.matMul(a, b, false, true).add(bias), { name: "", a: [M, K], b: [N, K], tB: true, bias: true }],
+    [(c) => ({ a: at(at2), rsa: 1, csa: M, strideA: 0, b: at(b2), rsb: N, csb: 1, strideB: 0, c: at(c), ldc: N, strideC: 0, bias: 0, batch: 1, m: M, n: N, k: K }),
+      () => tf.matMul(at2, b2, true, false), { name: "", a: [K, M], b: [K, N], tA: true }],
+  ];
+  assert.notDeepEqual(tiles({ batch: 1, m: 256, n: 256 }, 2), tiles({ batch: 1, m: 256, n: 256 }, 1), "finer tiles for two threads");
+  for (const [job, product, c] of jobs) {
+    const c1 = tf.zeros([M, N]), c2 = tf.zeros([M, N]);
+    for (let rep = 0; rep < 3; rep++) {
+      one.run(job(c1));
+      two.run(job(c2));
+      assert.deepEqual(Buffer.from(c2.dataSync().buffer), Buffer.from(c1.dataSync().buffer), `run ${rep}`);
+    }
+    const want = tf.tidy(() => product().dataSync());
+    await tf.setBackend("cpu");
+    assertClose(c1.dataSync(), want, magnitude(c, c.tA ? 4 : 1), "vs wasm's own product");
+    await useBackend("wasm");
+    tf.dispose([c1, c2]);
   }
-  const want = tf.tidy(() => tf.matMul(a, b, false, true).add(bias).dataSync());
-  await tf.setBackend("cpu");
-  const scale = magnitude({ name: "", a: [M, K], b: [N, K], tB: true, bias: true }, 1);
-  assertClose(c1.dataSync(), want, scale, "vs wasm's own product");
   one.dispose();
-  tf.dispose([a, b, bias, c1, c2]);
+  tf.dispose([a, b, bias, at2, b2]);
 });
 
 test("bertqa bench --gemm prints each product's GFLOP/s and the threads; without torch, a one-line note and no torch numbers", () => {

@@ -199,6 +199,8 @@ export function gemmShapes(preset: PresetName, batch: number, seqLen: number): G
     { name: "x·W (FFN in)", batch: 1, m: N, k: H, n: I, ta: false, tb: false },
     { name: "x·W (FFN out)", batch: 1, m: N, k: I, n: H, ta: false, tb: false },
     { name: "xᵀ·dy (FFN in weight gradient)", batch: 1, m: H, k: N, n: I, ta: true, tb: false },
+    { name: "xᵀ·dy (FFN out weight gradient)", batch: 1, m: I, k: N, n: H, ta: true, tb: false },
+    { name: "xᵀ·dy (Q, K, V, output weight gradients)", batch: 1, m: H, k: N, n: H, ta: true, tb: false },
     { name: "dy·Wᵀ (FFN in input gradient)", batch: 1, m: N, k: I, n: H, ta: false, tb: true },
     { name: "q·kᵀ (all heads)", batch: batch * A, m: seqLen, k: d, n: seqLen, ta: false, tb: true },
     { name: "p·v (all heads)", batch: batch * A, m: seqLen, k: seqLen, n: d, ta: false, tb: false },

@@ -31,8 +31,8 @@ interface GemmCode {
   row_kernel(op: number, p0: number, p1: number, p2: number, p3: number, p4: number, p5: number, cols: number, eps: number, r0: number, r1: number, unit: number): void;
 }
 
-const KC = 256, NC_MAX = 256; // wasm-gemm.c's depth block; columns per tile, so a tile's packed B is KC × NC_MAX floats
-const PACK_BYTES = KC * NC_MAX * 4;
+const KC = 256, NC_MAX = 256, MR = 4; // wasm-gemm.c's depth block and rows per micro-tile; columns per tile
+const PACK_BYTES = KC * (NC_MAX + MR) * 4; // a tile's packed B (KC × NC_MAX floats), then one packed panel of A
 const MC_TARGET = 96; // rows per tile: 24 of the kernel's 4-row micro-tiles, ~0.3 ms of work at BERT's widths
 const MAX_UNITS = (1 << TAG_SHIFT) - 1;
 /** Products below this many flops run on the calling thread: waking a worker costs ~50 µs, ~1-2 MFLOP of work. */
@@ -120,7 +120,7 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     if (Atomics.load(ctrl, SLOT.FAILED) !== 0) throw new Error(`wasm-gemm: a unit of ${what()} trapped (operands outside the heap?)`);
   };
   const run = (job: GemmJob) => {
-    const t = tiles(job), s = SLOT;
+    const t = tiles(job, threads), s = SLOT;
     dispatch([[s.KIND, 0], [s.A, job.a], [s.RSA, job.rsa], [s.CSA, job.csa], [s.B, job.b], [s.RSB, job.rsb], [s.CSB, job.csb], [s.C, job.c], [s.LDC, job.ldc],
       [s.BIAS, job.bias], [s.M, job.m], [s.N, job.n], [s.K, job.k], [s.SA, job.strideA], [s.SB, job.strideB], [s.SC, job.strideC], [s.MC, t.mc], [s.NC, t.nc],
       [s.UNITS_M, t.unitsM], [s.UNITS_N, t.unitsN]], t.total, 2 * job.batch * job.m * job.n * job.k >= PARALLEL_MIN_FLOPS,
@@ -156,12 +156,22 @@ function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayB
   });
 }
 
-/** Split C into tiles: ~MC_TARGET rows (a multiple of the kernel's 4 rows, balanced over the rows) × up to NC_MAX columns per batch. */
-export function tiles(job: Pick<GemmJob, "batch" | "m" | "n">): { mc: number; nc: number; unitsM: number; unitsN: number; total: number } {
+/**
+ * Split C into tiles: ~MC_TARGET rows (a multiple of the kernel's 4 rows, balanced over the rows) × up to NC_MAX columns
+ * per batch; with `threads` > 1, finer until each thread has ~8 (the weight gradients, 256 × 256 over 2048 tokens,
+ * made 3 tiles for 2 threads: one idled a third of the product). Any split gives the same bits.
+ */
+export function tiles(job: Pick<GemmJob, "batch" | "m" | "n">, threads = 1): { mc: number; nc: number; unitsM: number; unitsN: number; total: number } {
   const mBlocks = Math.max(1, Math.ceil(job.m / MC_TARGET));
-  const mc = Math.min(job.m, Math.ceil(job.m / mBlocks / 4) * 4);
+  let mc = Math.min(job.m, Math.ceil(job.m / mBlocks / 4) * 4);
   const nBlocks = Math.max(1, Math.ceil(job.n / NC_MAX));
-  const nc = Math.min(NC_MAX, Math.ceil(job.n / nBlocks / 8) * 8);
+  let nc = Math.min(NC_MAX, Math.ceil(job.n / nBlocks / 8) * 8);
+  const count = () => job.batch * Math.ceil(job.m / mc) * Math.ceil(job.n / nc);
+  while (threads > 1 && count() < 8 * threads) {
+    if (mc > 16 && 4 * mc >= nc) mc = Math.ceil(mc / 8) * 4; // halved, still a multiple of 4
+    else if (nc > 64) nc = Math.ceil(nc / 16) * 8;
+    else break;
+  }
   const unitsM = Math.ceil(job.m / mc), unitsN = Math.ceil(job.n / nc);
   const total = job.batch * unitsM * unitsN;
   if (total > MAX_UNITS) throw new Error(`wasm-gemm: ${total} tiles, more than ${MAX_UNITS}`);
