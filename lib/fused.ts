@@ -14,7 +14,7 @@ import {
 } from "./kernels/webgpu";
 import { gemmInstalled } from "./kernels/gemm";
 import { wasmPoolActive } from "./kernels/wasm-gemm";
-import { WASM_POOL_KERNELS } from "./kernels/wasm-fused";
+import { ATTENTION_GRAD, WASM_POOL_KERNELS } from "./kernels/wasm-fused";
 import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
 
 /** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW, and GELU and LayerNorm
@@ -176,6 +176,9 @@ function kernelAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: t
       value: ctx,
       gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats, sctx]: tf.Tensor[]) => {
         const inputs = { q: sq, k: sk, v: sv, mask: sm, dctx };
+        if (tf.getKernel(ATTENTION_GRAD, tf.getBackend()) !== undefined) { // wasm: one kernel, a head per thread's unit
+          return tf.engine().runKernel(ATTENTION_GRAD, { ...inputs, ctx: sctx, stats }, attrs) as tf.Tensor[];
+        }
         // GradQ writes delta into stats' third column in place, making it GradKV's rows (max, sum, delta).
         const [dq] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, ctx: sctx, stats }, attrs) as tf.Tensor[];
         const [dk, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows: stats }, attrs) as tf.Tensor[];

@@ -8,8 +8,10 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { useBackend } from "../lib/backend";
 import { gemmPoolFor, startGemmPool, tiles, type GemmJob } from "../lib/kernels/wasm-gemm";
-import { addLayerNorm, biasGelu, dropout, fusedKernelActive } from "../lib/fused";
-import { ADD_LAYER_NORM, BIAS_GELU, DROPOUT } from "../lib/kernels/webgpu";
+import { addLayerNorm, attention, biasGelu, dropout, fusedKernelActive } from "../lib/fused";
+import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT } from "../lib/kernels/webgpu";
+import { gemmPoolFor as poolOf, setGemmPool } from "../lib/kernels/wasm-gemm";
+import { randn } from "./webgpu-helpers";
 
 process.env.BERTQA_WASM_THREADS = "2"; // the pool runs with two threads or more (read when the backend starts)
 
@@ -157,6 +159,94 @@ test("dropout on the pool's row kernel drops what lib/dropout.ts's host mask dro
     tf.dispose(got);
   });
   assert.equal(tf.memory().numTensors, before, "tensors leaked");
+});
+
+/** Within 1e-5 of each reference value plus 1e-5 of the reference's rms (cancellation near zero), as test/webgpu.test.ts. */
+function assertNear(got: Float32Array, want: Float32Array, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  const rms = Math.sqrt(want.reduce((a, w) => a + w * w, 0) / Math.max(1, want.length));
+  for (let i = 0; i < want.length; i++) {
+    const tol = 1e-5 * Math.abs(want[i]) + 1e-5 * rms;
+    if (!(Math.abs(got[i] - want[i]) <= tol)) assert.fail(`${what}[${i}]: wasm ${got[i]} vs cpu ${want[i]} (tolerance ${tol.toExponential(2)})`);
+  }
+}
+
+async function onBackend(name: "wasm" | "cpu", f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  if (name === "wasm") await useBackend("wasm");
+  else await tf.setBackend("cpu");
+  const ts = f(), out = ts.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(ts);
+  return out;
+}
+
+// [B, nh, T, d, dropout rate]. T = 37: part of one 64-row query block; 65, 130: one and two rows past a block; d = 37
+// and T = 77: ragged vectors everywhere; d = 8 and 128: the narrowest and widest heads; T = 512 (BERT's longest,
+// what the scratch holds) with dropout; 4 × 4 heads of 128 over both threads.
+const ATTENTION_CASES: [number, number, number, number, number][] = [[2, 2, 37, 16, 0], [3, 2, 65, 8, 0], [2, 1, 130, 128, 0.1], [3, 2, 77, 37, 0.1], [2, 1, 512, 64, 0.1], [4, 4, 128, 64, 0.1]];
+
+test("attention on the pool (a head's products and softmax on one thread's scratch): context and dq, dk, dv match the cpu composite, masks and dropout included", async () => {
+  await useBackend("wasm");
+  assert.ok(fusedKernelActive(ATTENTION), "the attention kernels run on wasm with the pool");
+  for (const [B, nh, T, d, rate] of ATTENTION_CASES) {
+    const H = nh * d, n = B * T * H;
+    const qs = randn(n, T + 11, 2 / Math.sqrt(d)), ks = randn(n, T + 12), vs = randn(n, T + 13), ws = randn(n, T + 14);
+    // Batch row b pads its last 5 + 17b keys; row 2 also masks every 7th key.
+    const keep = Array.from({ length: B * T }, (_, x) => {
+      const b = Math.floor(x / T), j = x % T;
+      return j < T - 5 - 17 * b && !(b === 2 && j % 7 === 3) ? 1 : 0;
+    });
+    const reversed = Array.from({ length: B * T }, (_, x) => keep[(B - 1 - Math.floor(x / T)) * T + (x % T)]); // batch rows' masks swapped
+    const drop = rate > 0 ? { rate, seed: 2 ** 32 + T } : undefined;
+    const f = (keepRows: number[], site = drop, withGrads = true) => () => tf.tidy(() => {
+      const [q, k, v, w] = [qs, ks, vs, ws].map((x) => tf.tensor3d(x, [B, T, H]));
+      const mask = tf.sub(1, tf.tensor2d(keepRows, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
+      const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh, site).mul(w).sum();
+      return [attention(q, k, v, mask, nh, site), ...(withGrads ? tf.grads(loss)([q, k, v]) : [])];
+    });
+    const what = `[B=${B},nh=${nh},T=${T},d=${d}] dropout ${rate}`;
+    const before = (await useBackend("wasm"), tf.memory().numTensors);
+    const wasm = await onBackend("wasm", f(keep));
+    assert.equal(tf.memory().numTensors, before, `${what}: tensors leaked`);
+    const cpu = await onBackend("cpu", f(keep));
+    ["ctx", "dq", "dk", "dv"].forEach((name, i) => assertNear(wasm[i], cpu[i], `${what} ${name}`));
+    keep.forEach((kept, row) => { // masked keys get no attention, so no gradient reaches their k and v
+      if (kept === 0) for (let x = row * H; x < (row + 1) * H; x++) assert.ok(wasm[2][x] === 0 && wasm[3][x] === 0, `${what}: dk, dv of masked key ${row}`);
+    });
+    // The comparison has teeth: each head reads its own batch row's mask, and the dropout mask is the site's.
+    assert.throws(() => assertNear(wasm[0], (cpu.length, onBackendSync("cpu", f(reversed, drop, false)))[0], "swapped masks"), /swapped masks/);
+    if (drop !== undefined) assert.throws(() => assertNear(wasm[0], onBackendSync("cpu", f(keep, { ...drop, seed: drop.seed + 1 }, false))[0], "next seed"), /next seed/);
+  }
+});
+
+function onBackendSync(name: "cpu", f: () => tf.Tensor[]): Float32Array[] {
+  const was = tf.getBackend();
+  tf.setBackend(name);
+  const ts = f(), out = ts.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(ts);
+  tf.setBackend(was);
+  return out;
+}
+
+test("attention has the same bits on one thread and on two (a unit is a head, or a block of its queries)", async () => {
+  await useBackend("wasm");
+  const backend = tf.backend() as unknown as { wasm: { wasmMemory: WebAssembly.Memory; _malloc(n: number): number; _free(p: number): void } };
+  const [B, nh, T, d] = [4, 4, 130, 64], H = nh * d, n = B * T * H;
+  const f = () => tf.tidy(() => {
+    const [q, k, v, w] = [1, 2, 3, 4].map((seed) => tf.tensor3d(randn(n, seed), [B, T, H]));
+    const mask = tf.zeros([B, 1, 1, T]);
+    return [attention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, mask, nh, { rate: 0.1, seed: 5 }),
+      ...tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh, { rate: 0.1, seed: 5 }).mul(w).sum())([q, k, v])];
+  });
+  const two = poolOf(tf.backend())!;
+  assert.equal(two.threads, 2);
+  const want = await onBackend("wasm", f);
+  setGemmPool(tf.backend(), await startGemmPool(backend.wasm.wasmMemory, (x) => backend.wasm._malloc(x), (p) => backend.wasm._free(p), 1));
+  try {
+    const got = await onBackend("wasm", f);
+    got.forEach((g, i) => assert.deepEqual(Buffer.from(g.buffer), Buffer.from(want[i].buffer), `output ${i}`));
+  } finally {
+    setGemmPool(tf.backend(), await startGemmPool(backend.wasm.wasmMemory, (x) => backend.wasm._malloc(x), (p) => backend.wasm._free(p), 2));
+  }
 });
 
 test("the product has the same bits on one thread and on two (each sum runs in one order whatever the split)", async () => {

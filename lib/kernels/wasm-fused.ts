@@ -1,14 +1,21 @@
-// GELU, LayerNorm(x + residual) and dropout for the threaded wasm backend: one pass each, SIMD, split by rows over the
-// GEMM pool's threads (wasm-gemm.c's row_kernel). They are the kernels lib/fused.ts runs where they are registered, under
+// GELU, LayerNorm(x + residual), dropout and attention for the threaded wasm backend: one pass each, SIMD, split by
+// rows (attention: by heads) over the GEMM pool's threads (wasm-gemm.c's row_kernel and attention_units). They are the kernels lib/fused.ts runs where they are registered, under
 // the names and with the inputs of their WebGPU twins (webgpu/elementwise.ts, webgpu/layernorm.ts). The composites
 // take 5 kernels for GELU forward and 7 backward, ~13 for LayerNorm forward and ~10 backward, each a single-threaded
 // pass over the FFN's largest activations. Dropout draws lib/dropout.ts's mask in the kernel, forward and backward,
 // instead of hashing every element in JS (~6 ns each, 9M per mini 16 × 128 step), uploading the mask and keeping it
-// for the gradient. Without the pool (one thread) the composites run, unchanged.
+// for the gradient. Attention runs a head's products and softmax together on the thread's scratch, reading q, k, v
+// where the dense layers put them: the composite splits the heads out and back with 5 transposes, keeps the
+// [B, nh, T, T] scores, probabilities and dropout mask, and runs ~20 kernels forward and backward (the layout and
+// the saved statistics are lib/kernels/webgpu/attention.ts's; the backward is one kernel, a head per unit, not two).
+// Without the pool (one thread) the composites run, unchanged.
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
 import { ROW_OP, gemmPoolFor, rowBlock, type GemmPool } from "./wasm-gemm";
-import { ADD_LAYER_NORM, BIAS_GELU, BIAS_GELU_GRAD, COLUMN_SUMS, DROPOUT, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./webgpu";
+import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, BIAS_GELU_GRAD, COLUMN_SUMS, DROPOUT, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./webgpu";
+
+/** The wasm attention's backward: dq, dk, dv in one kernel (WebGPU splits it into ATTENTION_GRAD_Q and _KV). */
+export const ATTENTION_GRAD = "BertqaAttentionGrad";
 
 type Args = { inputs: Record<string, Info>; backend: WasmBackend; attrs: Record<string, unknown> };
 type Kernel = (args: Args) => Info | Info[];
@@ -16,7 +23,7 @@ type Kernel = (args: Args) => Info | Info[];
 const KERNELS: [string, Kernel][] = [
   [BIAS_GELU, biasGelu], [BIAS_GELU_GRAD, biasGeluGrad],
   [ADD_LAYER_NORM, addLayerNorm], [ROW_STATS, rowStats], [LAYER_NORM_GRAD, layerNormGrad], [LAYER_NORM_PARAM_GRAD, layerNormParamGrad], [COLUMN_SUMS, columnSums],
-  [DROPOUT, dropout],
+  [DROPOUT, dropout], [ATTENTION, attention], [ATTENTION_GRAD, attentionGrad],
 ];
 /** The kernels that need the pool: lib/fused.ts runs them on wasm only while a pool serves the backend. */
 export const WASM_POOL_KERNELS: ReadonlySet<string> = new Set(KERNELS.map(([name]) => name));
@@ -107,4 +114,44 @@ function columnSums({ inputs, backend, attrs }: Args): Info[] {
   for (let r = 0, base = 0; r < rows; r++, base += width) for (let c = 0; c < width; c++) sums[c] += X[base + c];
   outs.forEach((o, k) => backend.typedArrayFromHeap(o).set(sums.subarray(k * cols, (k + 1) * cols)));
   return outs;
+}
+
+const ATTN_QB = 64; // wasm-gemm.c's query rows per forward unit
+
+/** wasm-gemm.c's struct attn_args at a new heap block (the caller frees it): tensors' addresses, then the sizes and
+ * constants. */
+function attentionArgs(backend: WasmBackend, t: (Info | undefined)[], q: Info, attrs: Record<string, unknown>): Info {
+  const [B, T, H] = q.shape, nh = attrs.nh as number, a = attrs as Record<string, number | undefined>;
+  const args = backend.makeOutput([19], "float32"), f = backend.typedArrayFromHeap(args) as Float32Array;
+  const i = new Int32Array(f.buffer, f.byteOffset, 19);
+  i.set([...Array.from({ length: 10 }, (_, j) => at(backend, t[j])), B, T, H, nh, H / nh, (a.key ?? 0) | 0, (a.threshold ?? 0) | 0]);
+  f.set([a.scale ?? 1, a.scoreScale ?? 1], 17);
+  return args;
+}
+
+/** Inputs q, k, v [B, T, H], mask (B·T numbers); attrs nh, key, threshold, scale, scoreScale (as on WebGPU): [ctx
+ * [B, T, H], stats [B·nh, T, 3]] = each row's max and sum of exp, and a third column the backward does not use. */
+function attention({ inputs, backend, attrs }: Args): Info[] {
+  const { q, k, v, mask } = inputs, [B, T, H] = q.shape, nh = attrs.nh as number;
+  const ctx = backend.makeOutput(q.shape, "float32"), stats = backend.makeOutput([B * nh, T, 3], "float32");
+  const args = attentionArgs(backend, [q, k, v, mask, ctx, stats], q, attrs);
+  try {
+    poolOf(backend).attention(at(backend, args), B * nh * Math.ceil(T / ATTN_QB), false, 4 * B * T * T * H);
+  } finally {
+    backend.disposeData(args.dataId);
+  }
+  return [ctx, stats];
+}
+
+/** Inputs q, k, v, mask, dctx, ctx (the forward's output), stats (its rows' max and sum): [dq, dk, dv]. */
+function attentionGrad({ inputs, backend, attrs }: Args): Info[] {
+  const { q, k, v, mask, dctx, ctx, stats } = inputs, [B, T, H] = q.shape, nh = attrs.nh as number;
+  const grads = [0, 1, 2].map(() => backend.makeOutput(q.shape, "float32"));
+  const args = attentionArgs(backend, [q, k, v, mask, ctx, stats, dctx, ...grads], q, attrs);
+  try {
+    poolOf(backend).attention(at(backend, args), B * nh, true, 10 * B * T * T * H);
+  } finally {
+    backend.disposeData(args.dataId);
+  }
+  return grads;
 }

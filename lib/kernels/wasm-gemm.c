@@ -27,7 +27,22 @@ static void pack_b(const float* B, int rsb, int csb, int kc, int cols, float* ds
     }
     return;
   }
-  for (int k = 0; k < kc; k++, dst += NR) {
+  int k = 0;
+  if (rsb == 1 && cols == NR) { // B transposed (dy·Wᵀ, q·kᵀ): 4 × 4 blocks, each column's 4 k in one load, transposed
+    for (; k + 4 <= kc; k += 4, dst += 4 * NR) {
+      for (int g = 0; g < NR; g += 4) {
+        const float* b = B + k + g * csb;
+        v128_t r0 = wasm_v128_load(b), r1 = wasm_v128_load(b + csb), r2 = wasm_v128_load(b + 2 * csb), r3 = wasm_v128_load(b + 3 * csb);
+        v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5);
+        v128_t t2 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+        wasm_v128_store(dst + g, wasm_i32x4_shuffle(t0, t1, 0, 1, 4, 5));
+        wasm_v128_store(dst + NR + g, wasm_i32x4_shuffle(t0, t1, 2, 3, 6, 7));
+        wasm_v128_store(dst + 2 * NR + g, wasm_i32x4_shuffle(t2, t3, 0, 1, 4, 5));
+        wasm_v128_store(dst + 3 * NR + g, wasm_i32x4_shuffle(t2, t3, 2, 3, 6, 7));
+      }
+    }
+  }
+  for (; k < kc; k++, dst += NR) {
     for (int j = 0; j < NR; j++) dst[j] = j < cols ? B[k * rsb + j * csb] : 0.0f;
   }
 }
@@ -122,12 +137,12 @@ static void kernel_packed(const float* pa, const float* pb, int kc, float* c, in
  * C(i, j) = C[i·ldc + j]. pack: scratch of KC × (round_up(n, NR) + MR) floats (B's panels, then one of A's). Sums over
  * k run in blocks of KC, each block's sum added to C in order, so the result does not depend on how the caller splits
  * rows and columns into tiles (nor on whether A is packed: each element's sum runs over k in the same order).
+ * `accumulate`: C += A·B (the first block is added to C too).
  */
-__attribute__((export_name("gemm_tile")))
-void gemm_tile(const float* A, int rsa, int csa, const float* B, int rsb, int csb, float* C, int ldc, const float* bias, int m, int n, int K, float* pack) {
+static void gemm(const float* A, int rsa, int csa, const float* B, int rsb, int csb, float* C, int ldc, const float* bias, int m, int n, int K, float* pack, int accumulate) {
   for (int k0 = 0; k0 < K; k0 += KC) {
     int kc = K - k0 < KC ? K - k0 : KC;
-    int first = k0 == 0, last = k0 + kc == K;
+    int first = k0 == 0 && !accumulate, last = k0 + kc == K;
     const float* bb = last ? bias : 0;
     for (int j0 = 0; j0 < n; j0 += NR) {
       int cols = n - j0 < NR ? n - j0 : NR;
@@ -159,6 +174,11 @@ void gemm_tile(const float* A, int rsa, int csa, const float* B, int rsb, int cs
       }
     }
   }
+}
+
+__attribute__((export_name("gemm_tile")))
+void gemm_tile(const float* A, int rsa, int csa, const float* B, int rsb, int csb, float* C, int ldc, const float* bias, int m, int n, int K, float* pack) {
+  gemm(A, rsa, csa, B, rsb, csb, C, ldc, bias, m, n, K, pack, 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -352,5 +372,144 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
         store_n(p5 + o + c, wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(g, meanG), wasm_f32x4_mul(xhat, meanGX)), vr), n);
       }
     }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Attention, dropout(softmax(q·kᵀ·qk + mask))·v, for one head at a time, reading q, k, v (and writing ctx and the
+// gradients) where the dense layers put them: [B, T, H], head h in columns h·d … h·d + d − 1, so no transposes. The
+// products are gemm() on the thread's scratch; the T² scores live there a block of ATTN_QB query rows at a time, never
+// in a tensor. The forward saves each row's max and sum of exp; the backward recomputes the probabilities from them
+// (FlashAttention's trade: one product more, no B·nh·T² tensor kept), and its row term delta = dctx·ctx comes from
+// the saved output. The dropout factor of score (i, j) of head bh is lib/dropout.ts's mask at the composite's flat
+// index (bh·T + i)·T + j, as in lib/kernels/webgpu/attention.ts.
+
+#define ATTN_QB 64     // query rows per block
+#define ATTN_MAX_T 512 // the scratch holds two [ATTN_QB × ATTN_MAX_T] blocks after the GEMM's packing space
+#define PACK_FLOATS (KC * (256 + MR))
+
+struct attn_args {
+  float *q, *k, *v, *mask, *ctx, *stats; // stats [B·nh, T, 3]: max, sum of exp, (unused here)
+  float *dctx, *dq, *dk, *dv;             // the backward's
+  int B, T, H, nh, d;
+  unsigned key, threshold; float dscale;  // dropout: kept iff hash ≥ threshold, kept values × dscale
+  float qk;                               // 1/√d, on each finished dot product
+};
+
+/** C[m × n] = A·B in column chunks the packing space holds (n up to ATTN_MAX_T). */
+static void gemm_wide(const float* A, int rsa, int csa, const float* B, int rsb, int csb, float* C, int ldc, int m, int n, int K, float* pack, int accumulate) {
+  for (int j0 = 0; j0 < n; j0 += 256) {
+    int nc = n - j0 < 256 ? n - j0 : 256;
+    gemm(A, rsa, csa, B + j0 * csb, rsb, csb, C + j0, ldc, 0, m, nc, K, pack, accumulate);
+  }
+}
+
+/** e^x, 0 below −87.3 (where float32's e^x leaves the normal range; exp4 clamps there): a masked score (≈ −3.4e38)
+ * gets exactly 0, as the composite's exp gives it, so no gradient reaches a masked key. */
+static inline v128_t exp_or_0(v128_t x) {
+  return wasm_v128_and(exp4(x), wasm_f32x4_gt(x, splat(-87.3f)));
+}
+
+/** Row i's probabilities p_j = exp(s_j·qk + mask_j − max)/sum over s (T wide) in place; writes max and sum when `stats`
+ * is set, else reads them from `ms`. */
+static void softmax_row(float* s, const float* mask, int T, float qk, float* ms, int stats) {
+  v128_t vqk = splat(qk);
+  float mx, sum;
+  if (stats) {
+    v128_t vm = splat(-3.4028234663852886e38f);
+    for (int j = 0; j < T; j += 4) {
+      int n = T - j;
+      v128_t x = wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n));
+      store_n(s + j, x, n);
+      if (n < 4) x = wasm_v128_bitselect(x, vm, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
+      vm = wasm_f32x4_max(vm, x);
+    }
+    vm = wasm_f32x4_max(vm, wasm_i32x4_shuffle(vm, vm, 2, 3, 0, 1));
+    mx = wasm_f32x4_extract_lane(wasm_f32x4_max(vm, wasm_i32x4_shuffle(vm, vm, 1, 0, 3, 2)), 0);
+    v128_t acc = splat(0.0f), vmx = splat(mx);
+    for (int j = 0; j < T; j += 4) {
+      int n = T - j;
+      v128_t e = exp_or_0(wasm_f32x4_sub(load_n(s + j, n), vmx));
+      if (n < 4) e = wasm_v128_and(e, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
+      store_n(s + j, e, n);
+      acc = wasm_f32x4_add(acc, e);
+    }
+    sum = hsum(acc);
+    ms[0] = mx;
+    ms[1] = sum;
+  } else {
+    mx = ms[0];
+    sum = ms[1];
+    v128_t vmx = splat(mx);
+    for (int j = 0; j < T; j += 4) {
+      int n = T - j;
+      store_n(s + j, exp_or_0(wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n)), vmx)), n);
+    }
+  }
+  v128_t vs = splat(sum);
+  for (int j = 0; j < T; j += 4) store_n(s + j, wasm_f32x4_div(load_n(s + j, T - j), vs), T - j);
+}
+
+/** Forward of query rows [i0, i0 + qb) of head bh: ctx rows and their (max, sum). */
+static void attention_block(const struct attn_args* a, int bh, int i0, float* scratch) {
+  int T = a->T, H = a->H, d = a->d, qb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB;
+  long base = (long)(bh / a->nh) * T * H + (long)(bh % a->nh) * d;
+  const float* mask = a->mask + (long)(bh / a->nh) * T;
+  float *pack = scratch, *S = scratch + PACK_FLOATS;
+  gemm_wide(a->q + base + (long)i0 * H, H, 1, a->k + base, 1, H, S, T, qb, T, d, pack, 0); // q·kᵀ
+  for (int i = 0; i < qb; i++) {
+    float* row = S + (long)i * T;
+    softmax_row(row, mask, T, a->qk, a->stats + ((long)bh * T + i0 + i) * 3, 1);
+    if (a->threshold != 0) {
+      unsigned flat = ((unsigned)bh * T + i0 + i) * T;
+      for (int j = 0; j < T; j += 4) store_n(row + j, dropout4(load_n(row + j, T - j), flat + j, a->key, a->threshold, a->dscale), T - j);
+    }
+  }
+  gemm(S, T, 1, a->v + base, H, 1, a->ctx + base + (long)i0 * H, H, 0, qb, d, T, pack, 0); // (p∘D)·v
+}
+
+/** Backward of head bh: dq, dk, dv of its columns, query block by block (dk and dv summed over the blocks in order). */
+static void attention_grad_head(const struct attn_args* a, int bh, float* scratch) {
+  int T = a->T, H = a->H, d = a->d;
+  long base = (long)(bh / a->nh) * T * H + (long)(bh % a->nh) * d;
+  const float* mask = a->mask + (long)(bh / a->nh) * T;
+  float *pack = scratch, *S = scratch + PACK_FLOATS, *dP = S + ATTN_QB * ATTN_MAX_T;
+  for (int i0 = 0; i0 < T; i0 += ATTN_QB) {
+    int qb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB;
+    const float *q = a->q + base + (long)i0 * H, *dO = a->dctx + base + (long)i0 * H;
+    gemm_wide(q, H, 1, a->k + base, 1, H, S, T, qb, T, d, pack, 0); // q·kᵀ again
+    gemm_wide(dO, H, 1, a->v + base, 1, H, dP, T, qb, T, d, pack, 0); // dctx·vᵀ = d(p∘D)
+    for (int i = 0; i < qb; i++) {
+      float *p = S + (long)i * T, *dp = dP + (long)i * T;
+      const float* c = a->ctx + base + (long)(i0 + i) * H;
+      float delta = 0.0f; // rowsum(dP∘p) = dctx·ctx
+      for (int x = 0; x < d; x++) delta += dO[(long)i * H + x] * c[x];
+      softmax_row(p, mask, T, a->qk, a->stats + ((long)bh * T + i0 + i) * 3, 0);
+      unsigned flat = ((unsigned)bh * T + i0 + i) * T;
+      v128_t vdelta = splat(delta), vqk = splat(a->qk);
+      for (int j = 0; j < T; j += 4) { // p ← p∘D (for dv), dp ← qk·p∘(dP∘D − delta) (for dq, dk)
+        int n = T - j;
+        v128_t pj = load_n(p + j, n), g = load_n(dp + j, n);
+        if (a->threshold != 0) {
+          g = dropout4(g, flat + j, a->key, a->threshold, a->dscale);
+          store_n(p + j, dropout4(pj, flat + j, a->key, a->threshold, a->dscale), n);
+        }
+        store_n(dp + j, wasm_f32x4_mul(wasm_f32x4_mul(pj, wasm_f32x4_sub(g, vdelta)), vqk), n);
+      }
+    }
+    gemm(S, 1, T, dO, H, 1, a->dv + base, H, 0, T, d, qb, pack, i0 > 0); // dv += (p∘D)ᵀ·dctx
+    gemm(dP, 1, T, q, H, 1, a->dk + base, H, 0, T, d, qb, pack, i0 > 0); // dk += dSᵀ·q
+    gemm(dP, T, 1, a->k + base, H, 1, a->dq + base + (long)i0 * H, H, 0, qb, d, T, pack, 0); // dq = dS·k
+  }
+}
+
+/** Units [u0, u1) of the attention forward (unit = head·blocks + query block) or backward (unit = head); scratch: the
+ * calling thread's (ATTN_SCRATCH_FLOATS). */
+__attribute__((export_name("attention_units")))
+void attention_units(int backward, const struct attn_args* a, int u0, int u1, float* scratch) {
+  int blocks = (a->T + ATTN_QB - 1) / ATTN_QB;
+  for (int u = u0; u < u1; u++) {
+    if (backward) attention_grad_head(a, u, scratch);
+    else attention_block(a, u / blocks, (u % blocks) * ATTN_QB, scratch);
   }
 }

@@ -25,14 +25,17 @@ export interface WasmMemory { buffer: ArrayBuffer | SharedArrayBuffer }
 type WasmCode = object; // a compiled WebAssembly.Module (shareable with workers)
 const WA = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => WasmCode; Instance: new (m: WasmCode, imports: object) => { exports: Record<string, unknown> } } }).WebAssembly;
 
-/** The module's exports: one product tile, and rows [r0, r1) of a row kernel (wasm-gemm.c). */
+/** The module's exports: one product tile, rows [r0, r1) of a row kernel, units of attention (wasm-gemm.c). */
 interface GemmCode {
   gemm_tile(a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, bias: number, m: number, n: number, k: number, pack: number): void;
   row_kernel(op: number, p0: number, p1: number, p2: number, p3: number, p4: number, p5: number, cols: number, eps: number, r0: number, r1: number, unit: number): void;
+  attention_units(backward: number, args: number, u0: number, u1: number, scratch: number): void;
 }
 
 const KC = 256, NC_MAX = 256, MR = 4; // wasm-gemm.c's depth block and rows per micro-tile; columns per tile
-const PACK_BYTES = KC * (NC_MAX + MR) * 4; // a tile's packed B (KC × NC_MAX floats), then one packed panel of A
+/** Each thread's scratch: a tile's packed B (KC × NC_MAX floats) and one packed panel of A, then attention's two blocks
+ * of scores (wasm-gemm.c's ATTN_QB × ATTN_MAX_T each). */
+const PACK_BYTES = (KC * (NC_MAX + MR) + 2 * 64 * 512) * 4;
 const MC_TARGET = 96; // rows per tile: 24 of the kernel's 4-row micro-tiles, ~0.3 ms of work at BERT's widths
 const MAX_UNITS = (1 << TAG_SHIFT) - 1;
 /** Products below this many flops run on the calling thread: waking a worker costs ~50 µs, ~1-2 MFLOP of work. */
@@ -67,6 +70,8 @@ export interface GemmPool {
   run(job: GemmJob): void;
   /** Run a row kernel in blocks of `rowBlock(rows)` rows; returns the number of blocks (partial sums' rows). */
   rows(job: RowJob): number;
+  /** wasm-gemm.c's attention_units over `units` (its arguments at heap address `args`); `flops` decides the threads. */
+  attention(args: number, units: number, backward: boolean, flops: number): void;
   dispose(): void;
 }
 
@@ -135,6 +140,9 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
       () => `row kernel ${job.op} over ${job.rows}×${job.cols}`);
     return total;
   };
+  const attention = (args: number, units: number, backward: boolean, flops: number) => {
+    dispatch([[SLOT.KIND, 2], [SLOT.OP, backward ? 1 : 0], [SLOT.P0, args]], units, flops >= PARALLEL_MIN_FLOPS, () => `attention${backward ? "'s gradient" : ""} over ${units} units`);
+  };
   const dispose = () => {
     Atomics.store(ctrl, SLOT.STOP, 1);
     Atomics.add(ctrl, SLOT.GEN, 1);
@@ -142,7 +150,7 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     for (const w of workers) void w.terminate();
     for (const p of packs) free(p);
   };
-  return { threads, fma, run, rows, dispose };
+  return { threads, fma, run, rows, attention, dispose };
 }
 
 function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayBuffer, pack: number): Promise<Worker> {
