@@ -145,6 +145,17 @@ test("wasm tiled rank-2 Transpose and leading-axes Sum (bias gradients) equal th
   await sameOnWasm("bias gradient", () => tf.tidy(() => tf.grad((b: tf.Tensor) => tf.add(rnd([4, 33, 24], 47), b).square().sum())(rnd([24], 48))));
 });
 
+test("wasm leading-axes Sum over 2048 × 300 (blocks of rows on the pool's threads) is the float64 column sums within float32 rounding", async () => {
+  await useBackend("wasm");
+  const x = rnd([2048, 300], 49), xs = x.dataSync(), got = tf.sum(x, 0), g = got.dataSync();
+  for (let c = 0; c < 300; c++) {
+    let sum = 0, mag = 0;
+    for (let r = 0; r < 2048; r++) { sum += xs[r * 300 + c]; mag += Math.abs(xs[r * 300 + c]); }
+    assert.ok(Math.abs(g[c] - sum) <= 4e-6 * mag, `column ${c}: ${g[c]} vs ${sum}`);
+  }
+  tf.dispose([x, got]);
+});
+
 /** Three AdamW updates of a `shape` parameter from `adamwUpdate`; `clip` (gradScale, a scalar tensor) on every step,
  * or, with `clipFirst`, applied beforehand as tf.mul (the old two-step path) and no gradScale given. */
 function threeAdamWSteps(clip = 1, clipFirst = false, shape = [37, 11]): tf.Tensor[] {

@@ -5,7 +5,8 @@
 // - Transpose of a big rank-2 block (weight gradients transpose [tokens, features] activations): the C++ loop walks
 //   the output with a stride of a whole row and misses cache on every read; here it goes tile by tile.
 // - Sum over leading axes (every bias gradient sums [tokens, features] over tokens): the library transposes the
-//   input first so the summed axis is innermost; here the rows are added into one accumulator row instead.
+//   input first so the summed axis is innermost; here the rows are added into one accumulator row instead (on the
+//   GEMM pool's threads, when it runs, in blocks of rows).
 // - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter,
 //   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored; on the GEMM pool's threads
 //   in SIMD (wasm-gemm.c) when it runs, else in JS; both in the composite's float32 operations, so equal to it.
@@ -17,7 +18,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
 import { ADAMW } from "./webgpu"; // the kernel's name (that module declares names and types only until webgpu loads)
-import { ROW_OP, gemmPoolFor } from "./wasm-gemm";
+import { ROW_OP, gemmPoolFor, rowBlock } from "./wasm-gemm";
 
 const BACKEND = "wasm";
 let installed = false;
@@ -94,7 +95,9 @@ function sharedIdentity({ inputs: { x }, backend }: Args): Info {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-/** Sum of float32 `x` over its leading axes (bias gradients) as rows added into one row; undefined: not that case. */
+/** Sum of float32 `x` over its leading axes (bias gradients) as rows added into one row; undefined: not that case.
+ * With the pool, blocks of rows are summed in SIMD on its threads (wasm-gemm.c's COLUMN_SUMS) and the blocks' sums
+ * added here; without, row by row here. Both in float64 across rows or blocks. */
 function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
   const x = inputs.x;
   if (x.dtype !== "float32" || x.shape.length < 2) return undefined;
@@ -103,10 +106,18 @@ function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
   const rows = sizeOf(x.shape.slice(0, axes.length)), inner = sizeOf(x.shape.slice(axes.length));
   const keep = attrs.keepDims === true;
   const out = backend.makeOutput(keep ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length), "float32");
-  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out);
+  const pool = gemmPoolFor(backend);
+  let src: Info = x, n = rows;
+  if (pool !== undefined && rows > rowBlock(rows) && inner > 0) { // the blocks' sums: [blocks, inner]
+    src = backend.makeOutput([Math.ceil(rows / rowBlock(rows)), inner], "float32");
+    const at = (t: Info) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    n = pool.rows({ op: ROW_OP.columnSums, tensors: [at(x), at(src)], rows, cols: inner });
+  }
+  const from = backend.typedArrayFromHeap(src), dst = backend.typedArrayFromHeap(out);
   const acc = new Float64Array(inner);
-  for (let r = 0, s = 0; r < rows; r++, s += inner) for (let j = 0; j < inner; j++) acc[j] += src[s + j];
+  for (let r = 0, s = 0; r < n; r++, s += inner) for (let j = 0; j < inner; j++) acc[j] += from[s + j];
   dst.set(acc);
+  if (src !== x) backend.disposeData(src.dataId);
   return out;
 }
 

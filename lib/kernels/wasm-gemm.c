@@ -235,7 +235,7 @@ static inline v128_t cdf4(v128_t u) {
   return wasm_f32x4_mul(wasm_f32x4_add(erf, splat(1.0f)), splat(0.5f));
 }
 
-enum { GELU = 0, GELU_GRAD = 1, ADD_LAYER_NORM = 2, ROW_STATS = 3, LAYER_NORM_GRAD = 4, LAYER_NORM_PARAM_GRAD = 5, DROPOUT = 6, ADAMW = 7 };
+enum { GELU = 0, GELU_GRAD = 1, ADD_LAYER_NORM = 2, ROW_STATS = 3, LAYER_NORM_GRAD = 4, LAYER_NORM_PARAM_GRAD = 5, DROPOUT = 6, ADAMW = 7, COLUMN_SUMS = 8 };
 
 /** lib/dropout.ts's lowbias32 on four u32 lanes. */
 static inline v128_t lowbias32(v128_t x) {
@@ -280,6 +280,16 @@ static inline void moments(const float* x, const float* r, int cols, float eps, 
 __attribute__((export_name("row_kernel")))
 void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, float* p5, int cols, float eps, int r0, int r1, int unit) {
   v128_t zero = splat(0.0f);
+  if (op == COLUMN_SUMS) { // p0 x, p1 partial sums: this range's column sums at p1 + unit·cols, rows added in order
+    float* out = p1 + (long)unit * cols;
+    for (int c = 0; c < cols; c += 4) {
+      int n = cols - c;
+      v128_t acc = zero;
+      for (int r = r0; r < r1; r++) acc = wasm_f32x4_add(acc, load_n(p0 + (long)r * cols + c, n));
+      store_n(out + c, acc, n);
+    }
+    return;
+  }
   if (op == DROPOUT) { // p0 x, p1 out, p2 the key, p3 the threshold (u32s, not addresses), eps the scale
     for (long o = (long)r0 * cols, end = (long)r1 * cols; o < end; o += 4) {
       int n = end - o < 4 ? (int)(end - o) : 4;
