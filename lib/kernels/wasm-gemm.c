@@ -204,10 +204,13 @@ static inline float hsum(v128_t v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
 }
 
-/** e^x to ~1 ulp (Cephes expf: x = k·ln2 + r, a degree-6 polynomial for e^r, 2^k from the exponent bits). */
+/** e^x to ~1 ulp (Cephes expf: x = k·ln2 + r, a degree-6 polynomial for e^r, 2^k from the exponent bits). pmin/pmax
+ * and the round-to-integer by adding 1.5·2²³ are one instruction each in V8 (min/max and trunc_sat are 6-8: they
+ * handle NaN and overflow, which the clamp has ruled out). */
 static inline v128_t exp4(v128_t x) {
-  x = wasm_f32x4_min(wasm_f32x4_max(x, splat(-87.0f)), splat(88.0f));
-  v128_t k = wasm_f32x4_nearest(wasm_f32x4_mul(x, splat(1.44269504088896341f)));
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, splat(-87.0f)), splat(88.0f));
+  v128_t kr = wasm_f32x4_add(wasm_f32x4_mul(x, splat(1.44269504088896341f)), splat(12582912.0f)); // 1.5·2²³ + round(x/ln2)
+  v128_t k = wasm_f32x4_sub(kr, splat(12582912.0f));
   x = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(0.693359375f)));
   x = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(-2.12194440e-4f)));
   v128_t p = splat(1.9875691500e-4f);
@@ -217,12 +220,14 @@ static inline v128_t exp4(v128_t x) {
   p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(1.6666665459e-1f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(5.0000001201e-1f));
   p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(x, x)), x), splat(1.0f));
-  v128_t two_k = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(k), wasm_i32x4_splat(127)), 23);
+  // kr's low mantissa bits hold k + 2²² (two's complement, |k| ≤ 127): (k + 127) << 23 is 2^k's bits
+  v128_t two_k = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_sub(kr, wasm_i32x4_splat(0x4B400000)), wasm_i32x4_splat(127)), 23);
   return wasm_f32x4_mul(p, two_k);
 }
 
-/** Φ(u) = (1 + erf(u/√2))/2 with tfjs' erf (Abramowitz–Stegun 7.1.26, the constants of tf.backend_util). */
-static inline v128_t cdf4(v128_t u) {
+/** Φ(u) = (1 + erf(u/√2))/2 with tfjs' erf (Abramowitz–Stegun 7.1.26, the constants of tf.backend_util); *e gets
+ * e^(−u²/2), which φ(u) needs too. */
+static inline v128_t cdf4(v128_t u, v128_t* e2) {
   v128_t a = wasm_f32x4_mul(u, splat(0.70710678118654752f));
   v128_t t = wasm_f32x4_div(splat(1.0f), wasm_f32x4_add(splat(1.0f), wasm_f32x4_mul(splat(0.3275911f), wasm_f32x4_abs(a))));
   v128_t p = splat(1.061405429f);
@@ -230,7 +235,8 @@ static inline v128_t cdf4(v128_t u) {
   p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(1.421413741f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(-0.284496736f));
   p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(0.254829592f));
-  v128_t e = wasm_f32x4_sub(splat(1.0f), wasm_f32x4_mul(wasm_f32x4_mul(p, t), exp4(wasm_f32x4_neg(wasm_f32x4_mul(a, a)))));
+  *e2 = exp4(wasm_f32x4_neg(wasm_f32x4_mul(a, a)));
+  v128_t e = wasm_f32x4_sub(splat(1.0f), wasm_f32x4_mul(wasm_f32x4_mul(p, t), *e2));
   v128_t erf = wasm_v128_bitselect(wasm_f32x4_neg(e), e, wasm_f32x4_lt(a, splat(0.0f)));
   return wasm_f32x4_mul(wasm_f32x4_add(erf, splat(1.0f)), splat(0.5f));
 }
@@ -343,9 +349,9 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
         int n = cols - c;
         v128_t u = load_n(x + c, n);
         if (bias) u = wasm_f32x4_add(u, load_n(bias + c, n));
-        v128_t phi = cdf4(u);
+        v128_t e2, phi = cdf4(u, &e2);
         if (op == GELU) { store_n(out + c, wasm_f32x4_mul(u, phi), n); continue; }
-        v128_t pdf = wasm_f32x4_mul(exp4(wasm_f32x4_mul(wasm_f32x4_mul(u, u), splat(-0.5f))), splat(0.39894228040143268f));
+        v128_t pdf = wasm_f32x4_mul(e2, splat(0.39894228040143268f)); // φ(u) = e^(−u²/2)/√(2π)
         store_n(out + c, wasm_f32x4_mul(load_n(dy + c, n), MADD(u, pdf, phi)), n);
       }
       continue;
@@ -432,10 +438,10 @@ static void softmax_row(float* s, const float* mask, int T, float qk, float* ms,
       v128_t x = wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n));
       store_n(s + j, x, n);
       if (n < 4) x = wasm_v128_bitselect(x, vm, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
-      vm = wasm_f32x4_max(vm, x);
+      vm = wasm_f32x4_pmax(vm, x);
     }
-    vm = wasm_f32x4_max(vm, wasm_i32x4_shuffle(vm, vm, 2, 3, 0, 1));
-    mx = wasm_f32x4_extract_lane(wasm_f32x4_max(vm, wasm_i32x4_shuffle(vm, vm, 1, 0, 3, 2)), 0);
+    vm = wasm_f32x4_pmax(vm, wasm_i32x4_shuffle(vm, vm, 2, 3, 0, 1));
+    mx = wasm_f32x4_extract_lane(wasm_f32x4_pmax(vm, wasm_i32x4_shuffle(vm, vm, 1, 0, 3, 2)), 0);
     v128_t acc = splat(0.0f), vmx = splat(mx);
     for (int j = 0; j < T; j += 4) {
       int n = T - j;
