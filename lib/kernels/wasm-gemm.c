@@ -204,6 +204,15 @@ static inline float hsum(v128_t v) {
   return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) + (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
 }
 
+/** for (v = 0; v < len; v += 4), n = the lanes at v (4, or len − v at the end): the body twice, so that in the main
+ * loop n is the constant 4 and load_n/store_n are plain vectors. With the tail's branches in every iteration V8 kept
+ * the loops' constants and sums on the stack (GELU took 2.9 ns an element, the attention's softmax 2.2). */
+#define FOR4(type, v, len, n, ...) { \
+  type v = 0; \
+  for (; v + 4 <= (len); v += 4) { const int n = 4; __VA_ARGS__ } \
+  if (v < (len)) { const int n = (int)((len) - v); __VA_ARGS__ } \
+}
+
 /** e^x to ~1 ulp (Cephes expf: x = k·ln2 + r, a degree-6 polynomial for e^r, 2^k from the exponent bits). pmin/pmax
  * and the round-to-integer by adding 1.5·2²³ are one instruction each in V8 (min/max and trunc_sat are 6-8: they
  * handle NaN and overflow, which the clamp has ruled out). */
@@ -213,13 +222,13 @@ static inline v128_t exp4(v128_t x) {
   v128_t k = wasm_f32x4_sub(kr, splat(12582912.0f));
   x = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(0.693359375f)));
   x = wasm_f32x4_sub(x, wasm_f32x4_mul(k, splat(-2.12194440e-4f)));
-  v128_t p = splat(1.9875691500e-4f);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(1.3981999507e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(8.3334519073e-3f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(4.1665795894e-2f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(1.6666665459e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, x), splat(5.0000001201e-1f));
-  p = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(p, wasm_f32x4_mul(x, x)), x), splat(1.0f));
+  v128_t p = splat(1.9875691500e-4f); // Horner with MADD: half the dependency chain where FMA is there
+  p = MADD(p, x, splat(1.3981999507e-3f));
+  p = MADD(p, x, splat(8.3334519073e-3f));
+  p = MADD(p, x, splat(4.1665795894e-2f));
+  p = MADD(p, x, splat(1.6666665459e-1f));
+  p = MADD(p, x, splat(5.0000001201e-1f));
+  p = wasm_f32x4_add(MADD(p, wasm_f32x4_mul(x, x), x), splat(1.0f));
   // kr's low mantissa bits hold k + 2²² (two's complement, |k| ≤ 127): (k + 127) << 23 is 2^k's bits
   v128_t two_k = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_sub(kr, wasm_i32x4_splat(0x4B400000)), wasm_i32x4_splat(127)), 23);
   return wasm_f32x4_mul(p, two_k);
@@ -231,10 +240,10 @@ static inline v128_t cdf4(v128_t u, v128_t* e2) {
   v128_t a = wasm_f32x4_mul(u, splat(0.70710678118654752f));
   v128_t t = wasm_f32x4_div(splat(1.0f), wasm_f32x4_add(splat(1.0f), wasm_f32x4_mul(splat(0.3275911f), wasm_f32x4_abs(a))));
   v128_t p = splat(1.061405429f);
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(-1.453152027f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(1.421413741f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(-0.284496736f));
-  p = wasm_f32x4_add(wasm_f32x4_mul(p, t), splat(0.254829592f));
+  p = MADD(p, t, splat(-1.453152027f));
+  p = MADD(p, t, splat(1.421413741f));
+  p = MADD(p, t, splat(-0.284496736f));
+  p = MADD(p, t, splat(0.254829592f));
   *e2 = exp4(wasm_f32x4_neg(wasm_f32x4_mul(a, a)));
   v128_t e = wasm_f32x4_sub(splat(1.0f), wasm_f32x4_mul(wasm_f32x4_mul(p, t), *e2));
   v128_t erf = wasm_v128_bitselect(wasm_f32x4_neg(e), e, wasm_f32x4_lt(a, splat(0.0f)));
@@ -266,14 +275,14 @@ struct adamw_args { float b1, c1, b2, c2, decay, step, bc2, eps; float *p1, *m1,
 /** Mean of row z = x + r, then 1/√(var + eps), two passes as tf.moments. */
 static inline void moments(const float* x, const float* r, int cols, float eps, float* mean, float* rstd) {
   v128_t s = splat(0.0f);
-  for (int c = 0; c < cols; c += 4) s = wasm_f32x4_add(s, wasm_f32x4_add(load_n(x + c, cols - c), load_n(r + c, cols - c)));
+  FOR4(int, c, cols, n, s = wasm_f32x4_add(s, wasm_f32x4_add(load_n(x + c, n), load_n(r + c, n)));)
   float m = hsum(s) / (float)cols;
   v128_t q = splat(0.0f), vm = splat(m);
-  for (int c = 0; c < cols; c += 4) {
-    v128_t d = wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, cols - c), load_n(r + c, cols - c)), vm);
-    if (cols - c < 4) d = wasm_v128_and(d, wasm_i32x4_gt(wasm_i32x4_splat(cols - c), wasm_i32x4_make(0, 1, 2, 3)));
+  FOR4(int, c, cols, n,
+    v128_t d = wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(r + c, n)), vm);
+    if (n < 4) d = wasm_v128_and(d, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
     q = MADD(d, d, q);
-  }
+  )
   *mean = m;
   *rstd = 1.0f / __builtin_sqrtf(hsum(q) / (float)cols + eps);
 }
@@ -288,19 +297,18 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
   v128_t zero = splat(0.0f);
   if (op == COLUMN_SUMS) { // p0 x, p1 partial sums: this range's column sums at p1 + unit·cols, rows added in order
     float* out = p1 + (long)unit * cols;
-    for (int c = 0; c < cols; c += 4) {
-      int n = cols - c;
+    FOR4(int, c, cols, n,
       v128_t acc = zero;
       for (int r = r0; r < r1; r++) acc = wasm_f32x4_add(acc, load_n(p0 + (long)r * cols + c, n));
       store_n(out + c, acc, n);
-    }
+    )
     return;
   }
   if (op == DROPOUT) { // p0 x, p1 out, p2 the key, p3 the threshold (u32s, not addresses), eps the scale
-    for (long o = (long)r0 * cols, end = (long)r1 * cols; o < end; o += 4) {
-      int n = end - o < 4 ? (int)(end - o) : 4;
+    long o0 = (long)r0 * cols;
+    FOR4(long, at, (long)(r1 - r0) * cols, n, long o = o0 + at;
       store_n(p1 + o, dropout4(load_n(p0 + o, n), (unsigned)o, (unsigned)(long)p2, (unsigned)(long)p3, eps), n);
-    }
+    )
     return;
   }
   if (op == ADAMW) { // p0 p, p1 m, p2 v, p3 g, p4 struct adamw_args, p5 the clipping coefficient (a scalar) or 0:
@@ -309,8 +317,8 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
     const struct adamw_args* a = (const struct adamw_args*)p4;
     v128_t b1 = splat(a->b1), c1 = splat(a->c1), b2 = splat(a->b2), c2 = splat(a->c2), decay = splat(a->decay), step = splat(a->step), bc2 = splat(a->bc2), e = splat(a->eps);
     v128_t gs = splat(p5 ? *p5 : 1.0f);
-    for (long o = (long)r0 * cols, end = (long)r1 * cols; o < end; o += 4) {
-      int n = end - o < 4 ? (int)(end - o) : 4;
+    long o0 = (long)r0 * cols;
+    FOR4(long, at, (long)(r1 - r0) * cols, n, long o = o0 + at;
       v128_t g = load_n(p3 + o, n);
       if (p5) g = wasm_f32x4_mul(g, gs);
       v128_t m = wasm_f32x4_add(wasm_f32x4_mul(load_n(p1 + o, n), b1), wasm_f32x4_mul(g, c1));
@@ -321,22 +329,21 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
       store_n(a->m1 + o, m, n);
       store_n(a->v1 + o, v, n);
       store_n(a->p1 + o, wasm_f32x4_sub(p, wasm_f32x4_mul(wasm_f32x4_div(m, denom), step)), n);
-    }
+    )
     return;
   }
   if (op == LAYER_NORM_PARAM_GRAD) { // p0 x, p1 residual, p2 dy, p3 stats, p4 partial sums
     float* dg = p4 + (long)unit * 2 * cols;
     float* db = dg + cols;
-    for (int c = 0; c < cols; c += 4) { store_n(dg + c, zero, cols - c); store_n(db + c, zero, cols - c); }
+    FOR4(int, c, cols, n, store_n(dg + c, zero, n); store_n(db + c, zero, n);)
     for (int r = r0; r < r1; r++) {
       const float *x = p0 + (long)r * cols, *res = p1 + (long)r * cols, *dy = p2 + (long)r * cols;
       v128_t mean = splat(p3[2 * r]), rstd = splat(p3[2 * r + 1]);
-      for (int c = 0; c < cols; c += 4) {
-        int n = cols - c;
+      FOR4(int, c, cols, n,
         v128_t d = load_n(dy + c, n), xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), mean), rstd);
         store_n(dg + c, MADD(d, xhat, load_n(dg + c, n)), n);
         store_n(db + c, wasm_f32x4_add(load_n(db + c, n), d), n);
-      }
+      )
     }
     return;
   }
@@ -345,14 +352,21 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
     if (op == GELU || op == GELU_GRAD) { // GELU: p0 x, p1 bias, p2 out; GELU_GRAD: p0 dy, p1 x, p2 bias, p3 out
       const float *x = op == GELU ? p0 + o : p1 + o, *bias = op == GELU ? p1 : p2, *dy = p0 + o;
       float* out = (op == GELU ? p2 : p3) + o;
-      for (int c = 0; c < cols; c += 4) {
-        int n = cols - c;
-        v128_t u = load_n(x + c, n);
-        if (bias) u = wasm_f32x4_add(u, load_n(bias + c, n));
-        v128_t e2, phi = cdf4(u, &e2);
-        if (op == GELU) { store_n(out + c, wasm_f32x4_mul(u, phi), n); continue; }
-        v128_t pdf = wasm_f32x4_mul(e2, splat(0.39894228040143268f)); // φ(u) = e^(−u²/2)/√(2π)
-        store_n(out + c, wasm_f32x4_mul(load_n(dy + c, n), MADD(u, pdf, phi)), n);
+      if (op == GELU) {
+        FOR4(int, c, cols, n,
+          v128_t u = load_n(x + c, n);
+          if (bias) u = wasm_f32x4_add(u, load_n(bias + c, n));
+          v128_t e2;
+          store_n(out + c, wasm_f32x4_mul(u, cdf4(u, &e2)), n);
+        )
+      } else {
+        FOR4(int, c, cols, n,
+          v128_t u = load_n(x + c, n);
+          if (bias) u = wasm_f32x4_add(u, load_n(bias + c, n));
+          v128_t e2, phi = cdf4(u, &e2);
+          v128_t pdf = wasm_f32x4_mul(e2, splat(0.39894228040143268f)); // φ(u) = e^(−u²/2)/√(2π)
+          store_n(out + c, wasm_f32x4_mul(load_n(dy + c, n), MADD(u, pdf, phi)), n);
+        )
       }
       continue;
     }
@@ -361,11 +375,10 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
     if (op == ADD_LAYER_NORM) { // p2 γ, p3 β, p4 out
       moments(x, res, cols, eps, &mean, &rstd);
       v128_t vm = splat(mean), vr = splat(rstd);
-      for (int c = 0; c < cols; c += 4) {
-        int n = cols - c;
+      FOR4(int, c, cols, n,
         v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), vm), vr);
         store_n(p4 + o + c, MADD(xhat, load_n(p2 + c, n), load_n(p3 + c, n)), n);
-      }
+      )
     } else if (op == ROW_STATS) { // p2 stats [rows, 2]
       moments(x, res, cols, eps, &mean, &rstd);
       p2[2 * r] = mean;
@@ -373,20 +386,18 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
     } else if (op == LAYER_NORM_GRAD) { // p2 dy, p3 γ, p4 stats, p5 out: rstd·(g − mean(g) − x̂·mean(g·x̂)), g = dy·γ
       const float* dy = p2 + o;
       v128_t vm = splat(p4[2 * r]), vr = splat(p4[2 * r + 1]), sg = zero, sgx = zero;
-      for (int c = 0; c < cols; c += 4) {
-        int n = cols - c;
+      FOR4(int, c, cols, n,
         v128_t g = wasm_f32x4_mul(load_n(dy + c, n), load_n(p3 + c, n)); // 0 in a tail's missing lanes
         v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), vm), vr);
         sg = wasm_f32x4_add(sg, g);
         sgx = MADD(g, xhat, sgx);
-      }
+      )
       v128_t meanG = splat(hsum(sg) / (float)cols), meanGX = splat(hsum(sgx) / (float)cols);
-      for (int c = 0; c < cols; c += 4) {
-        int n = cols - c;
+      FOR4(int, c, cols, n,
         v128_t g = wasm_f32x4_mul(load_n(dy + c, n), load_n(p3 + c, n));
         v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_add(load_n(x + c, n), load_n(res + c, n)), vm), vr);
         store_n(p5 + o + c, wasm_f32x4_mul(wasm_f32x4_sub(wasm_f32x4_sub(g, meanG), wasm_f32x4_mul(xhat, meanGX)), vr), n);
-      }
+      )
     }
   }
 }
@@ -426,44 +437,36 @@ static inline v128_t exp_or_0(v128_t x) {
   return wasm_v128_and(exp4(x), wasm_f32x4_gt(x, splat(-87.3f)));
 }
 
-/** Row i's probabilities p_j = exp(s_j·qk + mask_j − max)/sum over s (T wide) in place; writes max and sum when `stats`
- * is set, else reads them from `ms`. */
-static void softmax_row(float* s, const float* mask, int T, float qk, float* ms, int stats) {
-  v128_t vqk = splat(qk);
-  float mx, sum;
-  if (stats) {
-    v128_t vm = splat(-3.4028234663852886e38f);
-    for (int j = 0; j < T; j += 4) {
-      int n = T - j;
-      v128_t x = wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n));
-      store_n(s + j, x, n);
-      if (n < 4) x = wasm_v128_bitselect(x, vm, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
-      vm = wasm_f32x4_pmax(vm, x);
-    }
-    vm = wasm_f32x4_pmax(vm, wasm_i32x4_shuffle(vm, vm, 2, 3, 0, 1));
-    mx = wasm_f32x4_extract_lane(wasm_f32x4_pmax(vm, wasm_i32x4_shuffle(vm, vm, 1, 0, 3, 2)), 0);
-    v128_t acc = splat(0.0f), vmx = splat(mx);
-    for (int j = 0; j < T; j += 4) {
-      int n = T - j;
-      v128_t e = exp_or_0(wasm_f32x4_sub(load_n(s + j, n), vmx));
-      if (n < 4) e = wasm_v128_and(e, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
-      store_n(s + j, e, n);
-      acc = wasm_f32x4_add(acc, e);
-    }
-    sum = hsum(acc);
-    ms[0] = mx;
-    ms[1] = sum;
-  } else {
-    mx = ms[0];
-    sum = ms[1];
-    v128_t vmx = splat(mx);
-    for (int j = 0; j < T; j += 4) {
-      int n = T - j;
-      store_n(s + j, exp_or_0(wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n)), vmx)), n);
-    }
-  }
-  v128_t vs = splat(sum);
-  for (int j = 0; j < T; j += 4) store_n(s + j, wasm_f32x4_div(load_n(s + j, T - j), vs), T - j);
+/** Scores s_j·qk + mask_j of a row (T wide) → e_j = exp(score − max), in place; returns the row's max and sum of e in
+ * ms[0], ms[1]. The forward divides by the sum after the product with v (d numbers a row, not T). */
+static void exp_row(float* s, const float* mask, int T, float qk, float* ms) {
+  v128_t vqk = splat(qk), vm = splat(-3.4028234663852886e38f);
+  FOR4(int, j, T, n,
+    v128_t x = wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n));
+    store_n(s + j, x, n);
+    if (n < 4) x = wasm_v128_bitselect(x, vm, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
+    vm = wasm_f32x4_pmax(vm, x);
+  )
+  vm = wasm_f32x4_pmax(vm, wasm_i32x4_shuffle(vm, vm, 2, 3, 0, 1));
+  float mx = wasm_f32x4_extract_lane(wasm_f32x4_pmax(vm, wasm_i32x4_shuffle(vm, vm, 1, 0, 3, 2)), 0);
+  v128_t acc = splat(0.0f), vmx = splat(mx);
+  FOR4(int, j, T, n,
+    v128_t e = exp_or_0(wasm_f32x4_sub(load_n(s + j, n), vmx));
+    if (n < 4) e = wasm_v128_and(e, wasm_i32x4_gt(wasm_i32x4_splat(n), wasm_i32x4_make(0, 1, 2, 3)));
+    store_n(s + j, e, n);
+    acc = wasm_f32x4_add(acc, e);
+  )
+  ms[0] = mx;
+  ms[1] = hsum(acc);
+}
+
+/** Row i's probabilities p_j = exp(s_j·qk + mask_j − max)/sum in place, from the forward's max and sum in ms. */
+static void softmax_row(float* s, const float* mask, int T, float qk, const float* ms) {
+  v128_t vqk = splat(qk), vmx = splat(ms[0]), vs = splat(ms[1]);
+  FOR4(int, j, T, n,
+    v128_t e = exp_or_0(wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n)), vmx));
+    store_n(s + j, wasm_f32x4_div(e, vs), n);
+  )
 }
 
 /** Forward of query rows [i0, i0 + qb) of head bh: ctx rows and their (max, sum). */
@@ -473,15 +476,21 @@ static void attention_block(const struct attn_args* a, int bh, int i0, float* sc
   const float* mask = a->mask + (long)(bh / a->nh) * T;
   float *pack = scratch, *S = scratch + PACK_FLOATS;
   gemm_wide(a->q + base + (long)i0 * H, H, 1, a->k + base, 1, H, S, T, qb, T, d, pack, 0); // q·kᵀ
+  float* stats = a->stats + ((long)bh * T + i0) * 3;
   for (int i = 0; i < qb; i++) {
     float* row = S + (long)i * T;
-    softmax_row(row, mask, T, a->qk, a->stats + ((long)bh * T + i0 + i) * 3, 1);
+    exp_row(row, mask, T, a->qk, stats + 3 * i);
     if (a->threshold != 0) {
       unsigned flat = ((unsigned)bh * T + i0 + i) * T;
-      for (int j = 0; j < T; j += 4) store_n(row + j, dropout4(load_n(row + j, T - j), flat + j, a->key, a->threshold, a->dscale), T - j);
+      FOR4(int, j, T, n, store_n(row + j, dropout4(load_n(row + j, n), flat + j, a->key, a->threshold, a->dscale), n);)
     }
   }
-  gemm(S, T, 1, a->v + base, H, 1, a->ctx + base + (long)i0 * H, H, 0, qb, d, T, pack, 0); // (p∘D)·v
+  float* ctx = a->ctx + base + (long)i0 * H;
+  gemm(S, T, 1, a->v + base, H, 1, ctx, H, 0, qb, d, T, pack, 0); // (e∘D)·v
+  for (int i = 0; i < qb; i++) { // ÷ the row's sum: p = e/sum
+    v128_t vs = splat(stats[3 * i + 1]);
+    FOR4(int, c, d, n, store_n(ctx + (long)i * H + c, wasm_f32x4_div(load_n(ctx + (long)i * H + c, n), vs), n);)
+  }
 }
 
 /** Backward of head bh: dq, dk, dv of its columns, query block by block (dk and dv summed over the blocks in order). */
@@ -500,18 +509,17 @@ static void attention_grad_head(const struct attn_args* a, int bh, float* scratc
       const float* c = a->ctx + base + (long)(i0 + i) * H;
       float delta = 0.0f; // rowsum(dP∘p) = dctx·ctx
       for (int x = 0; x < d; x++) delta += dO[(long)i * H + x] * c[x];
-      softmax_row(p, mask, T, a->qk, a->stats + ((long)bh * T + i0 + i) * 3, 0);
+      softmax_row(p, mask, T, a->qk, a->stats + ((long)bh * T + i0 + i) * 3);
       unsigned flat = ((unsigned)bh * T + i0 + i) * T;
       v128_t vdelta = splat(delta), vqk = splat(a->qk);
-      for (int j = 0; j < T; j += 4) { // p ← p∘D (for dv), dp ← qk·p∘(dP∘D − delta) (for dq, dk)
-        int n = T - j;
+      FOR4(int, j, T, n, // p ← p∘D (for dv), dp ← qk·p∘(dP∘D − delta) (for dq, dk)
         v128_t pj = load_n(p + j, n), g = load_n(dp + j, n);
         if (a->threshold != 0) {
           g = dropout4(g, flat + j, a->key, a->threshold, a->dscale);
           store_n(p + j, dropout4(pj, flat + j, a->key, a->threshold, a->dscale), n);
         }
         store_n(dp + j, wasm_f32x4_mul(wasm_f32x4_mul(pj, wasm_f32x4_sub(g, vdelta)), vqk), n);
-      }
+      )
     }
     gemm(S, 1, T, dO, H, 1, a->dv + base, H, 0, T, d, qb, pack, i0 > 0); // dv += (p∘D)ᵀ·dctx
     gemm(dP, 1, T, q, H, 1, a->dk + base, H, 0, T, d, qb, pack, i0 > 0); // dk += dSᵀ·q
