@@ -196,7 +196,7 @@ test("wasm AdamW kernel (SIMD on the pool, over both threads; JS without it) equ
   tf.dispose([...folded, ...first]);
 });
 
-test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {
+test("wasm Transpose (rank 5), Slice/SplitV, GatherV2 of rows and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {
   await sameOnWasm("transpose5", () => tf.tidy(() => tf.transpose(rnd([2, 5, 3, 2, 4], 20), [2, 0, 3, 1, 4])));
   await sameOnWasm("transpose6", () => tf.tidy(() => tf.transpose(rnd([2, 3, 2, 3, 2, 2], 21), [5, 3, 1, 0, 2, 4])));
   await sameOnWasm("slice", () => tf.tidy(() => tf.slice(rnd([4, 6, 5], 22), [1, 2, 0], [2, 3, 5])));
@@ -204,6 +204,12 @@ test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gra
   await sameOnWasm("split", () => tf.tidy(() => tf.split(rnd([3, 4, 6], 24), [1, 2], 0)));
   await sameOnWasm("split mid axis", () => tf.tidy(() => tf.split(rnd([3, 4, 6], 25), 2, 1)));
   await sameOnWasm("segment sum", () => tf.tidy(() => tf.unsortedSegmentSum(rnd([6, 3], 26), tf.tensor1d([2, 0, 2, -1, 4, 0], "int32"), 5)));
+  await sameOnWasm("gather rows", () => tf.tidy(() => tf.gather(rnd([6, 5, 3], 29), tf.tensor2d([[1, 3], [5, 0], [1, 1]], [3, 2], "int32"))));
+  await sameOnWasm("gather int32 rows", () => tf.tidy(() => tf.gather(tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], "int32"), tf.tensor1d([2, 0], "int32"))));
+  await sameOnWasm("gather axis 1 (library kernel)", () => tf.tidy(() => tf.gather(rnd([4, 6], 30), tf.tensor1d([5, 2], "int32"), 1)));
+  const before = tf.memory().numTensors;
+  assert.throws(() => tf.tidy(() => tf.gather(rnd([4, 2], 31), tf.tensor1d([1, 4], "int32"))), /index value 4 is not in \[0, 3\]/);
+  assert.equal(tf.memory().numTensors, before, "an out-of-range gather leaks nothing");
   // The gradient of a gather (an embedding lookup) is an UnsortedSegmentSum, which wasm 4.22 lacks.
   await sameOnWasm("gather grad", () => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d([1, 3, 1, 0], "int32")).mul(rnd([4, 5], 27)).sum())(rnd([6, 5], 28))));
 });

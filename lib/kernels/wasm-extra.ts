@@ -13,6 +13,9 @@
 // - Identity (tf.clone, and every tensor the engine saves for the backward pass): the library's copies the buffer; here
 //   the output shares it (reference counted, as Reshape and the cpu backend's Identity do), since no kernel writes its
 //   inputs. A training step of mini at 16 × 128 saved ~130 full-size copies, ~230 MB of copying, and held them all.
+// - GatherV2 of rows (embedding lookups): the library's kernel loops element by element (~10× slower than copying rows,
+//   which is why lib/bert.ts used to read the whole table out of the heap, 31 MB for mini and 94 MB for base every
+//   forward pass, and copy rows in JS); here each row is one copy inside the heap.
 // - Slice (and so SplitV): the library's JS kernel first copies the WHOLE input out of the heap (readSync) for every
 //   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
 import * as tf from "@tensorflow/tfjs";
@@ -41,6 +44,12 @@ export function installWasmExtraKernels(): void {
   if (split !== undefined) {
     tf.unregisterKernel("SplitV", BACKEND);
     tf.registerKernel({ ...split, kernelFunc: splitV as never }); // the library's calls its own Slice, not the registry's
+  }
+  const gather = tf.getKernel("GatherV2", BACKEND);
+  if (gather !== undefined) {
+    const wasmGather = gather.kernelFunc as unknown as (args: Args) => Info;
+    tf.unregisterKernel("GatherV2", BACKEND);
+    tf.registerKernel({ ...gather, kernelFunc: ((args: Args) => gatherRows(args) ?? wasmGather(args)) as never });
   }
   const identity = tf.getKernel("Identity", BACKEND);
   if (identity !== undefined) {
@@ -85,6 +94,25 @@ function tiledTranspose2d(backend: WasmBackend, x: Info, outShape: number[], R: 
       const c1 = Math.min(C, c0 + TILE);
       for (let r = r0; r < r1; r++) for (let c = c0, s = r * C + c0; c < c1; c++, s++) dst[c * R + r] = src[s];
     }
+  }
+  return out;
+}
+
+/** Rows of x (axis 0, no batch dimensions, int32 indices) copied inside the heap; undefined: not that case. */
+function gatherRows({ inputs, backend, attrs }: Args): Info | undefined {
+  const { x, indices } = inputs;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  if (axis !== 0 || ((attrs.batchDims as number | undefined) ?? 0) !== 0 || indices.dtype !== "int32" || x.dtype === "string" || x.dtype === "complex64") return undefined;
+  const rows = x.shape[0], width = sizeOf(x.shape.slice(1));
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out), idx = backend.typedArrayFromHeap(indices);
+  for (let i = 0; i < idx.length; i++) {
+    const r = idx[i];
+    if (!(r >= 0 && r < rows)) {
+      backend.disposeData(out.dataId);
+      throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
+    }
+    dst.set(src.subarray(r * width, (r + 1) * width), i * width);
   }
   return out;
 }
