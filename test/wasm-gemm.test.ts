@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { useBackend } from "../lib/backend";
 import { gemmPoolFor, startGemmPool, tiles, type GemmJob } from "../lib/kernels/wasm-gemm";
-import { addLayerNorm, attention, biasGelu, dropout, fusedKernelActive } from "../lib/fused";
-import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT } from "../lib/kernels/webgpu";
+import { addLayerNorm, attention, biasGelu, dropout, fusedKernelActive, gradNormScale } from "../lib/fused";
+import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmPoolFor as poolOf, setGemmPool } from "../lib/kernels/wasm-gemm";
 import { randn } from "./webgpu-helpers";
 
@@ -159,6 +159,33 @@ test("dropout on the pool's row kernel drops what lib/dropout.ts's host mask dro
     tf.dispose(got);
   });
   assert.equal(tf.memory().numTensors, before, "tensors leaked");
+});
+
+test("gradNormScale on the pool: the float64 norm of 17 gradients without a square written, and torch's coefficient", async () => {
+  await useBackend("wasm");
+  assert.ok(fusedKernelActive(GRAD_NORM));
+  // Scalars, an empty one, odd widths (vector tails), one over PARALLEL_MIN_ELEMENTS (split over both threads).
+  const shapes = [[1], [4095], [4096], [4097], [0], [3, 5], [8193], [256, 275], [7], [64, 64], [1000], [2], [4096, 2], [13], [31, 33], [5000], []];
+  const grads = shapes.map((shape, i) => tf.tensor(randn(shape.reduce((a, b) => a * b, 1), 40 + i, 0.01 * (i + 1)), shape));
+  let want = 0;
+  for (const g of grads) for (const x of g.dataSync()) want += x * x; // float64
+  want = Math.sqrt(want);
+  const before = tf.memory().numTensors;
+  const prof = await tf.profile(() => {
+    const { totalNorm, scale } = gradNormScale(grads, 1);
+    const [norm, coef] = [totalNorm.dataSync()[0], scale.dataSync()[0]];
+    tf.dispose([totalNorm, scale]);
+    assert.ok(Math.abs(norm - want) <= 1e-6 * want, `norm ${norm} vs float64 ${want}`);
+    const f = Math.fround, torch = f(1 / f(norm + f(1e-6))); // clamp(max_norm / (total_norm + 1e-6), max=1) in float32
+    assert.ok(torch < 1);
+    assert.equal(coef, torch);
+    const big = gradNormScale(grads, 100);
+    assert.equal(big.scale.dataSync()[0], 1, "over the norm: 1, no clipping");
+    tf.dispose([big.totalNorm, big.scale]);
+  });
+  assert.deepEqual(prof.kernels.map((k) => k.name).filter((k) => tf.getKernel(k, "wasm") !== undefined), [GRAD_NORM, GRAD_NORM], "no Square or Sum");
+  assert.equal(tf.memory().numTensors, before, "only the two scalars, which were disposed");
+  tf.dispose(grads);
 });
 
 /** Within 1e-5 of each reference value plus 1e-5 of the reference's rms (cancellation near zero), as test/webgpu.test.ts. */

@@ -4,7 +4,8 @@
 // take 5 kernels for GELU forward and 7 backward, ~13 for LayerNorm forward and ~10 backward, each a single-threaded
 // pass over the FFN's largest activations. Dropout draws lib/dropout.ts's mask in the kernel, forward and backward,
 // instead of hashing every element in JS (~6 ns each, 9M per mini 16 × 128 step), uploading the mask and keeping it
-// for the gradient. Attention runs a head's products and softmax together on the thread's scratch, reading q, k, v
+// for the gradient. The clipping norm sums every gradient's squares in place (the composite writes each square out: 31 MB
+// for mini's word embeddings). Attention runs a head's products and softmax together on the thread's scratch, reading q, k, v
 // where the dense layers put them: the composite splits the heads out and back with 5 transposes, keeps the
 // [B, nh, T, T] scores, probabilities and dropout mask, and runs ~20 kernels forward and backward (the layout and
 // the saved statistics are lib/kernels/webgpu/attention.ts's; the backward is one kernel, a head per unit, not two).
@@ -12,7 +13,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
 import { ROW_OP, gemmPoolFor, rowBlock, type GemmPool } from "./wasm-gemm";
-import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, BIAS_GELU_GRAD, COLUMN_SUMS, DROPOUT, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./webgpu";
+import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, BIAS_GELU_GRAD, COLUMN_SUMS, DROPOUT, GRAD_NORM, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./webgpu";
 
 /** The wasm attention's backward: dq, dk, dv in one kernel (WebGPU splits it into ATTENTION_GRAD_Q and _KV). */
 export const ATTENTION_GRAD = "BertqaAttentionGrad";
@@ -23,7 +24,7 @@ type Kernel = (args: Args) => Info | Info[];
 const KERNELS: [string, Kernel][] = [
   [BIAS_GELU, biasGelu], [BIAS_GELU_GRAD, biasGeluGrad],
   [ADD_LAYER_NORM, addLayerNorm], [ROW_STATS, rowStats], [LAYER_NORM_GRAD, layerNormGrad], [LAYER_NORM_PARAM_GRAD, layerNormParamGrad], [COLUMN_SUMS, columnSums],
-  [DROPOUT, dropout], [ATTENTION, attention], [ATTENTION_GRAD, attentionGrad],
+  [DROPOUT, dropout], [ATTENTION, attention], [ATTENTION_GRAD, attentionGrad], [GRAD_NORM, gradNorm],
 ];
 /** The kernels that need the pool: lib/fused.ts runs them on wasm only while a pool serves the backend. */
 export const WASM_POOL_KERNELS: ReadonlySet<string> = new Set(KERNELS.map(([name]) => name));
@@ -113,6 +114,26 @@ function columnSums({ inputs, backend, attrs }: Args): Info[] {
   const X = backend.typedArrayFromHeap(x), sums = new Float64Array(width); // views after the allocations (the heap can grow)
   for (let r = 0, base = 0; r < rows; r++, base += width) for (let c = 0; c < width; c++) sums[c] += X[base + c];
   outs.forEach((o, k) => backend.typedArrayFromHeap(o).set(sums.subarray(k * cols, (k + 1) * cols)));
+  return outs;
+}
+
+/** Inputs: the gradients (float32, any shapes); attr maxNorm: [‖(‖g_i‖)_i‖₂, min(1, maxNorm/(norm + 1e-6))], scalars, as
+ * on WebGPU. Each gradient's blocks of rows sum their squares on the pool; the blocks' sums are added in float64. */
+function gradNorm({ inputs, backend, attrs }: Args): Info[] {
+  const pool = poolOf(backend);
+  let total = 0;
+  for (const g of Object.values(inputs)) {
+    const cols = g.shape[g.shape.length - 1] ?? 1, rows = cols === 0 ? 0 : sizeOf(g.shape) / cols;
+    if (rows === 0) continue;
+    const partials = backend.makeOutput([Math.ceil(rows / rowBlock(rows))], "float32");
+    pool.rows({ op: ROW_OP.sumSquares, tensors: [at(backend, g), at(backend, partials)], rows, cols });
+    for (const s of backend.typedArrayFromHeap(partials)) total += s;
+    backend.disposeData(partials.dataId);
+  }
+  const norm = Math.fround(Math.sqrt(total)), outs = [backend.makeOutput([], "float32"), backend.makeOutput([], "float32")];
+  backend.typedArrayFromHeap(outs[0]).set([norm]);
+  const f = Math.fround; // torch's clamp(max_norm / (total_norm + 1e-6), max=1), in float32
+  backend.typedArrayFromHeap(outs[1]).set([Math.min(f(f(attrs.maxNorm as number) / f(norm + f(1e-6))), 1)]);
   return outs;
 }
 

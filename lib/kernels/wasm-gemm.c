@@ -250,7 +250,7 @@ static inline v128_t cdf4(v128_t u, v128_t* e2) {
   return wasm_f32x4_mul(wasm_f32x4_add(erf, splat(1.0f)), splat(0.5f));
 }
 
-enum { GELU = 0, GELU_GRAD = 1, ADD_LAYER_NORM = 2, ROW_STATS = 3, LAYER_NORM_GRAD = 4, LAYER_NORM_PARAM_GRAD = 5, DROPOUT = 6, ADAMW = 7, COLUMN_SUMS = 8 };
+enum { GELU = 0, GELU_GRAD = 1, ADD_LAYER_NORM = 2, ROW_STATS = 3, LAYER_NORM_GRAD = 4, LAYER_NORM_PARAM_GRAD = 5, DROPOUT = 6, ADAMW = 7, COLUMN_SUMS = 8, SUM_SQUARES = 9 };
 
 /** lib/dropout.ts's lowbias32 on four u32 lanes. */
 static inline v128_t lowbias32(v128_t x) {
@@ -302,6 +302,12 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
       for (int r = r0; r < r1; r++) acc = wasm_f32x4_add(acc, load_n(p0 + (long)r * cols + c, n));
       store_n(out + c, acc, n);
     )
+    return;
+  }
+  if (op == SUM_SQUARES) { // p0 x, p1 partial sums: this range's Σ x² at p1[unit]
+    v128_t acc = zero;
+    FOR4(long, at, (long)(r1 - r0) * cols, n, v128_t x = load_n(p0 + (long)r0 * cols + at, n); acc = MADD(x, x, acc);)
+    p1[unit] = hsum(acc);
     return;
   }
   if (op == DROPOUT) { // p0 x, p1 out, p2 the key, p3 the threshold (u32s, not addresses), eps the scale

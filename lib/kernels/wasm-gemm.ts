@@ -58,7 +58,7 @@ export interface GemmJob {
 }
 
 /** wasm-gemm.c's row kernels (its enum), each over rows of a [rows × cols] matrix. */
-export const ROW_OP = { gelu: 0, geluGrad: 1, addLayerNorm: 2, rowStats: 3, layerNormGrad: 4, layerNormParamGrad: 5, dropout: 6, adamw: 7, columnSums: 8 } as const;
+export const ROW_OP = { gelu: 0, geluGrad: 1, addLayerNorm: 2, rowStats: 3, layerNormGrad: 4, layerNormParamGrad: 5, dropout: 6, adamw: 7, columnSums: 8, sumSquares: 9 } as const;
 
 /** One row kernel: `tensors` are heap byte addresses in the order wasm-gemm.c's row_kernel takes them (0: none; the
  * dropout's key and threshold take two of the places). */
