@@ -64,6 +64,9 @@ test("the threaded wasm backend runs its products on the pool, with the threads 
   assert.ok(pool !== undefined, choice.detail);
   assert.equal(pool.threads, 2);
   assert.match(choice.detail, /2 threads .*GEMM pool/);
+  // The glue's 8 pthread workers (~17 MB each) are let go: XNNPACK's pool runs one thread, the caller's.
+  const glue = (tf.backend() as unknown as { wasm: { PThread: { unusedWorkers: unknown[]; runningWorkers: unknown[] } } }).wasm.PThread;
+  assert.deepEqual([glue.unusedWorkers.length, glue.runningWorkers.length], [0, 0]);
 });
 
 test("pool products (transposes in place, all heads in one call, bias) equal the cpu backend's at 1e-5", async () => {
