@@ -332,7 +332,9 @@ export function forward(model: BertModel, batch: Batch, opts: ForwardOptions = {
     // [B, 1, 1, T]: 0 where attended, float32 min where padded (broadcast over heads and query positions)
     const mask = tf.sub(1, batch.attentionMask.cast("float32")).mul(FLOAT32_MIN).reshape([B, 1, 1, T]);
     let h = embeddings(model, batch, drop);
-    for (let i = 0; i < c.num_hidden_layers; i++) h = block(model, i, h, mask, B, T, drop);
+    // A scope per layer frees its temporaries as it ends (what the backward pass needs is kept by the tape), so
+    // prediction holds one layer's activations at a time, not all of them until the forward pass returns.
+    for (let i = 0; i < c.num_hidden_layers; i++) h = tf.tidy(() => block(model, i, h, mask, B, T, drop));
     const out: ForwardOutput = { lastHiddenState: h.reshape([B, T, H]) };
     if (model.task === "qa") {
       const hq = c.model_type === "distilbert" ? (drop(h, c.qa_dropout ?? 0.1) as tf.Tensor2D) : h;
