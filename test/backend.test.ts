@@ -3,7 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { adamwUpdate } from "../lib/fused";
+import { adamwUpdate, adamwUpdates, fusedKernelActive } from "../lib/fused";
+import { ADAMW_MULTI } from "../lib/kernels/webgpu";
 import { checkTrainingFits, chooseBackend, cudaReport, diagnoseBackends, refuseOversizedBuffers, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
 import { isUserError } from "../lib/errors";
 import { simplifyPermutation } from "../lib/kernels/wasm-extra";
@@ -194,6 +195,36 @@ test("wasm AdamW kernel (SIMD on the pool, over both threads; JS without it) equ
   const [folded, first] = [threeAdamWSteps(0.3719), threeAdamWSteps(0.3719, true)];
   folded.forEach((t, i) => assert.deepEqual([...t.dataSync()], [...first[i].dataSync()], `wasm gradScale: output ${i}`));
   tf.dispose([...folded, ...first]);
+});
+
+/** Three steps of adamwUpdates over parameters of `shapes` (weight decay on the even ones, gradScale 0.3719); `share`
+ * clones parameter 0 first (its buffer is then shared, so it must not be written in place). Returns p, m, v of each and
+ * whether each p kept its buffer. */
+function threeMultiSteps(shapes: number[][], share = false): { values: tf.Tensor[]; kept: boolean[] } {
+  const vars = shapes.map((shape, i) => [rnd(shape, 60 + i), tf.zeros(shape), tf.zeros(shape)].map((x) => { const v = tf.variable(x); x.dispose(); return v; }));
+  const ids = vars.map(([p]) => p.dataId), clone = share ? vars[0][0].clone() : undefined;
+  for (let t = 1; t <= 3; t++) {
+    const grads = shapes.map((shape, i) => rnd(shape, 70 + 10 * t + i)), scale = tf.scalar(0.3719);
+    adamwUpdates(vars.map(([p, m, v], i) => ({ p, m, v, g: grads[i], h: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: i % 2 === 0 ? 0.01 : 0, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) } })), scale);
+    tf.dispose([...grads, scale]);
+  }
+  const kept = vars.map(([p], i) => p.dataId === ids[i]);
+  const values = vars.flat().map((x) => x.clone());
+  tf.dispose([...vars.flat(), ...(clone ? [clone] : [])]);
+  return { values, kept };
+}
+
+test("wasm AdamW over all parameters at once (BertqaAdamWMulti) updates them in place, bit for bit the cpu backend's composite; a shared buffer is not written", async () => {
+  const shapes = [[300, 257], [37, 11], [5], [64, 64]]; // one over PARALLEL_MIN_ELEMENTS (both threads), odd widths
+  await tf.setBackend("cpu");
+  const want = threeMultiSteps(shapes).values.map((t) => t.dataSync());
+  await useBackend("wasm");
+  assert.ok(fusedKernelActive(ADAMW_MULTI));
+  const got = threeMultiSteps(shapes), shared = threeMultiSteps(shapes, true);
+  assert.deepEqual(got.kept, [true, true, true, true], "in place");
+  assert.deepEqual(shared.kept, [false, true, true, true], "a cloned parameter gets new buffers, its clone keeps the old values");
+  for (const r of [got, shared]) r.values.forEach((t, i) => assert.deepEqual(Buffer.from(t.dataSync().buffer), Buffer.from(want[i].buffer), `output ${i}`));
+  tf.dispose([...got.values, ...shared.values]);
 });
 
 test("wasm Transpose (rank 5), Slice/SplitV, GatherV2 of rows and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {

@@ -10,6 +10,8 @@
 // - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter,
 //   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored; on the GEMM pool's threads
 //   in SIMD (wasm-gemm.c) when it runs, else in JS; both in the composite's float32 operations, so equal to it.
+//   BertqaAdamWMulti (lib/fused.ts's adamwUpdates) does the same in place, every parameter of a step in one call: no
+//   new p, m, v per parameter (three copies of the word embeddings at once, 94 MB for mini, 281 MB for base).
 // - Identity (tf.clone, and every tensor the engine saves for the backward pass): the library's copies the buffer; here
 //   the output shares it (reference counted, as Reshape and the cpu backend's Identity do), since no kernel writes its
 //   inputs. A training step of mini at 16 × 128 saved ~130 full-size copies, ~230 MB of copying, and held them all.
@@ -20,7 +22,7 @@
 //   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
-import { ADAMW } from "./webgpu"; // the kernel's name (that module declares names and types only until webgpu loads)
+import { ADAMW, ADAMW_MULTI } from "./webgpu"; // the kernels' names (that module declares names and types only until webgpu loads)
 import { ROW_OP, gemmPoolFor, rowBlock } from "./wasm-gemm";
 
 const BACKEND = "wasm";
@@ -58,6 +60,7 @@ export function installWasmExtraKernels(): void {
     tf.registerKernel({ ...identity, kernelFunc: ((args: Args) => (args.inputs.x.dtype === "string" ? wasmIdentity(args) : sharedIdentity(args))) as never });
   }
   if (tf.getKernel(ADAMW, BACKEND) === undefined) tf.registerKernel({ kernelName: ADAMW, backendName: BACKEND, kernelFunc: adamw as never });
+  if (tf.getKernel(ADAMW_MULTI, BACKEND) === undefined) tf.registerKernel({ kernelName: ADAMW_MULTI, backendName: BACKEND, kernelFunc: adamwMulti as never });
   const sum = tf.getKernel("Sum", BACKEND);
   if (sum !== undefined) {
     const wasmSum = sum.kernelFunc as unknown as (args: Args) => Info;
@@ -155,10 +158,31 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
   const { p, m, v, g, gradScale } = inputs;
   const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, "float32"));
   const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt", number>;
-  // The composite's scalars, float32 as tf makes them: β1, 1 − β1, β2, 1 − β2, 1 − lr·wd, stepSize, √(1 − β2ᵗ), eps
-  const k = Float32Array.of(a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps);
+  adamwRun(backend, [p, m, v, g], outs, adamwConstants(a, 1 - a.lr * a.weightDecay), gradScale);
+  return outs;
+}
+
+/** Inputs p0, m0, v0, g0, p1, … and optionally gradScale; attrs the shared constants and decayFactors (1 − lr·wd per
+ * parameter), as on WebGPU: every p, m, v updated in place (the caller checked no other tensor shares them). */
+function adamwMulti({ inputs, backend, attrs }: Args): Info[] {
+  const a = attrs as Record<"beta1" | "beta2" | "eps" | "stepSize" | "bc2Sqrt", number> & { decayFactors: number[] };
+  a.decayFactors.forEach((decay, i) => {
+    const [p, m, v, g] = ["p", "m", "v", "g"].map((x) => inputs[`${x}${i}`]);
+    adamwRun(backend, [p, m, v, g], [p, m, v], adamwConstants(a, decay), inputs.gradScale);
+  });
+  return [];
+}
+
+/** The composite's scalars, float32 as tf makes them: β1, 1 − β1, β2, 1 − β2, 1 − lr·wd, stepSize, √(1 − β2ᵗ), eps. */
+function adamwConstants(a: Record<"beta1" | "beta2" | "eps" | "stepSize" | "bc2Sqrt", number>, decay: number): Float32Array {
+  return Float32Array.of(a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, decay, a.stepSize, a.bc2Sqrt, a.eps);
+}
+
+/** p, m, v, g → outs (p', m', v'; the inputs themselves to update in place): wasm-gemm.c's ADAMW row kernel on the
+ * pool, SIMD, when it runs, else the same operations in JS. */
+function adamwRun(backend: WasmBackend, [p, m, v, g]: Info[], outs: Info[], k: Float32Array, gradScale: Info | undefined): void {
   const pool = gemmPoolFor(backend);
-  if (pool !== undefined) { // wasm-gemm.c's ADAMW row kernel on the pool, SIMD
+  if (pool !== undefined) {
     const args = backend.makeOutput([k.length + 3], "float32"), at = (t: Info) => backend.dataIdMap.get(t.dataId).memoryOffset;
     const view = backend.typedArrayFromHeap(args) as Float32Array;
     view.set(k);
@@ -169,13 +193,12 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
     } finally {
       backend.disposeData(args.dataId);
     }
-    return outs;
+    return;
   }
   const [P, M, V, G] = [p, m, v, g].map((t) => backend.typedArrayFromHeap(t)); // views made after the allocations
   const [P1, M1, V1] = outs.map((t) => backend.typedArrayFromHeap(t));
   const scale = gradScale === undefined ? undefined : backend.typedArrayFromHeap(gradScale)[0]; // float32 already, as tf.mul's
   adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array, k, scale);
-  return outs;
 }
 
 /** The composite's operations in its order, each rounded to float32 (the C kernel's, lane by lane). */
