@@ -163,22 +163,24 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 const NO_DROPOUT: DropoutParams = { key: 0, threshold: 0, scale: 1 }; // every hash ≥ 0: all kept, × 1
 
 function kernelAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop: DropoutParams): tf.Tensor3D {
-  const attrs = { nh, ...drop, scoreScale: 1 / Math.sqrt(q.shape[2] / nh) } as never;
+  // wasm keeps the probabilities when a gradient is recorded (its backward reads them; WebGPU's recomputes them)
+  const wasmGrad = tf.getKernel(ATTENTION_GRAD, tf.getBackend()) !== undefined;
+  const saveProbs = wasmGrad && (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+  const attrs = { nh, ...drop, scoreScale: 1 / Math.sqrt(q.shape[2] / nh), ...(saveProbs ? { saveProbs } : {}) } as never;
   const f = tf.customGrad((...args: Args) => {
     const [qi, ki, vi] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, k: ki, v: vi, mask }, attrs) as tf.Tensor[];
-    // Probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers); ctx, the output
-    // (saved as tfjs' saveAllOutputs kernels do: save holds its own reference), gives GradQ delta = dctx·ctx.
-    save([qi, ki, vi, mask, stats, ctx]);
-    stats.dispose(); // save keeps its own reference (and none when not recording gradients)
+    const [ctx, stats, probs] = tf.engine().runKernel(ATTENTION, { q: qi, k: ki, v: vi, mask }, attrs) as tf.Tensor[];
+    // On WebGPU the probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers);
+    // ctx, the output (saved as tfjs' saveAllOutputs kernels do: save holds its own reference), gives the backward's
+    // delta = dctx·ctx.
+    save([qi, ki, vi, mask, stats, ctx, ...(probs !== undefined ? [probs] : [])]);
+    tf.dispose([stats, ...(probs !== undefined ? [probs] : [])]); // save keeps its own reference (and none when not recording gradients)
     return {
       value: ctx,
-      gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats, sctx]: tf.Tensor[]) => {
+      gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats, sctx, sprobs]: tf.Tensor[]) => {
         const inputs = { q: sq, k: sk, v: sv, mask: sm, dctx };
-        if (tf.getKernel(ATTENTION_GRAD, tf.getBackend()) !== undefined) { // wasm: one kernel, a head per thread's unit
-          return tf.engine().runKernel(ATTENTION_GRAD, { ...inputs, ctx: sctx, stats }, attrs) as tf.Tensor[];
-        }
+        if (wasmGrad) return tf.engine().runKernel(ATTENTION_GRAD, { q: sq, k: sk, v: sv, dctx, ctx: sctx, probs: sprobs }, attrs) as tf.Tensor[];
         // GradQ writes delta into stats' third column in place, making it GradKV's rows (max, sum, delta).
         const [dq] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, ctx: sctx, stats }, attrs) as tf.Tensor[];
         const [dk, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows: stats }, attrs) as tf.Tensor[];

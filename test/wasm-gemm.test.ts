@@ -257,6 +257,19 @@ function onBackendSync(name: "cpu", f: () => tf.Tensor[]): Float32Array[] {
   return out;
 }
 
+test("attention keeps its probabilities [B·nh, T, T] only while a gradient is recorded, and frees them with the tape", async () => {
+  await useBackend("wasm");
+  const [q, k, v, w] = [1, 2, 3, 4].map((seed) => tf.tensor3d(randn(2 * 40 * 16, seed), [2, 40, 16]));
+  const mask = tf.zeros([2, 1, 1, 40]);
+  const outputs = async (f: () => void) => (await tf.profile(f)).kernels.filter((x) => x.name === ATTENTION).map((x) => x.outputShapes);
+  const before = tf.memory().numTensors;
+  assert.deepEqual(await outputs(() => tf.dispose(attention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, mask, 2))), [[[2, 40, 16], [4, 40, 3]]], "prediction: ctx and the row statistics");
+  const withGrads = await outputs(() => tf.dispose(tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, 2).mul(w).sum())([q, k, v])));
+  assert.deepEqual(withGrads, [[[2, 40, 16], [4, 40, 3], [4, 40, 40]]], "training: the probabilities too");
+  assert.equal(tf.memory().numTensors, before, "nothing left behind");
+  tf.dispose([q, k, v, w, mask]);
+});
+
 test("attention has the same bits on one thread and on two (a unit is a head, or a block of its queries)", async () => {
   await useBackend("wasm");
   const backend = tf.backend() as unknown as { wasm: { wasmMemory: WebAssembly.Memory; _malloc(n: number): number; _free(p: number): void } };

@@ -7,8 +7,8 @@
 // for the gradient. The clipping norm sums every gradient's squares in place (the composite writes each square out: 31 MB
 // for mini's word embeddings). Attention runs a head's products and softmax together on the thread's scratch, reading q, k, v
 // where the dense layers put them: the composite splits the heads out and back with 5 transposes, keeps the
-// [B, nh, T, T] scores, probabilities and dropout mask, and runs ~20 kernels forward and backward (the layout and
-// the saved statistics are lib/kernels/webgpu/attention.ts's; the backward is one kernel, a head per unit, not two).
+// [B, nh, T, T] scores, probabilities and dropout mask, and runs ~20 kernels forward and backward (the layout is
+// lib/kernels/webgpu/attention.ts's; the backward is one kernel, a head per unit, and reads the saved probabilities).
 // Without the pool (one thread) the composites run, unchanged.
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
@@ -143,32 +143,35 @@ const ATTN_QB = 64; // wasm-gemm.c's query rows per forward unit
  * constants. */
 function attentionArgs(backend: WasmBackend, t: (Info | undefined)[], q: Info, attrs: Record<string, unknown>): Info {
   const [B, T, H] = q.shape, nh = attrs.nh as number, a = attrs as Record<string, number | undefined>;
-  const args = backend.makeOutput([19], "float32"), f = backend.typedArrayFromHeap(args) as Float32Array;
-  const i = new Int32Array(f.buffer, f.byteOffset, 19);
-  i.set([...Array.from({ length: 10 }, (_, j) => at(backend, t[j])), B, T, H, nh, H / nh, (a.key ?? 0) | 0, (a.threshold ?? 0) | 0]);
-  f.set([a.scale ?? 1, a.scoreScale ?? 1], 17);
+  const args = backend.makeOutput([20], "float32"), f = backend.typedArrayFromHeap(args) as Float32Array;
+  const i = new Int32Array(f.buffer, f.byteOffset, 20);
+  i.set([...Array.from({ length: 11 }, (_, j) => at(backend, t[j])), B, T, H, nh, H / nh, (a.key ?? 0) | 0, (a.threshold ?? 0) | 0]);
+  f.set([a.scale ?? 1, a.scoreScale ?? 1], 18);
   return args;
 }
 
-/** Inputs q, k, v [B, T, H], mask (B·T numbers); attrs nh, key, threshold, scale, scoreScale (as on WebGPU): [ctx
- * [B, T, H], stats [B·nh, T, 3]] = each row's max and sum of exp, and a third column the backward does not use. */
+/** Inputs q, k, v [B, T, H], mask (B·T numbers); attrs nh, key, threshold, scale, scoreScale (as on WebGPU) and
+ * saveProbs: [ctx [B, T, H], stats [B·nh, T, 3]] (each row's max and sum of exp and an unused column, WebGPU's
+ * outputs); with saveProbs, also the probabilities [B·nh, T, T], which the backward reads. */
 function attention({ inputs, backend, attrs }: Args): Info[] {
   const { q, k, v, mask } = inputs, [B, T, H] = q.shape, nh = attrs.nh as number;
   const ctx = backend.makeOutput(q.shape, "float32"), stats = backend.makeOutput([B * nh, T, 3], "float32");
-  const args = attentionArgs(backend, [q, k, v, mask, ctx, stats], q, attrs);
+  const probs = attrs.saveProbs === true ? backend.makeOutput([B * nh, T, T], "float32") : undefined;
+  const args = attentionArgs(backend, [q, k, v, mask, ctx, stats, undefined, undefined, undefined, undefined, probs], q, attrs);
   try {
     poolOf(backend).attention(at(backend, args), B * nh * Math.ceil(T / ATTN_QB), false, 4 * B * T * T * H);
   } finally {
     backend.disposeData(args.dataId);
   }
-  return [ctx, stats];
+  return probs === undefined ? [ctx, stats] : [ctx, stats, probs];
 }
 
-/** Inputs q, k, v, mask, dctx, ctx (the forward's output), stats (its rows' max and sum): [dq, dk, dv]. */
+/** Inputs q, k, v, dctx, ctx (the forward's output) and probs (its saveProbs output); attrs as the forward's:
+ * [dq, dk, dv]. */
 function attentionGrad({ inputs, backend, attrs }: Args): Info[] {
-  const { q, k, v, mask, dctx, ctx, stats } = inputs, [B, T, H] = q.shape, nh = attrs.nh as number;
+  const { q, k, v, dctx, ctx, probs } = inputs, [B, T, H] = q.shape, nh = attrs.nh as number;
   const grads = [0, 1, 2].map(() => backend.makeOutput(q.shape, "float32"));
-  const args = attentionArgs(backend, [q, k, v, mask, ctx, stats, dctx, ...grads], q, attrs);
+  const args = attentionArgs(backend, [q, k, v, undefined, ctx, undefined, dctx, ...grads, probs], q, attrs);
   try {
     poolOf(backend).attention(at(backend, args), B * nh, true, 10 * B * T * T * H);
   } finally {

@@ -411,10 +411,11 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
 // ---------------------------------------------------------------------------------------------------------------------
 // Attention, dropout(softmax(q·kᵀ·qk + mask))·v, for one head at a time, reading q, k, v (and writing ctx and the
 // gradients) where the dense layers put them: [B, T, H], head h in columns h·d … h·d + d − 1, so no transposes. The
-// products are gemm() on the thread's scratch; the T² scores live there a block of ATTN_QB query rows at a time, never
-// in a tensor. The forward saves each row's max and sum of exp; the backward recomputes the probabilities from them
-// (FlashAttention's trade: one product more, no B·nh·T² tensor kept), and its row term delta = dctx·ctx comes from
-// the saved output. The dropout factor of score (i, j) of head bh is lib/dropout.ts's mask at the composite's flat
+// products are gemm() on the thread's scratch, the T² scores a block of ATTN_QB query rows at a time. The forward saves
+// each row's max and sum of exp and, when training, the probabilities (as the composite and PyTorch keep them): the
+// backward reads them instead of recomputing q·kᵀ and the exponentials from the max and sum (FlashAttention's trade,
+// as on WebGPU, took 28% more time here, to save B·nh·T² floats: 9.4 MB a layer at mini 4 × 384). Its row term
+// delta = dctx·ctx comes from the saved output. The dropout factor of score (i, j) of head bh is lib/dropout.ts's mask at the composite's flat
 // index (bh·T + i)·T + j, as in lib/kernels/webgpu/attention.ts.
 
 #define ATTN_QB 64     // query rows per block
@@ -424,6 +425,8 @@ void row_kernel(int op, float* p0, float* p1, float* p2, float* p3, float* p4, f
 struct attn_args {
   float *q, *k, *v, *mask, *ctx, *stats; // stats [B·nh, T, 3]: max, sum of exp, (unused here)
   float *dctx, *dq, *dk, *dv;             // the backward's
+  float* probs;                           // [B·nh, T, T], the undropped probabilities: the forward writes them when
+                                          // training (else 0), the backward reads them
   int B, T, H, nh, d;
   unsigned key, threshold; float dscale;  // dropout: kept iff hash ≥ threshold, kept values × dscale
   float qk;                               // 1/√d, on each finished dot product
@@ -466,15 +469,6 @@ static void exp_row(float* s, const float* mask, int T, float qk, float* ms) {
   ms[1] = hsum(acc);
 }
 
-/** Row i's probabilities p_j = exp(s_j·qk + mask_j − max)/sum in place, from the forward's max and sum in ms. */
-static void softmax_row(float* s, const float* mask, int T, float qk, const float* ms) {
-  v128_t vqk = splat(qk), vmx = splat(ms[0]), vs = splat(ms[1]);
-  FOR4(int, j, T, n,
-    v128_t e = exp_or_0(wasm_f32x4_sub(wasm_f32x4_add(wasm_f32x4_mul(load_n(s + j, n), vqk), load_n(mask + j, n)), vmx));
-    store_n(s + j, wasm_f32x4_div(e, vs), n);
-  )
-}
-
 /** Forward of query rows [i0, i0 + qb) of head bh: ctx rows and their (max, sum). */
 static void attention_block(const struct attn_args* a, int bh, int i0, float* scratch) {
   int T = a->T, H = a->H, d = a->d, qb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB;
@@ -486,6 +480,11 @@ static void attention_block(const struct attn_args* a, int bh, int i0, float* sc
   for (int i = 0; i < qb; i++) {
     float* row = S + (long)i * T;
     exp_row(row, mask, T, a->qk, stats + 3 * i);
+    if (a->probs) { // p = e/sum, for the backward
+      float* p = a->probs + ((long)bh * T + i0 + i) * T;
+      v128_t vs = splat(stats[3 * i + 1]);
+      FOR4(int, j, T, n, store_n(p + j, wasm_f32x4_div(load_n(row + j, n), vs), n);)
+    }
     if (a->threshold != 0) {
       unsigned flat = ((unsigned)bh * T + i0 + i) * T;
       FOR4(int, j, T, n, store_n(row + j, dropout4(load_n(row + j, n), flat + j, a->key, a->threshold, a->dscale), n);)
@@ -499,27 +498,27 @@ static void attention_block(const struct attn_args* a, int bh, int i0, float* sc
   }
 }
 
-/** Backward of head bh: dq, dk, dv of its columns, query block by block (dk and dv summed over the blocks in order). */
+/** Backward of head bh from the saved probabilities: dq, dk, dv of its columns, query block by block (dk and dv summed
+ * over the blocks in order). */
 static void attention_grad_head(const struct attn_args* a, int bh, float* scratch) {
   int T = a->T, H = a->H, d = a->d;
   long base = (long)(bh / a->nh) * T * H + (long)(bh % a->nh) * d;
-  const float* mask = a->mask + (long)(bh / a->nh) * T;
   float *pack = scratch, *S = scratch + PACK_FLOATS, *dP = S + ATTN_QB * ATTN_MAX_T;
   for (int i0 = 0; i0 < T; i0 += ATTN_QB) {
     int qb = T - i0 < ATTN_QB ? T - i0 : ATTN_QB;
     const float *q = a->q + base + (long)i0 * H, *dO = a->dctx + base + (long)i0 * H;
-    gemm_wide(q, H, 1, a->k + base, 1, H, S, T, qb, T, d, pack, 0); // q·kᵀ again
+    const float* saved = a->probs + ((long)bh * T + i0) * T;
     gemm_wide(dO, H, 1, a->v + base, 1, H, dP, T, qb, T, d, pack, 0); // dctx·vᵀ = d(p∘D)
     for (int i = 0; i < qb; i++) {
       float *p = S + (long)i * T, *dp = dP + (long)i * T;
       const float* c = a->ctx + base + (long)(i0 + i) * H;
       float delta = 0.0f; // rowsum(dP∘p) = dctx·ctx
       for (int x = 0; x < d; x++) delta += dO[(long)i * H + x] * c[x];
-      softmax_row(p, mask, T, a->qk, a->stats + ((long)bh * T + i0 + i) * 3);
+      const float* src = saved + (long)i * T; // the probabilities
       unsigned flat = ((unsigned)bh * T + i0 + i) * T;
       v128_t vdelta = splat(delta), vqk = splat(a->qk);
-      FOR4(int, j, T, n, // p ← p∘D (for dv), dp ← qk·p∘(dP∘D − delta) (for dq, dk)
-        v128_t pj = load_n(p + j, n), g = load_n(dp + j, n);
+      FOR4(int, j, T, n, // p∘D (for dv) to the scratch, dp ← qk·p∘(dP∘D − delta) (for dq, dk)
+        v128_t pj = load_n(src + j, n), g = load_n(dp + j, n);
         if (a->threshold != 0) {
           g = dropout4(g, flat + j, a->key, a->threshold, a->dscale);
           store_n(p + j, dropout4(pj, flat + j, a->key, a->threshold, a->dscale), n);
@@ -527,7 +526,8 @@ static void attention_grad_head(const struct attn_args* a, int bh, float* scratc
         store_n(dp + j, wasm_f32x4_mul(wasm_f32x4_mul(pj, wasm_f32x4_sub(g, vdelta)), vqk), n);
       )
     }
-    gemm(S, 1, T, dO, H, 1, a->dv + base, H, 0, T, d, qb, pack, i0 > 0); // dv += (p∘D)ᵀ·dctx
+    const float* pd = a->threshold == 0 ? saved : S; // p∘D: without dropout the saved probabilities themselves
+    gemm(pd, 1, T, dO, H, 1, a->dv + base, H, 0, T, d, qb, pack, i0 > 0); // dv += (p∘D)ᵀ·dctx
     gemm(dP, 1, T, q, H, 1, a->dk + base, H, 0, T, d, qb, pack, i0 > 0); // dk += dSᵀ·q
     gemm(dP, T, 1, a->k + base, H, 1, a->dq + base + (long)i0 * H, H, 0, qb, d, T, pack, 0); // dq = dS·k
   }
