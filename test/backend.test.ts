@@ -198,13 +198,15 @@ test("wasm AdamW kernel (SIMD on the pool, over both threads; JS without it) equ
 });
 
 /** Three steps of adamwUpdates over parameters of `shapes` (weight decay on the even ones, gradScale 0.3719); `share`
- * clones parameter 0 first (its buffer is then shared, so it must not be written in place). Returns p, m, v of each and
- * whether each p kept its buffer. */
-function threeMultiSteps(shapes: number[][], share = false): { values: tf.Tensor[]; kept: boolean[] } {
+ * clones parameter 0 first (its buffer is then shared, so it must not be written in place); `viaProduct`: each 2-D
+ * gradient is a product with its parameter, a·p, so the step's products read the weights updated by the one before.
+ * Returns p, m, v of each and whether each p kept its buffer. */
+function threeMultiSteps(shapes: number[][], share = false, viaProduct = false): { values: tf.Tensor[]; kept: boolean[] } {
   const vars = shapes.map((shape, i) => [rnd(shape, 60 + i), tf.zeros(shape), tf.zeros(shape)].map((x) => { const v = tf.variable(x); x.dispose(); return v; }));
   const ids = vars.map(([p]) => p.dataId), clone = share ? vars[0][0].clone() : undefined;
   for (let t = 1; t <= 3; t++) {
-    const grads = shapes.map((shape, i) => rnd(shape, 70 + 10 * t + i)), scale = tf.scalar(0.3719);
+    const grads = shapes.map((shape, i) => (viaProduct && shape.length === 2 ? tf.tidy(() => tf.matMul(rnd([shape[0], shape[0]], 80 + i), vars[i][0])) : rnd(shape, 70 + 10 * t + i)));
+    const scale = tf.scalar(0.3719);
     adamwUpdates(vars.map(([p, m, v], i) => ({ p, m, v, g: grads[i], h: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: i % 2 === 0 ? 0.01 : 0, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) } })), scale);
     tf.dispose([...grads, scale]);
   }
@@ -225,6 +227,27 @@ test("wasm AdamW over all parameters at once (BertqaAdamWMulti) updates them in 
   assert.deepEqual(shared.kept, [false, true, true, true], "a cloned parameter gets new buffers, its clone keeps the old values");
   for (const r of [got, shared]) r.values.forEach((t, i) => assert.deepEqual(Buffer.from(t.dataSync().buffer), Buffer.from(want[i].buffer), `output ${i}`));
   tf.dispose([...got.values, ...shared.values]);
+});
+
+test("without the GEMM pool, XNNPACK multiplies by the weights and keeps them packed by tensor: AdamW makes new tensors, and the next products see the update", async () => {
+  const shapes = [[40, 24], [5], [64, 16]];
+  await tf.setBackend("cpu");
+  const want = threeMultiSteps(shapes, false, true).values.map((t) => t.dataSync());
+  await useBackend("wasm");
+  const backend = tf.backend() as unknown as WasmBackendRaw, pool = gemmPoolFor(backend)!;
+  setGemmPool(backend, undefined);
+  try {
+    assert.ok(!fusedKernelActive(ADAMW_MULTI), "no in-place AdamW without the pool");
+    const got = threeMultiSteps(shapes, false, true);
+    assert.deepEqual(got.kept, [false, false, false]);
+    got.values.forEach((t, i) => {
+      const g = t.dataSync(), scale = Math.max(...Array.from(want[i], Math.abs), 1e-3);
+      g.forEach((x, j) => assert.ok(Math.abs(x - want[i][j]) <= 1e-5 * scale, `output ${i}[${j}]: ${x} vs cpu ${want[i][j]}`));
+    });
+    tf.dispose(got.values);
+  } finally {
+    setGemmPool(backend, await startGemmPool(backend.wasm.wasmMemory, (n) => backend.wasm._malloc(n), (q) => backend.wasm._free(q), pool.threads));
+  }
 });
 
 test("wasm Transpose (rank 5), Slice/SplitV, GatherV2 of rows and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {

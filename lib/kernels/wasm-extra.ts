@@ -10,8 +10,9 @@
 // - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter,
 //   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored; on the GEMM pool's threads
 //   in SIMD (wasm-gemm.c) when it runs, else in JS; both in the composite's float32 operations, so equal to it.
-//   BertqaAdamWMulti (lib/fused.ts's adamwUpdates) does the same in place, every parameter of a step in one call: no
-//   new p, m, v per parameter (three copies of the word embeddings at once, 94 MB for mini, 281 MB for base).
+//   BertqaAdamWMulti (lib/fused.ts's adamwUpdates, registered with the pool's kernels by wasm-fused.ts) does the same
+//   in place, every parameter of a step in one call: no new p, m, v per parameter (three copies of the word embeddings
+//   at once, 94 MB for mini, 281 MB for base).
 // - Identity (tf.clone, and every tensor the engine saves for the backward pass): the library's copies the buffer; here
 //   the output shares it (reference counted, as Reshape and the cpu backend's Identity do), since no kernel writes its
 //   inputs. A training step of mini at 16 × 128 saved ~130 full-size copies, ~230 MB of copying, and held them all.
@@ -22,7 +23,7 @@
 //   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
-import { ADAMW, ADAMW_MULTI } from "./webgpu"; // the kernels' names (that module declares names and types only until webgpu loads)
+import { ADAMW } from "./webgpu"; // the kernel's name (that module declares names and types only until webgpu loads)
 import { ROW_OP, gemmPoolFor, rowBlock } from "./wasm-gemm";
 
 const BACKEND = "wasm";
@@ -60,7 +61,6 @@ export function installWasmExtraKernels(): void {
     tf.registerKernel({ ...identity, kernelFunc: ((args: Args) => (args.inputs.x.dtype === "string" ? wasmIdentity(args) : sharedIdentity(args))) as never });
   }
   if (tf.getKernel(ADAMW, BACKEND) === undefined) tf.registerKernel({ kernelName: ADAMW, backendName: BACKEND, kernelFunc: adamw as never });
-  if (tf.getKernel(ADAMW_MULTI, BACKEND) === undefined) tf.registerKernel({ kernelName: ADAMW_MULTI, backendName: BACKEND, kernelFunc: adamwMulti as never });
   const sum = tf.getKernel("Sum", BACKEND);
   if (sum !== undefined) {
     const wasmSum = sum.kernelFunc as unknown as (args: Args) => Info;
@@ -163,8 +163,10 @@ function adamw({ inputs, backend, attrs }: Args): Info[] {
 }
 
 /** Inputs p0, m0, v0, g0, p1, … and optionally gradScale; attrs the shared constants and decayFactors (1 − lr·wd per
- * parameter), as on WebGPU: every p, m, v updated in place (the caller checked no other tensor shares them). */
-function adamwMulti({ inputs, backend, attrs }: Args): Info[] {
+ * parameter), as on WebGPU: every p, m, v updated in place (the caller checked no other tensor shares them). Only
+ * while the GEMM pool does the products: XNNPACK's keep each weight packed by tensor, so after an in-place update the
+ * single-threaded build's products would use the old weights. */
+export function adamwMulti({ inputs, backend, attrs }: Args): Info[] {
   const a = attrs as Record<"beta1" | "beta2" | "eps" | "stepSize" | "bc2Sqrt", number> & { decayFactors: number[] };
   a.decayFactors.forEach((decay, i) => {
     const [p, m, v, g] = ["p", "m", "v", "g"].map((x) => inputs[`${x}${i}`]);

@@ -13,7 +13,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
 import { ROW_OP, gemmPoolFor, rowBlock, type GemmPool } from "./wasm-gemm";
-import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, BIAS_GELU_GRAD, COLUMN_SUMS, DROPOUT, GRAD_NORM, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./webgpu";
+import { ADAMW_MULTI, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, BIAS_GELU_GRAD, COLUMN_SUMS, DROPOUT, GRAD_NORM, LAYER_NORM_GRAD, LAYER_NORM_PARAM_GRAD, ROW_STATS } from "./webgpu";
+import { adamwMulti } from "./wasm-extra";
 
 /** The wasm attention's backward: dq, dk, dv in one kernel (WebGPU splits it into ATTENTION_GRAD_Q and _KV). */
 export const ATTENTION_GRAD = "BertqaAttentionGrad";
@@ -25,6 +26,7 @@ const KERNELS: [string, Kernel][] = [
   [BIAS_GELU, biasGelu], [BIAS_GELU_GRAD, biasGeluGrad],
   [ADD_LAYER_NORM, addLayerNorm], [ROW_STATS, rowStats], [LAYER_NORM_GRAD, layerNormGrad], [LAYER_NORM_PARAM_GRAD, layerNormParamGrad], [COLUMN_SUMS, columnSums],
   [DROPOUT, dropout], [ATTENTION, attention], [ATTENTION_GRAD, attentionGrad], [GRAD_NORM, gradNorm],
+  [ADAMW_MULTI, adamwMulti as Kernel], // in place: only while the pool, not XNNPACK, multiplies by the weights (wasm-extra.ts)
 ];
 /** The kernels that need the pool: lib/fused.ts runs them on wasm only while a pool serves the backend. */
 export const WASM_POOL_KERNELS: ReadonlySet<string> = new Set(KERNELS.map(([name]) => name));
