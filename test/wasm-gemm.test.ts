@@ -11,7 +11,7 @@ import { gemmPoolFor, startGemmPool, tiles, type GemmJob } from "../lib/kernels/
 import { addLayerNorm, attention, biasGelu, dropout, fusedKernelActive, gradNormScale } from "../lib/fused";
 import { ADD_LAYER_NORM, ATTENTION, BIAS_GELU, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmPoolFor as poolOf, setGemmPool } from "../lib/kernels/wasm-gemm";
-import { randn } from "./webgpu-helpers";
+import { assertClose as assertNearCpu, attentionCase, randn } from "./webgpu-helpers";
 
 process.env.BERTQA_WASM_THREADS = "2"; // the pool runs with two threads or more (read when the backend starts)
 
@@ -191,16 +191,6 @@ test("gradNormScale on the pool: the float64 norm of 17 gradients without a squa
   tf.dispose(grads);
 });
 
-/** Within 1e-5 of each reference value plus 1e-5 of the reference's rms (cancellation near zero), as test/webgpu.test.ts. */
-function assertNear(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  const rms = Math.sqrt(want.reduce((a, w) => a + w * w, 0) / Math.max(1, want.length));
-  for (let i = 0; i < want.length; i++) {
-    const tol = 1e-5 * Math.abs(want[i]) + 1e-5 * rms;
-    if (!(Math.abs(got[i] - want[i]) <= tol)) assert.fail(`${what}[${i}]: wasm ${got[i]} vs cpu ${want[i]} (tolerance ${tol.toExponential(2)})`);
-  }
-}
-
 async function onBackend(name: "wasm" | "cpu", f: () => tf.Tensor[]): Promise<Float32Array[]> {
   if (name === "wasm") await useBackend("wasm");
   else await tf.setBackend("cpu");
@@ -218,33 +208,18 @@ test("attention on the pool (a head's products and softmax on one thread's scrat
   await useBackend("wasm");
   assert.ok(fusedKernelActive(ATTENTION), "the attention kernels run on wasm with the pool");
   for (const [B, nh, T, d, rate] of ATTENTION_CASES) {
-    const H = nh * d, n = B * T * H;
-    const qs = randn(n, T + 11, 2 / Math.sqrt(d)), ks = randn(n, T + 12), vs = randn(n, T + 13), ws = randn(n, T + 14);
-    // Batch row b pads its last 5 + 17b keys; row 2 also masks every 7th key.
-    const keep = Array.from({ length: B * T }, (_, x) => {
-      const b = Math.floor(x / T), j = x % T;
-      return j < T - 5 - 17 * b && !(b === 2 && j % 7 === 3) ? 1 : 0;
-    });
-    const reversed = Array.from({ length: B * T }, (_, x) => keep[(B - 1 - Math.floor(x / T)) * T + (x % T)]); // batch rows' masks swapped
-    const drop = rate > 0 ? { rate, seed: 2 ** 32 + T } : undefined;
-    const f = (keepRows: number[], site = drop, withGrads = true) => () => tf.tidy(() => {
-      const [q, k, v, w] = [qs, ks, vs, ws].map((x) => tf.tensor3d(x, [B, T, H]));
-      const mask = tf.sub(1, tf.tensor2d(keepRows, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
-      const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh, site).mul(w).sum();
-      return [attention(q, k, v, mask, nh, site), ...(withGrads ? tf.grads(loss)([q, k, v]) : [])];
-    });
-    const what = `[B=${B},nh=${nh},T=${T},d=${d}] dropout ${rate}`;
+    const { H, keep, reversed, drop, run: f, what } = attentionCase(B, nh, T, d, rate);
     const before = (await useBackend("wasm"), tf.memory().numTensors);
     const wasm = await onBackend("wasm", f(keep));
     assert.equal(tf.memory().numTensors, before, `${what}: tensors leaked`);
     const cpu = await onBackend("cpu", f(keep));
-    ["ctx", "dq", "dk", "dv"].forEach((name, i) => assertNear(wasm[i], cpu[i], `${what} ${name}`));
+    ["ctx", "dq", "dk", "dv"].forEach((name, i) => assertNearCpu(wasm[i], cpu[i], `${what} ${name}`, "wasm"));
     keep.forEach((kept, row) => { // masked keys get no attention, so no gradient reaches their k and v
       if (kept === 0) for (let x = row * H; x < (row + 1) * H; x++) assert.ok(wasm[2][x] === 0 && wasm[3][x] === 0, `${what}: dk, dv of masked key ${row}`);
     });
     // The comparison has teeth: each head reads its own batch row's mask, and the dropout mask is the site's.
-    assert.throws(() => assertNear(wasm[0], (cpu.length, onBackendSync("cpu", f(reversed, drop, false)))[0], "swapped masks"), /swapped masks/);
-    if (drop !== undefined) assert.throws(() => assertNear(wasm[0], onBackendSync("cpu", f(keep, { ...drop, seed: drop.seed + 1 }, false))[0], "next seed"), /next seed/);
+    assert.throws(() => assertNearCpu(wasm[0], onBackendSync("cpu", f(reversed, drop, false))[0], "swapped masks"), /swapped masks/);
+    if (drop !== undefined) assert.throws(() => assertNearCpu(wasm[0], onBackendSync("cpu", f(keep, { ...drop, seed: drop.seed + 1 }, false))[0], "next seed"), /next seed/);
   }
 });
 
