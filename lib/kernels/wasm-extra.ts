@@ -37,51 +37,30 @@ export function installWasmExtraKernels(): void {
   if (tf.getKernel("UnsortedSegmentSum", BACKEND) === undefined) {
     tf.registerKernel({ kernelName: "UnsortedSegmentSum", backendName: BACKEND, kernelFunc: unsortedSegmentSum as never });
   }
-  const slice = tf.getKernel("Slice", BACKEND);
-  if (slice !== undefined) {
-    const wasmSlice = slice.kernelFunc as unknown as (args: Args) => Info;
-    tf.unregisterKernel("Slice", BACKEND);
-    tf.registerKernel({ ...slice, kernelFunc: ((args: Args) => (args.inputs.x.dtype === "string" ? wasmSlice(args) : heapSlice(args))) as never });
-  }
-  const split = tf.getKernel("SplitV", BACKEND);
-  if (split !== undefined) {
-    tf.unregisterKernel("SplitV", BACKEND);
-    tf.registerKernel({ ...split, kernelFunc: splitV as never }); // the library's calls its own Slice, not the registry's
-  }
-  const gather = tf.getKernel("GatherV2", BACKEND);
-  if (gather !== undefined) {
-    const wasmGather = gather.kernelFunc as unknown as (args: Args) => Info;
-    tf.unregisterKernel("GatherV2", BACKEND);
-    tf.registerKernel({ ...gather, kernelFunc: ((args: Args) => gatherRows(args) ?? wasmGather(args)) as never });
-  }
-  const identity = tf.getKernel("Identity", BACKEND);
-  if (identity !== undefined) {
-    const wasmIdentity = identity.kernelFunc as unknown as (args: Args) => Info;
-    tf.unregisterKernel("Identity", BACKEND);
-    tf.registerKernel({ ...identity, kernelFunc: ((args: Args) => (args.inputs.x.dtype === "string" ? wasmIdentity(args) : sharedIdentity(args))) as never });
-  }
+  override("Slice", (args, stock) => (args.inputs.x.dtype === "string" ? stock(args) : heapSlice(args)));
+  override("SplitV", (args) => splitV(args)); // the library's calls its own Slice, not the registry's
+  override("GatherV2", (args, stock) => gatherRows(args) ?? stock(args));
+  override("Identity", (args, stock) => (args.inputs.x.dtype === "string" ? stock(args) : sharedIdentity(args)));
   if (tf.getKernel(ADAMW, BACKEND) === undefined) tf.registerKernel({ kernelName: ADAMW, backendName: BACKEND, kernelFunc: adamw as never });
-  const sum = tf.getKernel("Sum", BACKEND);
-  if (sum !== undefined) {
-    const wasmSum = sum.kernelFunc as unknown as (args: Args) => Info;
-    tf.unregisterKernel("Sum", BACKEND);
-    tf.registerKernel({ ...sum, kernelFunc: ((args: Args) => leadingSum(args) ?? wasmSum(args)) as never });
-  }
-  const transpose = tf.getKernel("Transpose", BACKEND);
-  if (transpose === undefined) throw new Error("tfjs-backend-wasm must be loaded before installWasmExtraKernels()");
-  const wasmTranspose = transpose.kernelFunc as unknown as (args: Args) => Info;
-  tf.unregisterKernel("Transpose", BACKEND);
-  tf.registerKernel({
-    ...transpose,
-    kernelFunc: ((args: Args) => {
-      const { shape, perm } = simplifyPermutation(args.inputs.x.shape, args.attrs.perm as number[]);
-      const x = args.inputs.x, outShape = (args.attrs.perm as number[]).map((a) => x.shape[a]);
-      if (perm.length === 2 && x.dtype === "float32" && sizeOf(shape) >= TILED_MIN) return tiledTranspose2d(args.backend, x, outShape, shape[0], shape[1]);
-      if (perm.length <= 4) return wasmTranspose(args);
-      return heapTranspose(args.backend, x, outShape, shape, perm);
-    }) as never,
+  override("Sum", (args, stock) => leadingSum(args) ?? stock(args));
+  if (tf.getKernel("Transpose", BACKEND) === undefined) throw new Error("tfjs-backend-wasm must be loaded before installWasmExtraKernels()");
+  override("Transpose", (args, stock) => {
+    const { shape, perm } = simplifyPermutation(args.inputs.x.shape, args.attrs.perm as number[]);
+    const x = args.inputs.x, outShape = (args.attrs.perm as number[]).map((a) => x.shape[a]);
+    if (perm.length === 2 && x.dtype === "float32" && sizeOf(shape) >= TILED_MIN) return tiledTranspose2d(args.backend, x, outShape, shape[0], shape[1]);
+    if (perm.length <= 4) return stock(args);
+    return heapTranspose(args.backend, x, outShape, shape, perm);
   });
   installed = true;
+}
+
+/** Replace the library's wasm kernel `name` (if registered) by `f`, which may call the library's (`stock`). */
+function override(name: string, f: (args: Args, stock: (args: Args) => Info) => Info | Info[]): void {
+  const k = tf.getKernel(name, BACKEND);
+  if (k === undefined) return;
+  const stock = k.kernelFunc as unknown as (args: Args) => Info;
+  tf.unregisterKernel(name, BACKEND);
+  tf.registerKernel({ ...k, kernelFunc: ((args: Args) => f(args, stock)) as never });
 }
 
 const TILED_MIN = 4096; // below this the C++ loop's data fits in cache anyway
