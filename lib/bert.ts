@@ -209,7 +209,7 @@ function makeDropout(opts: ForwardOptions): Dropout {
   }, { next });
 }
 
-// Backends whose tensors live in host memory (cpu, wasm): see linear's gradient and gatherRows.
+// Backends whose tensors live in host memory (cpu, wasm): see linear's gradient.
 const HOST_MEMORY_BACKENDS = new Set(["cpu", "wasm"]);
 
 /** x · W + b (W is [in, out]). On host-memory backends the gradient is written out with explicit transposes: tfjs'
@@ -266,11 +266,11 @@ function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D, paddingIdx?: numb
   return f(table) as tf.Tensor2D;
 }
 
-// On host-memory backends a row copy in JS beats the wasm GatherV2 kernel ~10× (measured ~0.3 µs per element, 0.24 s
-// per 16×384-token batch of a 128-wide table); GPU backends keep tf.gather.
+// On cpu a row copy in JS beats tf.gather (which goes element by element); wasm's GatherV2 is that row copy, inside the
+// heap (lib/kernels/wasm-extra.ts: reading the table out first copied all of it every step); GPUs keep tf.gather.
 
 function gatherRows(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  if (!HOST_MEMORY_BACKENDS.has(tf.getBackend())) return tf.gather(table, ids);
+  if (tf.getBackend() !== "cpu") return tf.gather(table, ids);
   const H = table.shape[1], rows = table.dataSync() as Float32Array, idx = ids.dataSync();
   const out = new Float32Array(idx.length * H);
   for (let i = 0; i < idx.length; i++) out.set(rows.subarray(idx[i] * H, (idx[i] + 1) * H), i * H);
@@ -332,7 +332,9 @@ export function forward(model: BertModel, batch: Batch, opts: ForwardOptions = {
     // [B, 1, 1, T]: 0 where attended, float32 min where padded (broadcast over heads and query positions)
     const mask = tf.sub(1, batch.attentionMask.cast("float32")).mul(FLOAT32_MIN).reshape([B, 1, 1, T]);
     let h = embeddings(model, batch, drop);
-    for (let i = 0; i < c.num_hidden_layers; i++) h = block(model, i, h, mask, B, T, drop);
+    // A scope per layer frees its temporaries as it ends (what the backward pass needs is kept by the tape), so
+    // prediction holds one layer's activations at a time, not all of them until the forward pass returns.
+    for (let i = 0; i < c.num_hidden_layers; i++) h = tf.tidy(() => block(model, i, h, mask, B, T, drop));
     const out: ForwardOutput = { lastHiddenState: h.reshape([B, T, H]) };
     if (model.task === "qa") {
       const hq = c.model_type === "distilbert" ? (drop(h, c.qa_dropout ?? 0.1) as tf.Tensor2D) : h;

@@ -2,11 +2,11 @@
 // attention (dropout(softmax(q·kᵀ/√d + mask))·v), one AdamW update, the clipping norm over all gradients, and a·bᵀ (a
 // dense layer's input gradient).
 // On the WebGPU backend, with lib/kernels/webgpu/ installed, each runs as one custom WGSL kernel forward and few
-// backward; the wasm backend has the AdamW kernel (lib/kernels/wasm-extra.ts, one pass on the heap) and, with its
-// thread pool, GELU and LayerNorm (lib/kernels/wasm-fused.ts, one pass split over the threads); everywhere
-// else each is exactly the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels
-// off (to compare). Dropout masks are counter-based (lib/dropout.ts): the WebGPU kernels draw them from the seed, the
-// other backends build the same mask on the host and multiply.
+// backward; the wasm backend has the AdamW kernels (lib/kernels/wasm-extra.ts, one pass on the heap) and, with its
+// thread pool, all the others (lib/kernels/wasm-fused.ts, split over the threads); everywhere else each is exactly
+// the composite of tf ops that lib/bert.ts and lib/optim.ts use. BERTQA_FUSED=0 turns the kernels off (to compare).
+// Dropout masks are counter-based (lib/dropout.ts): the kernels draw them from the seed, the other backends build the
+// same mask on the host and multiply.
 import * as tf from "@tensorflow/tfjs";
 import { env } from "./platform";
 import {
@@ -15,11 +15,11 @@ import {
 } from "./kernels/webgpu";
 import { gemmInstalled } from "./kernels/gemm";
 import { wasmPoolActive } from "./kernels/wasm-gemm";
-import { WASM_POOL_KERNELS } from "./kernels/wasm-fused";
+import { ATTENTION_GRAD, WASM_POOL_KERNELS } from "./kernels/wasm-fused";
 import { dropoutMask, dropoutParams, type DropoutParams, type DropoutSite } from "./dropout";
 
-/** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW, and GELU and LayerNorm
- * while its thread pool runs) and BERTQA_FUSED is not 0. */
+/** True when `kernel` will run: the active backend registered it (webgpu: all; wasm: AdamW, and the others while its
+ * thread pool runs) and BERTQA_FUSED is not 0. */
 export function fusedKernelActive(kernel: string): boolean {
   if (env.BERTQA_FUSED === "0" || tf.getKernel(kernel, tf.getBackend()) === undefined) return false;
   return !WASM_POOL_KERNELS.has(kernel) || tf.getBackend() !== "wasm" || wasmPoolActive();
@@ -151,8 +151,9 @@ function kernelDropout<T extends tf.Tensor>(x: T, params: DropoutParams): T {
   return f(x) as T;
 }
 
-/** Inverted dropout of x at `rate` with lib/dropout.ts's counter-based mask of `seed`: on WebGPU one kernel launch each
- * way (the mask drawn in the shader); elsewhere x times the host mask, which drops exactly the same elements. */
+/** Inverted dropout of x at `rate` with lib/dropout.ts's counter-based mask of `seed`: on WebGPU and the threaded wasm
+ * backend one kernel each way (the mask drawn in the kernel); elsewhere x times the host mask, which drops exactly the
+ * same elements. */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): T {
   if (x.dtype === "float32" && fusedKernelActive(DROPOUT)) return kernelDropout(x, dropoutParams(rate, seed));
   return x.mul(dropoutMask(x.shape, rate, seed));
@@ -164,19 +165,24 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number): 
 const NO_DROPOUT: DropoutParams = { key: 0, threshold: 0, scale: 1 }; // every hash ≥ 0: all kept, × 1
 
 function kernelAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop: DropoutParams): tf.Tensor3D {
-  const attrs = { nh, ...drop, scoreScale: 1 / Math.sqrt(q.shape[2] / nh) } as never;
+  // wasm keeps the probabilities when a gradient is recorded (its backward reads them; WebGPU's recomputes them)
+  const wasmGrad = tf.getKernel(ATTENTION_GRAD, tf.getBackend()) !== undefined;
+  const saveProbs = wasmGrad && (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+  const attrs = { nh, ...drop, scoreScale: 1 / Math.sqrt(q.shape[2] / nh), ...(saveProbs ? { saveProbs } : {}) } as never;
   const f = tf.customGrad((...args: Args) => {
     const [qi, ki, vi] = args as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
-    const [ctx, stats] = tf.engine().runKernel(ATTENTION, { q: qi, k: ki, v: vi, mask }, attrs) as tf.Tensor[];
-    // Probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers); ctx, the output
-    // (saved as tfjs' saveAllOutputs kernels do: save holds its own reference), gives GradQ delta = dctx·ctx.
-    save([qi, ki, vi, mask, stats, ctx]);
-    stats.dispose(); // save keeps its own reference (and none when not recording gradients)
+    const [ctx, stats, probs] = tf.engine().runKernel(ATTENTION, { q: qi, k: ki, v: vi, mask }, attrs) as tf.Tensor[];
+    // On WebGPU the probabilities and dropout mask are recomputed (row max and sum, seed), not kept (B·nh·T² numbers);
+    // ctx, the output (saved as tfjs' saveAllOutputs kernels do: save holds its own reference), gives the backward's
+    // delta = dctx·ctx.
+    save([qi, ki, vi, mask, stats, ctx, ...(probs !== undefined ? [probs] : [])]);
+    tf.dispose([stats, ...(probs !== undefined ? [probs] : [])]); // save keeps its own reference (and none when not recording gradients)
     return {
       value: ctx,
-      gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats, sctx]: tf.Tensor[]) => {
+      gradFunc: (dctx: tf.Tensor, [sq, sk, sv, sm, stats, sctx, sprobs]: tf.Tensor[]) => {
         const inputs = { q: sq, k: sk, v: sv, mask: sm, dctx };
+        if (wasmGrad) return tf.engine().runKernel(ATTENTION_GRAD, { q: sq, k: sk, v: sv, dctx, ctx: sctx, probs: sprobs }, attrs) as tf.Tensor[];
         // GradQ writes delta into stats' third column in place, making it GradKV's rows (max, sum, delta).
         const [dq] = tf.engine().runKernel(ATTENTION_GRAD_Q, { ...inputs, ctx: sctx, stats }, attrs) as tf.Tensor[];
         const [dk, dv] = tf.engine().runKernel(ATTENTION_GRAD_KV, { ...inputs, rows: stats }, attrs) as tf.Tensor[];
@@ -191,9 +197,10 @@ function kernelAttention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: t
  * Attention of all heads at once: softmax(q·kᵀ/√d + mask)·v per head, with q, k, v [B, T, H] as the dense layers make
  * them (head h is columns h·d … h·d + d − 1) and the additive mask [B, 1, 1, T]; returns the heads side by side,
  * [B, T, H]. `drop`, when given, is the dropout site applied to the probabilities [B, nh, T, T]. On
- * WebGPU one kernel forward and two backward, reading and writing [B, T, H] directly, with or without dropout (drawn in
- * the kernels at the probabilities' flat index, so they drop what the composite drops); otherwise the composite: heads
- * split out to [B·nh, T, d] (keys to [B·nh, d, T]), batched matMuls, heads merged back.
+ * WebGPU one kernel forward and two backward, on the threaded wasm backend one and one, reading and writing [B, T, H]
+ * directly, with or without dropout (drawn in the kernels at the probabilities' flat index, so they drop what the
+ * composite drops); otherwise the composite: heads split out to [B·nh, T, d] (keys to [B·nh, d, T]), batched
+ * matMuls, heads merged back.
  */
 export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: tf.Tensor, nh: number, drop?: DropoutSite): tf.Tensor3D {
   const [B, T, H] = q.shape, d = H / nh;
@@ -258,8 +265,9 @@ export interface AdamWItem { p: tf.Variable; m: tf.Variable; v: tf.Variable; g: 
 /**
  * adamwUpdate over every parameter of a step (they share all constants but weightDecay). On WebGPU the parameters go
  * to BertqaAdamWMulti, in place and several per launch (199 launches → 67 for BERT-base on a device with 16 storage
- * buffers per shader); a parameter whose buffer another tensor shares (a clone, or the tensor a variable was made
- * from, still alive) takes adamwUpdate instead, since writing it in place would change that tensor too.
+ * buffers per shader), on wasm all in one call, in place; a parameter whose buffer another tensor shares (a clone, or
+ * the tensor a variable was made from, still alive) takes adamwUpdate instead, since writing it in place would change
+ * that tensor too.
  */
 export function adamwUpdates(items: AdamWItem[], gradScale?: tf.Scalar): void {
   const backend = tf.backend();
@@ -279,8 +287,8 @@ export function adamwUpdates(items: AdamWItem[], gradScale?: tf.Scalar): void {
 
 /**
  * clip_grad_norm_'s norm ‖(‖g_i‖₂)_i‖₂ and coefficient min(1, maxNorm/(norm + 1e-6)), both float32 scalars on the
- * device. On WebGPU one launch per 15 gradients (7 on a default device) and one to finish; elsewhere a Square and a
- * Sum per gradient.
+ * device. On WebGPU one launch per 15 gradients (7 on a default device) and one to finish; on the threaded wasm
+ * backend one kernel; elsewhere a Square and a Sum per gradient.
  */
 export function gradNormScale(grads: tf.Tensor[], maxNorm: number): { totalNorm: tf.Scalar; scale: tf.Scalar } {
   if (grads.every((g) => g.dtype === "float32") && fusedKernelActive(GRAD_NORM)) {

@@ -3,11 +3,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { adamwUpdate } from "../lib/fused";
+import { adamwUpdate, adamwUpdates, fusedKernelActive } from "../lib/fused";
+import { ADAMW_MULTI } from "../lib/kernels/webgpu";
 import { checkTrainingFits, chooseBackend, diagnoseBackends, refuseOversizedBuffers, useBackend, type BackendDiagnosis, type BackendProbes } from "../lib/backend";
 import { cudaReport } from "../lib/platform/node-backends";
 import { isUserError } from "../lib/errors";
 import { simplifyPermutation } from "../lib/kernels/wasm-extra";
+import { gemmPoolFor, setGemmPool, startGemmPool } from "../lib/kernels/wasm-gemm";
+
+/** The threaded wasm backend's module, as the pool starts on it. */
+interface WasmBackendRaw { wasm: { wasmMemory: WebAssembly.Memory; _malloc(n: number): number; _free(p: number): void } }
 import { initModel, forward, qaLoss } from "../lib/bert";
 import { presetConfig } from "../lib/config";
 import { outOfMemory } from "../lib/train";
@@ -142,14 +147,25 @@ test("wasm tiled rank-2 Transpose and leading-axes Sum (bias gradients) equal th
   await sameOnWasm("bias gradient", () => tf.tidy(() => tf.grad((b: tf.Tensor) => tf.add(rnd([4, 33, 24], 47), b).square().sum())(rnd([24], 48))));
 });
 
-/** Three AdamW updates of a [37, 11] parameter from `adamwUpdate`; `clip` (gradScale, a scalar tensor) on every step,
+test("wasm leading-axes Sum over 2048 × 300 (blocks of rows on the pool's threads) is the float64 column sums within float32 rounding", async () => {
+  await useBackend("wasm");
+  const x = rnd([2048, 300], 49), xs = x.dataSync(), got = tf.sum(x, 0), g = got.dataSync();
+  for (let c = 0; c < 300; c++) {
+    let sum = 0, mag = 0;
+    for (let r = 0; r < 2048; r++) { sum += xs[r * 300 + c]; mag += Math.abs(xs[r * 300 + c]); }
+    assert.ok(Math.abs(g[c] - sum) <= 4e-6 * mag, `column ${c}: ${g[c]} vs ${sum}`);
+  }
+  tf.dispose([x, got]);
+});
+
+/** Three AdamW updates of a `shape` parameter from `adamwUpdate`; `clip` (gradScale, a scalar tensor) on every step,
  * or, with `clipFirst`, applied beforehand as tf.mul (the old two-step path) and no gradScale given. */
-function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
-  const init = [rnd([37, 11], 50), tf.zeros([37, 11]), tf.zeros([37, 11])];
+function threeAdamWSteps(clip = 1, clipFirst = false, shape = [37, 11]): tf.Tensor[] {
+  const init = [rnd(shape, 50), tf.zeros(shape), tf.zeros(shape)];
   const [p, m, v] = init.map((x) => tf.variable(x));
   tf.dispose(init);
   for (let t = 1; t <= 3; t++) {
-    const raw = rnd([37, 11], 50 + t), g = clipFirst ? tf.mul(raw, clip) : raw;
+    const raw = rnd(shape, 50 + t), g = clipFirst ? tf.mul(raw, clip) : raw;
     const h = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) };
     const scale = clipFirst ? undefined : tf.scalar(clip);
     adamwUpdate(p, m, v, g, h, scale);
@@ -160,10 +176,21 @@ function threeAdamWSteps(clip = 1, clipFirst = false): tf.Tensor[] {
   return out;
 }
 
-test("wasm AdamW kernel (one pass on the heap) equals the cpu backend's composite over three steps, with and without gradScale", async () => {
-  await sameOnWasm("adamw", () => threeAdamWSteps(1, true), 1e-6); // no gradScale input
-  await sameOnWasm("adamw gradScale 1", () => threeAdamWSteps(), 1e-6);
-  await sameOnWasm("adamw gradScale", () => threeAdamWSteps(0.3719), 1e-6);
+test("wasm AdamW kernel (SIMD on the pool, over both threads; JS without it) equals the cpu backend's composite bit for bit", async () => {
+  // The kernel does the composite's float32 operations in its order: the same bits, with and without gradScale.
+  await sameOnWasm("adamw", () => threeAdamWSteps(1, true), 0); // no gradScale input
+  await sameOnWasm("adamw gradScale 1", () => threeAdamWSteps(), 0);
+  await sameOnWasm("adamw gradScale", () => threeAdamWSteps(0.3719), 0);
+  await sameOnWasm("adamw split over the pool's threads", () => threeAdamWSteps(0.3719, false, [300, 257]), 0); // > PARALLEL_MIN_ELEMENTS
+  // Without the pool (the single-threaded build) the JS loop runs: the same bits.
+  const backend = tf.backend() as unknown as WasmBackendRaw, pool = gemmPoolFor(backend);
+  assert.ok(pool !== undefined, "two threads: the pool runs");
+  setGemmPool(backend, undefined);
+  try {
+    await sameOnWasm("adamw in JS", () => threeAdamWSteps(0.3719, false, [300, 257]), 0);
+  } finally {
+    setGemmPool(backend, await startGemmPool(backend.wasm.wasmMemory, (n) => backend.wasm._malloc(n), (q) => backend.wasm._free(q), pool.threads));
+  }
   // On wasm itself, gradScale folded into the kernel is bit for bit the old path: tf.mul(g, scale), then the kernel.
   await useBackend("wasm");
   const [folded, first] = [threeAdamWSteps(0.3719), threeAdamWSteps(0.3719, true)];
@@ -171,7 +198,60 @@ test("wasm AdamW kernel (one pass on the heap) equals the cpu backend's composit
   tf.dispose([...folded, ...first]);
 });
 
-test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {
+/** Three steps of adamwUpdates over parameters of `shapes` (weight decay on the even ones, gradScale 0.3719); `share`
+ * clones parameter 0 first (its buffer is then shared, so it must not be written in place); `viaProduct`: each 2-D
+ * gradient is a product with its parameter, a·p, so the step's products read the weights updated by the one before.
+ * Returns p, m, v of each and whether each p kept its buffer. */
+function threeMultiSteps(shapes: number[][], share = false, viaProduct = false): { values: tf.Tensor[]; kept: boolean[] } {
+  const vars = shapes.map((shape, i) => [rnd(shape, 60 + i), tf.zeros(shape), tf.zeros(shape)].map((x) => { const v = tf.variable(x); x.dispose(); return v; }));
+  const ids = vars.map(([p]) => p.dataId), clone = share ? vars[0][0].clone() : undefined;
+  for (let t = 1; t <= 3; t++) {
+    const grads = shapes.map((shape, i) => (viaProduct && shape.length === 2 ? tf.tidy(() => tf.matMul(rnd([shape[0], shape[0]], 80 + i), vars[i][0])) : rnd(shape, 70 + 10 * t + i)));
+    const scale = tf.scalar(0.3719);
+    adamwUpdates(vars.map(([p, m, v], i) => ({ p, m, v, g: grads[i], h: { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: i % 2 === 0 ? 0.01 : 0, stepSize: 1e-2 / (1 - 0.9 ** t), bc2Sqrt: Math.sqrt(1 - 0.999 ** t) } })), scale);
+    tf.dispose([...grads, scale]);
+  }
+  const kept = vars.map(([p], i) => p.dataId === ids[i]);
+  const values = vars.flat().map((x) => x.clone());
+  tf.dispose([...vars.flat(), ...(clone ? [clone] : [])]);
+  return { values, kept };
+}
+
+test("wasm AdamW over all parameters at once (BertqaAdamWMulti) updates them in place, bit for bit the cpu backend's composite; a shared buffer is not written", async () => {
+  const shapes = [[300, 257], [37, 11], [5], [64, 64]]; // one over PARALLEL_MIN_ELEMENTS (both threads), odd widths
+  await tf.setBackend("cpu");
+  const want = threeMultiSteps(shapes).values.map((t) => t.dataSync());
+  await useBackend("wasm");
+  assert.ok(fusedKernelActive(ADAMW_MULTI));
+  const got = threeMultiSteps(shapes), shared = threeMultiSteps(shapes, true);
+  assert.deepEqual(got.kept, [true, true, true, true], "in place");
+  assert.deepEqual(shared.kept, [false, true, true, true], "a cloned parameter gets new buffers, its clone keeps the old values");
+  for (const r of [got, shared]) r.values.forEach((t, i) => assert.deepEqual(Buffer.from(t.dataSync().buffer), Buffer.from(want[i].buffer), `output ${i}`));
+  tf.dispose([...got.values, ...shared.values]);
+});
+
+test("without the GEMM pool, XNNPACK multiplies by the weights and keeps them packed by tensor: AdamW makes new tensors, and the next products see the update", async () => {
+  const shapes = [[40, 24], [5], [64, 16]];
+  await tf.setBackend("cpu");
+  const want = threeMultiSteps(shapes, false, true).values.map((t) => t.dataSync());
+  await useBackend("wasm");
+  const backend = tf.backend() as unknown as WasmBackendRaw, pool = gemmPoolFor(backend)!;
+  setGemmPool(backend, undefined);
+  try {
+    assert.ok(!fusedKernelActive(ADAMW_MULTI), "no in-place AdamW without the pool");
+    const got = threeMultiSteps(shapes, false, true);
+    assert.deepEqual(got.kept, [false, false, false]);
+    got.values.forEach((t, i) => {
+      const g = t.dataSync(), scale = Math.max(...Array.from(want[i], Math.abs), 1e-3);
+      g.forEach((x, j) => assert.ok(Math.abs(x - want[i][j]) <= 1e-5 * scale, `output ${i}[${j}]: ${x} vs cpu ${want[i][j]}`));
+    });
+    tf.dispose(got.values);
+  } finally {
+    setGemmPool(backend, await startGemmPool(backend.wasm.wasmMemory, (n) => backend.wasm._malloc(n), (q) => backend.wasm._free(q), pool.threads));
+  }
+});
+
+test("wasm Transpose (rank 5), Slice/SplitV, GatherV2 of rows and UnsortedSegmentSum (gather's gradient) equal the cpu backend's", async () => {
   await sameOnWasm("transpose5", () => tf.tidy(() => tf.transpose(rnd([2, 5, 3, 2, 4], 20), [2, 0, 3, 1, 4])));
   await sameOnWasm("transpose6", () => tf.tidy(() => tf.transpose(rnd([2, 3, 2, 3, 2, 2], 21), [5, 3, 1, 0, 2, 4])));
   await sameOnWasm("slice", () => tf.tidy(() => tf.slice(rnd([4, 6, 5], 22), [1, 2, 0], [2, 3, 5])));
@@ -179,8 +259,31 @@ test("wasm Transpose (rank 5), Slice/SplitV and UnsortedSegmentSum (gather's gra
   await sameOnWasm("split", () => tf.tidy(() => tf.split(rnd([3, 4, 6], 24), [1, 2], 0)));
   await sameOnWasm("split mid axis", () => tf.tidy(() => tf.split(rnd([3, 4, 6], 25), 2, 1)));
   await sameOnWasm("segment sum", () => tf.tidy(() => tf.unsortedSegmentSum(rnd([6, 3], 26), tf.tensor1d([2, 0, 2, -1, 4, 0], "int32"), 5)));
+  await sameOnWasm("gather rows", () => tf.tidy(() => tf.gather(rnd([6, 5, 3], 29), tf.tensor2d([[1, 3], [5, 0], [1, 1]], [3, 2], "int32"))));
+  await sameOnWasm("gather int32 rows", () => tf.tidy(() => tf.gather(tf.tensor2d([[1, 2], [3, 4], [5, 6]], [3, 2], "int32"), tf.tensor1d([2, 0], "int32"))));
+  await sameOnWasm("gather axis 1 (library kernel)", () => tf.tidy(() => tf.gather(rnd([4, 6], 30), tf.tensor1d([5, 2], "int32"), 1)));
+  const before = tf.memory().numTensors;
+  assert.throws(() => tf.tidy(() => tf.gather(rnd([4, 2], 31), tf.tensor1d([1, 4], "int32"))), /index value 4 is not in \[0, 3\]/);
+  assert.equal(tf.memory().numTensors, before, "an out-of-range gather leaks nothing");
   // The gradient of a gather (an embedding lookup) is an UnsortedSegmentSum, which wasm 4.22 lacks.
   await sameOnWasm("gather grad", () => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.gather(t, tf.tensor1d([1, 3, 1, 0], "int32")).mul(rnd([4, 5], 27)).sum())(rnd([6, 5], 28))));
+});
+
+test("wasm Identity (tf.clone, every tensor saved for a gradient) shares the input's buffer; each outlives the other", async () => {
+  await useBackend("wasm");
+  const x = rnd([300, 40], 60), want = Array.from(x.dataSync());
+  const [tensors, buffers] = [tf.memory().numTensors, tf.memory().numDataBuffers];
+  const y = x.clone();
+  assert.equal(y.dataId, x.dataId, "the clone is the same buffer");
+  assert.deepEqual([tf.memory().numTensors, tf.memory().numDataBuffers], [tensors + 1, buffers], "no second buffer"); // (numBytes counts per tensor)
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), want, "the clone outlives the original");
+  const z = y.clone();
+  y.dispose();
+  assert.deepEqual(Array.from(z.dataSync()), want);
+  z.dispose();
+  assert.equal(tf.memory().numTensors, tensors - 1);
+  await sameOnWasm("gradient through saved tensors", () => tf.tidy(() => tf.grad((t: tf.Tensor) => t.mul(t).mul(t.exp()).sum())(rnd([50, 7], 61))));
 });
 
 test("a BERT training step on wasm gives the cpu backend's loss and gradients, and leaks no tensors", async () => {

@@ -134,6 +134,21 @@ test("forward and the loss gradient in a loop do not grow the number of live ten
   disposeModel(model);
 });
 
+test("a forward pass without gradients holds one layer's temporaries at a time: 8 layers peak about where 1 does", async () => {
+  const peak = async (layers: number) => {
+    const c = { ...presetConfig("tiny", { vocabSize: 100, maxPositions: 64 }), num_hidden_layers: layers };
+    const model = initModel(c, "qa", 1);
+    const batch = { inputIds: tf.tensor2d([Array.from({ length: 64 }, (_, i) => 1 + (i % 90))], undefined, "int32"), attentionMask: tf.ones([1, 64], "int32") as tf.Tensor2D };
+    const before = tf.memory().numBytes; // the weights
+    const info = await tf.profile(() => tf.dispose(forward(model, batch, { training: false }) as unknown as tf.Tensor[]));
+    tf.dispose([batch.inputIds, batch.attentionMask]);
+    disposeModel(model);
+    return info.peakBytes - before;
+  };
+  const [one, eight] = [await peak(1), await peak(8)];
+  assert.ok(eight < 1.3 * one, `peak ${eight} bytes above the weights for 8 layers vs ${one} for 1`);
+});
+
 test("dropout: only when training, reproducible for a seed, different across seeds", () => {
   const { model } = loadModelDir(path.join(FIXTURES, "tiny-bert-qa"), "qa");
   const batch = toBatch(readCase("tiny-bert-qa"));

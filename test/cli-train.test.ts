@@ -89,3 +89,19 @@ test("bench: pipelined training steps on cpu report consistent speed, no leaked 
   assert.ok(rows.some((k) => k.kernel === "BatchMatMul" || k.kernel === "_FusedMatMul"));
   assert.ok(rows.reduce((n, k) => n + k.launches, 0) <= r.kernels_per_step);
 });
+
+test("bench --inference: forward passes only (no gradient kernels), fewer kernels than a training step, no leaked tensors", async () => {
+  const tf = await import("@tensorflow/tfjs");
+  const { benchInference, benchTraining } = await import("../lib/cli/bench");
+  await tf.setBackend("cpu");
+  const o = { preset: "tiny" as const, batchSize: 2, seqLen: 32, steps: 2, warmup: 1, vocabSize: 500, seed: 0 };
+  const r = await benchInference(o);
+  assert.equal(r.mode, "inference");
+  assert.equal(r.live_tensors_after, 0, "tensors leaked by the bench");
+  assert.ok(r.step_ms > 0 && r.peak_rss_mb > 0);
+  const names = new Set((r.kernel_time ?? []).map((k) => k.kernel));
+  assert.ok(names.has("_FusedMatMul") && !names.has("ScatterNd") && !names.has("BertqaAdamW"), `forward kernels only: ${[...names]}`);
+  const t = await benchTraining(o);
+  assert.equal(t.mode, "train");
+  assert.ok(r.kernels_per_step < t.kernels_per_step / 2, `${r.kernels_per_step} kernels forward vs ${t.kernels_per_step} a training step`);
+});

@@ -8,7 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import { gpuMemory, gpuPoolKeeper, padMultiple, releaseGpuPool, STORAGE_BUFFERS_CAP } from "../lib/backend";
-import { needWebgpu, on, randn, storageBufferLimit } from "./webgpu-helpers";
+import { assertClose, attentionCase, needWebgpu, on, randn, storageBufferLimit } from "./webgpu-helpers";
 import { disposeModel, forward, initModel, layerKeys, qaLoss } from "../lib/bert";
 import { presetConfig } from "../lib/config";
 import { loadSquad } from "../lib/squad";
@@ -20,16 +20,6 @@ import { addLayerNorm, adamwUpdate, adamwUpdates, attention, biasGelu, dropout, 
 import { ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, COLUMN_SUMS, COLUMN_SUMS_ROWS, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
 import { countGpuDispatches } from "../lib/cli/bench";
-
-/** |got − want| ≤ 1e-5·|want| + 1e-5·rms(want) elementwise (the rms term absorbs cancellation near zero). */
-function assertClose(got: Float32Array, want: Float32Array, what: string): void {
-  assert.equal(got.length, want.length, `${what}: length`);
-  const rms = Math.sqrt(want.reduce((a, w) => a + w * w, 0) / Math.max(1, want.length));
-  for (let i = 0; i < want.length; i++) {
-    const tol = 1e-5 * Math.abs(want[i]) + 1e-5 * rms;
-    if (!(Math.abs(got[i] - want[i]) <= tol)) assert.fail(`${what}[${i}]: webgpu ${got[i]} vs cpu ${want[i]} (tolerance ${tol.toExponential(2)})`);
-  }
-}
 
 /** The same float32 bits (so −0 ≠ 0): for results that must not differ by even one rounding. */
 function assertBitwise(got: Float32Array, want: Float32Array, what: string): void {
@@ -197,27 +187,12 @@ test("attention tiling: ragged 64-row blocks and 32-key tiles, heads 8 to 128 wi
   // d = 128: all four slabs; T = 512, d = 64: BERT's longest sequence with dropout.
   const cases: [number, number, number, number, number][] = [[3, 2, 65, 8, 0], [2, 1, 130, 128, 0.1], [3, 2, 77, 37, 0.1], [2, 1, 512, 64, 0.1]];
   for (const [B, nh, T, d, rate] of cases) {
-    const H = nh * d, n = B * T * H;
-    const qs = randn(n, T + 11, 2 / Math.sqrt(d)), ks = randn(n, T + 12), vs = randn(n, T + 13), ws = randn(n, T + 14);
-    // Batch row b pads its last 5 + 17b keys; row 2 also masks every 7th key.
-    const keep = Array.from({ length: B * T }, (_, x) => {
-      const b = Math.floor(x / T), j = x % T;
-      return j < T - 5 - 17 * b && !(b === 2 && j % 7 === 3) ? 1 : 0;
-    });
-    const reversed = Array.from({ length: B * T }, (_, x) => keep[(B - 1 - Math.floor(x / T)) * T + (x % T)]); // batch rows' masks swapped
-    const drop = rate > 0 ? { rate, seed: 2 ** 32 + T } : undefined;
-    const f = (keepRows: number[], withGrads = true) => () => {
-      const [q, k, v, w] = [qs, ks, vs, ws].map((x) => tf.tensor3d(x, [B, T, H]));
-      const mask = tf.sub(1, tf.tensor2d(keepRows, [B, T])).mul(-3.4028234663852886e38).reshape([B, 1, 1, T]);
-      const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, nh, drop).mul(w).sum();
-      return [attention(q, k, v, mask, nh, drop), ...(withGrads ? tf.grads(loss)([q, k, v]) : [])];
-    };
-    const what = `[B=${B},nh=${nh},T=${T},d=${d}] dropout ${rate}`;
+    const { H, keep, reversed, drop, run: f, what } = attentionCase(B, nh, T, d, rate);
     const gpu = await on("webgpu", f(keep)), cpu = await on("cpu", f(keep));
     ["ctx", "dq", "dk", "dv"].forEach((name, i) => assertClose(gpu[i], cpu[i], `${what} ${name}`));
     assertMaskedKeysIdle(gpu[2], gpu[3], keep, H, what);
     // Each head reads its own batch row's mask: the composite with the batch rows' masks swapped fails the comparison.
-    const swapped = await on("cpu", f(reversed, false));
+    const swapped = await on("cpu", f(reversed, drop, false));
     assert.throws(() => assertClose(gpu[0], swapped[0], "swapped masks"), /swapped masks/);
   }
 });

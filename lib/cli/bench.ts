@@ -1,11 +1,12 @@
 // `bertqa bench`: time full training steps — forward, QA loss, backward, gradient clipping and AdamW — of a preset
-// BERT on random tokens, after warm-up steps, and print ONE JSON line (compare with test/bench/torch_bench.py).
+// BERT on random tokens, after warm-up steps, or (--inference) forward passes as prediction runs them, and print ONE
+// JSON line (compare with test/bench/torch_bench.py; test/bench/side_by_side.py runs both, interleaved).
 import * as path from "node:path";
 import { spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import { userError } from "../errors";
 import { outOfMemory, readStepStats } from "../train";
-import { initModel, forward, qaLoss, disposeModel, tfSeed } from "../bert";
+import { countParams, initModel, forward, qaLoss, disposeModel, tfSeed } from "../bert";
 import { nearPreset, presetConfig, PRESETS, type PresetName } from "../config";
 import { adamwStep, createAdamW, disposeAdamW, disposeGrads, gradClipScale, type Grads } from "../optim";
 import { BACKEND_NAMES, checkTrainingFits, gpuMemory, useBackend, type BackendName } from "../backend";
@@ -13,7 +14,7 @@ import { SEED_MAX, parseFlags, type FlagSpecs } from "./args";
 import { variableGrads } from "../grad";
 import { gemmPoolFor } from "../kernels/wasm-gemm";
 
-export const summary = "time training steps (forward + backward + AdamW) of a preset BERT; prints one JSON line";
+export const summary = "time training steps (forward + backward + AdamW) or forward passes of a preset BERT; prints one JSON line";
 
 const BACKENDS = ["auto", ...BACKEND_NAMES];
 const BERT_VOCAB = 30522; // bert-base-uncased's vocabulary, so the embedding gradient is realistic
@@ -27,12 +28,13 @@ export const flags = {
   "vocab-size": { type: "int", help: "vocabulary size", default: BERT_VOCAB, min: 2 },
   backend: { type: "string", help: `TensorFlow.js backend: ${BACKENDS.join(" | ")}`, default: "auto" },
   seed: { type: "int", help: "seed for weights and tokens", default: 0, min: 0, max: SEED_MAX },
+  inference: { type: "boolean", help: "time forward passes as prediction runs them (no gradients, no dropout) instead of training steps" },
   gemm: { type: "boolean", help: "instead of training steps: GFLOP/s of the step's matrix products, beside PyTorch's on this machine (test/bench/torch_gemm.py)" },
   python: { type: "string", help: "python with torch, for --gemm", default: "python3" },
 } satisfies FlagSpecs;
 
 export async function run(argv: string[]): Promise<void> {
-  const f = parseFlags("bench", argv, flags) as { config: string; "batch-size": number; "seq-len": number; steps: number; warmup: number; "vocab-size": number; backend: string; seed: number; gemm?: boolean; python: string }; // all have defaults
+  const f = parseFlags("bench", argv, flags) as { config: string; "batch-size": number; "seq-len": number; steps: number; warmup: number; "vocab-size": number; backend: string; seed: number; inference?: boolean; gemm?: boolean; python: string }; // all have defaults
   if (!Object.prototype.hasOwnProperty.call(PRESETS, f.config)) throw userError("--config", `unknown preset '${f.config}'${nearPreset(f.config) !== undefined ? `: did you mean \`${nearPreset(f.config)}\`?` : ""}`, `use one of ${Object.keys(PRESETS).join(", ")}`);
   if (!BACKENDS.includes(f.backend as string)) throw userError("--backend", `unknown backend '${f.backend}'`, `use one of ${BACKENDS.join(", ")}`);
   for (const k of ["batch-size", "seq-len", "steps", "vocab-size"] as const) if (!((f[k] as number) > 0)) throw userError(`--${k}`, `must be positive, got ${f[k]}`);
@@ -45,7 +47,8 @@ export async function run(argv: string[]): Promise<void> {
     console.log(JSON.stringify({ backend: backend.name, backend_detail: backend.detail, threads: backendThreads(), config: f.config, batch_size: f["batch-size"], seq_len: f["seq-len"], gemm, ...(torch !== undefined ? { torch: torch.version, torch_threads: torch.threads } : {}) }));
     return;
   }
-  const r = await benchTraining({ preset: f.config as PresetName, batchSize: f["batch-size"], seqLen: f["seq-len"], steps: f.steps, warmup: f.warmup, vocabSize: f["vocab-size"], seed: f.seed }).catch((e: unknown) => {
+  const o = { preset: f.config as PresetName, batchSize: f["batch-size"], seqLen: f["seq-len"], steps: f.steps, warmup: f.warmup, vocabSize: f["vocab-size"], seed: f.seed };
+  const r = await (f.inference === true ? benchInference(o) : benchTraining(o)).catch((e: unknown) => {
     const oom = outOfMemory(e);
     if (oom === undefined) throw e;
     throw userError(`--config ${f.config} --batch-size ${f["batch-size"]} --seq-len ${f["seq-len"]}`, `does not fit in memory on ${backend.name}: ${oom}`, `try --batch-size ${Math.max(1, Math.floor(f["batch-size"] / 2))}`);
@@ -54,13 +57,16 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 export interface BenchResult {
+  mode: "train" | "inference"; // training steps, or forward passes as prediction runs them (--inference)
   config: string; params: number; batch_size: number; seq_len: number; steps: number;
   threads: number; // CPU threads the backend computes on (wasm: the GEMM pool's; 1 elsewhere, or when unknown)
   step_ms: number; step_ms_min: number; examples_per_s: number; tokens_per_s: number;
   /** CPU time per step, all threads together (process.cpuUsage): comparable between runs on a busy machine, where
    * wall time is not; cpu_ms_per_step / step_ms is how many cores the step kept busy on average. */
   cpu_ms_per_step: number;
-  peak_rss_mb: number; peak_tensor_mb: number; live_tensors_after: number;
+  /** The process's peak resident memory (getrusage's maxrss, as torch_bench.py reads it), model building included. */
+  peak_rss_mb: number;
+  peak_tensor_mb: number; live_tensors_after: number;
   kernels_per_step: number; // kernel calls (tf ops and the library's kernels) in one step, free ones (reshapes) included
   gpu_dispatches_per_step?: number; // webgpu: compute dispatches in one step, what the GPU actually launches
   peak_gpu_mb?: number; // webgpu: GPU buffers allocated (live tensors and the backend's pool of free ones)
@@ -69,56 +75,44 @@ export interface BenchResult {
   kernel_time?: { kernel: string; launches: number; ms: number }[];
 }
 
-/** Median time of `steps` full training steps (same work as one step of trainQA with clipping). */
-export async function benchTraining(o: { preset: PresetName; batchSize: number; seqLen: number; steps: number; warmup: number; vocabSize: number; seed: number }): Promise<BenchResult> {
+export interface BenchOptions { preset: PresetName; batchSize: number; seqLen: number; steps: number; warmup: number; vocabSize: number; seed: number }
+
+/** A model and a batch of random tokens (a quarter question, the rest context), as both benchmarks use them. */
+function benchSetup(o: BenchOptions) {
   const config = presetConfig(o.preset, { vocabSize: o.vocabSize, maxPositions: Math.max(512, o.seqLen) });
   const model = initModel(config, "qa", o.seed);
-  const params = Object.fromEntries(Object.entries(model.params).filter(([, v]) => v.trainable));
-  try {
-    checkTrainingFits(Object.values(params).reduce((n, v) => n + v.size, 0));
-  } catch (e) {
-    disposeModel(model);
-    throw e;
-  }
-  const byVar = new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
-  const opt = createAdamW(params, { lr: 1e-4 });
   const [B, T] = [o.batchSize, o.seqLen];
-  const inputIds = tf.randomUniform([B, T], 1, o.vocabSize, "int32", tfSeed(o.seed)) as tf.Tensor2D;
-  const attentionMask = tf.ones([B, T], "int32") as tf.Tensor2D;
-  const tokenTypeIds = tf.tensor2d(Array.from({ length: B }, () => Array.from({ length: T }, (_, t) => (t < T / 4 ? 0 : 1))), [B, T], "int32");
-  const starts = tf.tensor1d(Array.from({ length: B }, (_, i) => (i * 7) % T), "int32");
-  const ends = tf.tensor1d(Array.from({ length: B }, (_, i) => Math.min(T - 1, ((i * 7) % T) + 3)), "int32");
-  let peakRss = 0, peakBytes = 0, peakGpu = 0;
-  /** Queue one training step, as trainQA does: clipping and the update on the device, the loss and norm read back
-   * while the next step is queued. Resolves when that read has landed, i.e. when the step has finished on the device. */
-  const step = (i: number): Promise<unknown> => {
-    const vars = Object.values(params);
-    const { value, grads } = variableGrads(() => {
-      const out = forward(model, { inputIds, attentionMask, tokenTypeIds }, { training: true, seed: i });
-      return qaLoss(out.startLogits!, out.endLogits!, starts, ends);
-    }, vars);
-    const named: Grads = {};
-    for (const [vn, g] of Object.entries(grads)) named[byVar.get(vn)!] = g;
-    const clip = gradClipScale(named, 1);
-    adamwStep(opt, params, named, 1e-4, clip.scale); // clipping folded into the update, as trainQA does
-    disposeGrads(named);
-    const stats = readStepStats(i, [value], clip);
-    peakBytes = Math.max(peakBytes, tf.memory().numBytes);
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    peakGpu = Math.max(peakGpu, gpuMemory()?.allocatedBytes ?? 0); // the pool keeps what the step needed at its peak
-    return stats.values;
+  const batch = {
+    inputIds: tf.randomUniform([B, T], 1, o.vocabSize, "int32", tfSeed(o.seed)) as tf.Tensor2D,
+    attentionMask: tf.ones([B, T], "int32") as tf.Tensor2D,
+    tokenTypeIds: tf.tensor2d(Array.from({ length: B }, () => Array.from({ length: T }, (_, t) => (t < T / 4 ? 0 : 1))), [B, T], "int32"),
   };
-  for (let i = 0; i < o.warmup; i++) await step(i);
+  return { model, batch, dispose: () => { disposeModel(model); tf.dispose(batch as unknown as tf.Tensor[]); } };
+}
+
+/**
+ * Time `step` (which queues step i and resolves when its results are read back): `warmup` untimed steps, one profiled
+ * step (kernel times, peak tensor bytes), then `steps` pipelined as in the trainer: step i is queued before step i-1's
+ * numbers are awaited, and a step's time is the gap between two such points (one untimed step primes the pipeline,
+ * one more is drained after).
+ */
+async function timeSteps(o: BenchOptions, mode: BenchResult["mode"], params: number, step: (i: number) => Promise<unknown>): Promise<BenchResult> {
+  let peakBytes = 0, peakGpu = 0;
+  const timed = async (i: number) => {
+    const p = step(i);
+    peakBytes = Math.max(peakBytes, tf.memory().numBytes);
+    peakGpu = Math.max(peakGpu, gpuMemory()?.allocatedBytes ?? 0); // the pool keeps what the step needed at its peak
+    return p;
+  };
+  for (let i = 0; i < o.warmup; i++) await timed(i);
   // Peak tensor memory inside a step (activations kept for backward): tf.profile tracks it.
-  const [prof, dispatches] = await countGpuDispatches(() => tf.profile(async () => { await step(-1); }));
+  const [prof, dispatches] = await countGpuDispatches(() => tf.profile(async () => { await timed(-1); }));
   peakBytes = Math.max(peakBytes, prof.peakBytes);
-  // Steps pipelined as in the trainer: step i is queued before step i-1's numbers are awaited. A step's time is the
-  // gap between two such points; one untimed step primes the pipeline and one more is drained after.
   const times: number[] = [];
-  let inFlight = step(o.warmup), last = performance.now();
+  let inFlight = timed(o.warmup), last = performance.now();
   const cpu0 = process.cpuUsage();
   for (let i = 1; i <= o.steps; i++) {
-    const next = step(o.warmup + i);
+    const next = timed(o.warmup + i);
     await inFlight;
     inFlight = next;
     const now = performance.now();
@@ -130,18 +124,67 @@ export async function benchTraining(o: { preset: PresetName; batchSize: number; 
   const sorted = times.slice().sort((a, b) => a - b);
   const kernelTime = timeByKernel(prof.kernels);
   const median = sorted[Math.floor(sorted.length / 2)];
-  const nParams = Object.values(model.params).reduce((n, v) => n + v.size, 0);
-  disposeAdamW(opt);
-  disposeModel(model);
-  tf.dispose([inputIds, attentionMask, tokenTypeIds, starts, ends]);
+  const [B, T] = [o.batchSize, o.seqLen];
   return {
-    config: o.preset, params: nParams, batch_size: B, seq_len: T, steps: o.steps, threads: backendThreads(),
+    mode, config: o.preset, params, batch_size: B, seq_len: T, steps: o.steps, threads: backendThreads(),
     cpu_ms_per_step: +((cpu.user + cpu.system) / 1000 / o.steps).toFixed(1),
     step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
-    peak_rss_mb: Math.round(peakRss / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: tf.memory().numTensors,
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: 0,
     kernels_per_step: prof.kernels.length, ...(dispatches !== undefined ? { gpu_dispatches_per_step: dispatches } : {}), ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
     ...(kernelTime.length > 0 ? { kernel_time: kernelTime } : {}),
   };
+}
+
+/** Median time of `steps` full training steps (same work as one step of trainQA with clipping). */
+export async function benchTraining(o: BenchOptions): Promise<BenchResult> {
+  const { model, batch, dispose } = benchSetup(o);
+  const params = Object.fromEntries(Object.entries(model.params).filter(([, v]) => v.trainable));
+  try {
+    checkTrainingFits(Object.values(params).reduce((n, v) => n + v.size, 0));
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+  const byVar = new Map(Object.entries(params).map(([n, v]) => [v.name, n]));
+  const opt = createAdamW(params, { lr: 1e-4 });
+  const B = o.batchSize, T = o.seqLen;
+  const starts = tf.tensor1d(Array.from({ length: B }, (_, i) => (i * 7) % T), "int32");
+  const ends = tf.tensor1d(Array.from({ length: B }, (_, i) => Math.min(T - 1, ((i * 7) % T) + 3)), "int32");
+  /** Queue one training step, as trainQA does: clipping and the update on the device, the loss and norm read back
+   * while the next step is queued. Resolves when that read has landed, i.e. when the step has finished on the device. */
+  const step = (i: number): Promise<unknown> => {
+    const vars = Object.values(params);
+    const { value, grads } = variableGrads(() => {
+      const out = forward(model, batch, { training: true, seed: i });
+      return qaLoss(out.startLogits!, out.endLogits!, starts, ends);
+    }, vars);
+    const named: Grads = {};
+    for (const [vn, g] of Object.entries(grads)) named[byVar.get(vn)!] = g;
+    const clip = gradClipScale(named, 1);
+    adamwStep(opt, params, named, 1e-4, clip.scale); // clipping folded into the update, as trainQA does
+    disposeGrads(named);
+    return readStepStats(i, [value], clip).values;
+  };
+  const r = await timeSteps(o, "train", countParams(model), step);
+  disposeAdamW(opt);
+  dispose();
+  tf.dispose([starts, ends]);
+  return { ...r, live_tensors_after: tf.memory().numTensors };
+}
+
+/** Median time of `steps` forward passes as predictQA runs them: no gradients, no dropout, the logits read back. */
+export async function benchInference(o: BenchOptions): Promise<BenchResult> {
+  const { model, batch, dispose } = benchSetup(o);
+  const step = (): Promise<unknown> => {
+    const [s, e] = tf.tidy(() => {
+      const out = forward(model, batch, { training: false });
+      return [out.startLogits!, out.endLogits!];
+    });
+    return Promise.all([s.data(), e.data()]).finally(() => tf.dispose([s, e]));
+  };
+  const r = await timeSteps(o, "inference", countParams(model), step);
+  dispose();
+  return { ...r, live_tensors_after: tf.memory().numTensors };
 }
 
 export interface GemmShape { name: string; batch: number; m: number; k: number; n: number; ta: boolean; tb: boolean }
@@ -156,6 +199,8 @@ export function gemmShapes(preset: PresetName, batch: number, seqLen: number): G
     { name: "x·W (FFN in)", batch: 1, m: N, k: H, n: I, ta: false, tb: false },
     { name: "x·W (FFN out)", batch: 1, m: N, k: I, n: H, ta: false, tb: false },
     { name: "xᵀ·dy (FFN in weight gradient)", batch: 1, m: H, k: N, n: I, ta: true, tb: false },
+    { name: "xᵀ·dy (FFN out weight gradient)", batch: 1, m: I, k: N, n: H, ta: true, tb: false },
+    { name: "xᵀ·dy (Q, K, V, output weight gradients)", batch: 1, m: H, k: N, n: H, ta: true, tb: false },
     { name: "dy·Wᵀ (FFN in input gradient)", batch: 1, m: N, k: I, n: H, ta: false, tb: true },
     { name: "q·kᵀ (all heads)", batch: batch * A, m: seqLen, k: d, n: seqLen, ta: false, tb: true },
     { name: "p·v (all heads)", batch: batch * A, m: seqLen, k: seqLen, n: d, ta: false, tb: false },

@@ -5,14 +5,26 @@
 // - Transpose of a big rank-2 block (weight gradients transpose [tokens, features] activations): the C++ loop walks
 //   the output with a stride of a whole row and misses cache on every read; here it goes tile by tile.
 // - Sum over leading axes (every bias gradient sums [tokens, features] over tokens): the library transposes the
-//   input first so the summed axis is innermost; here the rows are added into one accumulator row instead.
+//   input first so the summed axis is innermost; here the rows are added into one accumulator row instead (on the
+//   GEMM pool's threads, when it runs, in blocks of rows).
 // - BertqaAdamW (lib/fused.ts's adamwUpdate): one pass over p, m, v, g instead of ~14 kernels per parameter,
-//   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored.
+//   gradient clipping included (g·gradScale), so no clipped copy of the gradients is stored; on the GEMM pool's threads
+//   in SIMD (wasm-gemm.c) when it runs, else in JS; both in the composite's float32 operations, so equal to it.
+//   BertqaAdamWMulti (lib/fused.ts's adamwUpdates, registered with the pool's kernels by wasm-fused.ts) does the same
+//   in place, every parameter of a step in one call: no new p, m, v per parameter (three copies of the word embeddings
+//   at once, 94 MB for mini, 281 MB for base).
+// - Identity (tf.clone, and every tensor the engine saves for the backward pass): the library's copies the buffer; here
+//   the output shares it (reference counted, as Reshape and the cpu backend's Identity do), since no kernel writes its
+//   inputs. A training step of mini at 16 × 128 saved ~130 full-size copies, ~230 MB of copying, and held them all.
+// - GatherV2 of rows (embedding lookups): the library's kernel loops element by element (~10× slower than copying rows,
+//   which is why lib/bert.ts used to read the whole table out of the heap, 31 MB for mini and 94 MB for base every
+//   forward pass, and copy rows in JS); here each row is one copy inside the heap.
 // - Slice (and so SplitV): the library's JS kernel first copies the WHOLE input out of the heap (readSync) for every
 //   slice, so splitting a tensor into G parts copies it G times; here each slice copies only its own elements.
 import * as tf from "@tensorflow/tfjs";
 import { type Info, type WasmBackend, sizeOf } from "./wasm-internals";
 import { ADAMW } from "./webgpu"; // the kernel's name (that module declares names and types only until webgpu loads)
+import { ROW_OP, gemmPoolFor, rowBlock } from "./wasm-gemm";
 
 const BACKEND = "wasm";
 let installed = false;
@@ -25,39 +37,30 @@ export function installWasmExtraKernels(): void {
   if (tf.getKernel("UnsortedSegmentSum", BACKEND) === undefined) {
     tf.registerKernel({ kernelName: "UnsortedSegmentSum", backendName: BACKEND, kernelFunc: unsortedSegmentSum as never });
   }
-  const slice = tf.getKernel("Slice", BACKEND);
-  if (slice !== undefined) {
-    const wasmSlice = slice.kernelFunc as unknown as (args: Args) => Info;
-    tf.unregisterKernel("Slice", BACKEND);
-    tf.registerKernel({ ...slice, kernelFunc: ((args: Args) => (args.inputs.x.dtype === "string" ? wasmSlice(args) : heapSlice(args))) as never });
-  }
-  const split = tf.getKernel("SplitV", BACKEND);
-  if (split !== undefined) {
-    tf.unregisterKernel("SplitV", BACKEND);
-    tf.registerKernel({ ...split, kernelFunc: splitV as never }); // the library's calls its own Slice, not the registry's
-  }
+  override("Slice", (args, stock) => (args.inputs.x.dtype === "string" ? stock(args) : heapSlice(args)));
+  override("SplitV", (args) => splitV(args)); // the library's calls its own Slice, not the registry's
+  override("GatherV2", (args, stock) => gatherRows(args) ?? stock(args));
+  override("Identity", (args, stock) => (args.inputs.x.dtype === "string" ? stock(args) : sharedIdentity(args)));
   if (tf.getKernel(ADAMW, BACKEND) === undefined) tf.registerKernel({ kernelName: ADAMW, backendName: BACKEND, kernelFunc: adamw as never });
-  const sum = tf.getKernel("Sum", BACKEND);
-  if (sum !== undefined) {
-    const wasmSum = sum.kernelFunc as unknown as (args: Args) => Info;
-    tf.unregisterKernel("Sum", BACKEND);
-    tf.registerKernel({ ...sum, kernelFunc: ((args: Args) => leadingSum(args) ?? wasmSum(args)) as never });
-  }
-  const transpose = tf.getKernel("Transpose", BACKEND);
-  if (transpose === undefined) throw new Error("tfjs-backend-wasm must be loaded before installWasmExtraKernels()");
-  const wasmTranspose = transpose.kernelFunc as unknown as (args: Args) => Info;
-  tf.unregisterKernel("Transpose", BACKEND);
-  tf.registerKernel({
-    ...transpose,
-    kernelFunc: ((args: Args) => {
-      const { shape, perm } = simplifyPermutation(args.inputs.x.shape, args.attrs.perm as number[]);
-      const x = args.inputs.x, outShape = (args.attrs.perm as number[]).map((a) => x.shape[a]);
-      if (perm.length === 2 && x.dtype === "float32" && sizeOf(shape) >= TILED_MIN) return tiledTranspose2d(args.backend, x, outShape, shape[0], shape[1]);
-      if (perm.length <= 4) return wasmTranspose(args);
-      return heapTranspose(args.backend, x, outShape, shape, perm);
-    }) as never,
+  override("Sum", (args, stock) => leadingSum(args) ?? stock(args));
+  if (tf.getKernel("Transpose", BACKEND) === undefined) throw new Error("tfjs-backend-wasm must be loaded before installWasmExtraKernels()");
+  override("Transpose", (args, stock) => {
+    const { shape, perm } = simplifyPermutation(args.inputs.x.shape, args.attrs.perm as number[]);
+    const x = args.inputs.x, outShape = (args.attrs.perm as number[]).map((a) => x.shape[a]);
+    if (perm.length === 2 && x.dtype === "float32" && sizeOf(shape) >= TILED_MIN) return tiledTranspose2d(args.backend, x, outShape, shape[0], shape[1]);
+    if (perm.length <= 4) return stock(args);
+    return heapTranspose(args.backend, x, outShape, shape, perm);
   });
   installed = true;
+}
+
+/** Replace the library's wasm kernel `name` (if registered) by `f`, which may call the library's (`stock`). */
+function override(name: string, f: (args: Args, stock: (args: Args) => Info) => Info | Info[]): void {
+  const k = tf.getKernel(name, BACKEND);
+  if (k === undefined) return;
+  const stock = k.kernelFunc as unknown as (args: Args) => Info;
+  tf.unregisterKernel(name, BACKEND);
+  tf.registerKernel({ ...k, kernelFunc: ((args: Args) => f(args, stock)) as never });
 }
 
 const TILED_MIN = 4096; // below this the C++ loop's data fits in cache anyway
@@ -77,7 +80,34 @@ function tiledTranspose2d(backend: WasmBackend, x: Info, outShape: number[], R: 
   return out;
 }
 
-/** Sum of float32 `x` over its leading axes (bias gradients) as rows added into one row; undefined: not that case. */
+/** Rows of x (axis 0, no batch dimensions, int32 indices) copied inside the heap; undefined: not that case. */
+function gatherRows({ inputs, backend, attrs }: Args): Info | undefined {
+  const { x, indices } = inputs;
+  const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  if (axis !== 0 || ((attrs.batchDims as number | undefined) ?? 0) !== 0 || indices.dtype !== "int32" || x.dtype === "string" || x.dtype === "complex64") return undefined;
+  const rows = x.shape[0], width = sizeOf(x.shape.slice(1));
+  const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out), idx = backend.typedArrayFromHeap(indices);
+  for (let i = 0; i < idx.length; i++) {
+    const r = idx[i];
+    if (!(r >= 0 && r < rows)) {
+      backend.disposeData(out.dataId);
+      throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
+    }
+    dst.set(src.subarray(r * width, (r + 1) * width), i * width);
+  }
+  return out;
+}
+
+/** The input's buffer under a second reference: freed when both tensors are. */
+function sharedIdentity({ inputs: { x }, backend }: Args): Info {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+/** Sum of float32 `x` over its leading axes (bias gradients) as rows added into one row; undefined: not that case.
+ * With the pool, blocks of rows are summed in SIMD on its threads (wasm-gemm.c's COLUMN_SUMS) and the blocks' sums
+ * added here; without, row by row here. Both in float64 across rows or blocks. */
 function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
   const x = inputs.x;
   if (x.dtype !== "float32" || x.shape.length < 2) return undefined;
@@ -86,10 +116,18 @@ function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
   const rows = sizeOf(x.shape.slice(0, axes.length)), inner = sizeOf(x.shape.slice(axes.length));
   const keep = attrs.keepDims === true;
   const out = backend.makeOutput(keep ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length), "float32");
-  const src = backend.typedArrayFromHeap(x), dst = backend.typedArrayFromHeap(out);
+  const pool = gemmPoolFor(backend);
+  let src: Info = x, n = rows;
+  if (pool !== undefined && rows > rowBlock(rows) && inner > 0) { // the blocks' sums: [blocks, inner]
+    src = backend.makeOutput([Math.ceil(rows / rowBlock(rows)), inner], "float32");
+    const at = (t: Info) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    n = pool.rows({ op: ROW_OP.columnSums, tensors: [at(x), at(src)], rows, cols: inner });
+  }
+  const from = backend.typedArrayFromHeap(src), dst = backend.typedArrayFromHeap(out);
   const acc = new Float64Array(inner);
-  for (let r = 0, s = 0; r < rows; r++, s += inner) for (let j = 0; j < inner; j++) acc[j] += src[s + j];
+  for (let r = 0, s = 0; r < n; r++, s += inner) for (let j = 0; j < inner; j++) acc[j] += from[s + j];
   dst.set(acc);
+  if (src !== x) backend.disposeData(src.dataId);
   return out;
 }
 
@@ -98,24 +136,62 @@ function leadingSum({ inputs, backend, attrs }: Args): Info | undefined {
 function adamw({ inputs, backend, attrs }: Args): Info[] {
   const { p, m, v, g, gradScale } = inputs;
   const outs = [p, m, v].map((t) => backend.makeOutput(t.shape, "float32"));
-  const [P, M, V, G] = [p, m, v, g].map((t) => backend.typedArrayFromHeap(t)); // views made after the allocations
-  const [P1, M1, V1] = outs.map((t) => backend.typedArrayFromHeap(t));
-  const scale = gradScale === undefined ? 1 : backend.typedArrayFromHeap(gradScale)[0]; // float32 already, as tf.mul's
   const a = attrs as Record<"lr" | "beta1" | "beta2" | "eps" | "weightDecay" | "stepSize" | "bc2Sqrt", number>;
-  adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array,
-    a.beta1, a.beta2, 1 - a.lr * a.weightDecay, a.stepSize, a.bc2Sqrt, a.eps, scale);
+  adamwRun(backend, [p, m, v, g], outs, adamwConstants(a, 1 - a.lr * a.weightDecay), gradScale);
   return outs;
 }
 
-function adamwLoop(P: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array,
-  b1: number, b2: number, decay: number, stepSize: number, bc2Sqrt: number, eps: number, gradScale: number): void {
-  const c1 = 1 - b1, c2 = 1 - b2;
+/** Inputs p0, m0, v0, g0, p1, … and optionally gradScale; attrs the shared constants and decayFactors (1 − lr·wd per
+ * parameter), as on WebGPU: every p, m, v updated in place (the caller checked no other tensor shares them). Only
+ * while the GEMM pool does the products: XNNPACK's keep each weight packed by tensor, so after an in-place update the
+ * single-threaded build's products would use the old weights. */
+export function adamwMulti({ inputs, backend, attrs }: Args): Info[] {
+  const a = attrs as Record<"beta1" | "beta2" | "eps" | "stepSize" | "bc2Sqrt", number> & { decayFactors: number[] };
+  a.decayFactors.forEach((decay, i) => {
+    const [p, m, v, g] = ["p", "m", "v", "g"].map((x) => inputs[`${x}${i}`]);
+    adamwRun(backend, [p, m, v, g], [p, m, v], adamwConstants(a, decay), inputs.gradScale);
+  });
+  return [];
+}
+
+/** The composite's scalars, float32 as tf makes them: β1, 1 − β1, β2, 1 − β2, 1 − lr·wd, stepSize, √(1 − β2ᵗ), eps. */
+function adamwConstants(a: Record<"beta1" | "beta2" | "eps" | "stepSize" | "bc2Sqrt", number>, decay: number): Float32Array {
+  return Float32Array.of(a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, decay, a.stepSize, a.bc2Sqrt, a.eps);
+}
+
+/** p, m, v, g → outs (p', m', v'; the inputs themselves to update in place): wasm-gemm.c's ADAMW row kernel on the
+ * pool, SIMD, when it runs, else the same operations in JS. */
+function adamwRun(backend: WasmBackend, [p, m, v, g]: Info[], outs: Info[], k: Float32Array, gradScale: Info | undefined): void {
+  const pool = gemmPoolFor(backend);
+  if (pool !== undefined) {
+    const args = backend.makeOutput([k.length + 3], "float32"), at = (t: Info) => backend.dataIdMap.get(t.dataId).memoryOffset;
+    const view = backend.typedArrayFromHeap(args) as Float32Array;
+    view.set(k);
+    new Int32Array(view.buffer, view.byteOffset + 4 * k.length, 3).set(outs.map(at)); // struct adamw_args' p', m', v'
+    const cols = p.shape[p.shape.length - 1] ?? 1;
+    try {
+      if (sizeOf(p.shape) > 0) pool.rows({ op: ROW_OP.adamw, tensors: [p, m, v, g, args].map(at).concat(gradScale === undefined ? 0 : at(gradScale)), rows: sizeOf(p.shape) / cols, cols });
+    } finally {
+      backend.disposeData(args.dataId);
+    }
+    return;
+  }
+  const [P, M, V, G] = [p, m, v, g].map((t) => backend.typedArrayFromHeap(t)); // views made after the allocations
+  const [P1, M1, V1] = outs.map((t) => backend.typedArrayFromHeap(t));
+  const scale = gradScale === undefined ? undefined : backend.typedArrayFromHeap(gradScale)[0]; // float32 already, as tf.mul's
+  adamwLoop(P as Float32Array, M as Float32Array, V as Float32Array, G as Float32Array, P1 as Float32Array, M1 as Float32Array, V1 as Float32Array, k, scale);
+}
+
+/** The composite's operations in its order, each rounded to float32 (the C kernel's, lane by lane). */
+function adamwLoop(P: Float32Array, M: Float32Array, V: Float32Array, G: Float32Array, P1: Float32Array, M1: Float32Array, V1: Float32Array, k: Float32Array, gradScale: number | undefined): void {
+  const f = Math.fround, [b1, c1, b2, c2, decay, stepSize, bc2Sqrt, eps] = k;
   for (let i = 0; i < G.length; i++) {
-    const gi = Math.fround(G[i] * gradScale); // the clipped gradient as float32, exactly what tf.mul(g, scale) stored
-    const mi = b1 * M[i] + c1 * gi, vi = b2 * V[i] + c2 * gi * gi;
+    const gi = gradScale === undefined ? G[i] : f(G[i] * gradScale); // the clipped gradient, exactly what tf.mul(g, scale) stored
+    const mi = f(f(M[i] * b1) + f(gi * c1)), vi = f(f(V[i] * b2) + f(f(gi * gi) * c2));
     M1[i] = mi;
     V1[i] = vi;
-    P1[i] = P[i] * decay - stepSize * (mi / (Math.sqrt(vi) / bc2Sqrt + eps));
+    const pi = decay === 1 ? P[i] : f(P[i] * decay), denom = f(f(f(Math.sqrt(vi)) / bc2Sqrt) + eps);
+    P1[i] = pi - f(f(mi / denom) * stepSize);
   }
 }
 

@@ -3,14 +3,16 @@
 "use strict";
 
 /** Int32 slots of the control array. NEXT packs the job's tag (12 bits) and the units not yet taken (20 bits). A job
- * is a product (KIND 0: its tiles) or a row kernel (KIND 1: blocks of RPU rows; EPS holds a float32's bits). */
+ * is a product (KIND 0: its tiles), a row kernel (KIND 1: blocks of RPU rows; EPS holds a float32's bits) or attention
+ * (KIND 2: OP 0 forward, a head's block of query rows per unit, or 1 backward, a head per unit; P0 its arguments). */
 const SLOT = { GEN: 0, STOP: 1, NEXT: 2, DONE: 3, TOTAL: 4, A: 5, RSA: 6, CSA: 7, B: 8, RSB: 9, CSB: 10, C: 11, LDC: 12, BIAS: 13,
   M: 14, N: 15, K: 16, SA: 17, SB: 18, SC: 19, MC: 20, NC: 21, UNITS_M: 22, UNITS_N: 23, FAILED: 24,
   KIND: 25, OP: 26, P0: 27, ROWS: 33, COLS: 34, RPU: 35, EPS: 36, SIZE: 37 }; // P0 … P0 + 5: the row kernel's tensors
 const TAG_SHIFT = 20, LEFT_MASK = (1 << TAG_SHIFT) - 1, TAG_MASK = 0xfff;
 
 /**
- * Take units of job `tag` until none are left, computing each with the module's gemm_tile or row_kernel. A unit is
+ * Take units of job `tag` until none are left, computing each with the module's gemm_tile, row_kernel or
+ * attention_units (`pack`: this thread's scratch). A unit is
  * taken by decrementing NEXT while its tag is still this job's; the job's slots are read only after that, when they
  * cannot change (the main thread writes the next job only once every taken unit is counted in DONE).
  */
@@ -22,8 +24,10 @@ function runUnits(ctrl, tag, code, pack) {
     if (Atomics.compareExchange(ctrl, SLOT.NEXT, v, v - 1) !== v) continue;
     const total = ctrl[SLOT.TOTAL];
     try {
-      if (ctrl[SLOT.KIND] === 0) runUnit(ctrl, (v & LEFT_MASK) - 1, code.gemm_tile, pack);
-      else runRows(ctrl, (v & LEFT_MASK) - 1, code.row_kernel);
+      const kind = ctrl[SLOT.KIND], u = (v & LEFT_MASK) - 1;
+      if (kind === 0) runUnit(ctrl, u, code.gemm_tile, pack);
+      else if (kind === 1) runRows(ctrl, u, code.row_kernel);
+      else code.attention_units(ctrl[SLOT.OP], ctrl[SLOT.P0] >>> 0, u, u + 1, pack);
     } catch {
       Atomics.store(ctrl, SLOT.FAILED, 1); // a trap: the tile still counts as done, so the main thread never waits forever
     }

@@ -24,14 +24,17 @@ export interface WasmMemory { buffer: ArrayBuffer | SharedArrayBuffer }
 type WasmCode = object; // a compiled WebAssembly.Module (shareable with workers)
 const WA = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean; Module: new (b: Uint8Array) => WasmCode; Instance: new (m: WasmCode, imports: object) => { exports: Record<string, unknown> } } }).WebAssembly;
 
-/** The module's exports: one product tile, and rows [r0, r1) of a row kernel (wasm-gemm.c). */
+/** The module's exports: one product tile, rows [r0, r1) of a row kernel, units of attention (wasm-gemm.c). */
 interface GemmCode {
   gemm_tile(a: number, rsa: number, csa: number, b: number, rsb: number, csb: number, c: number, ldc: number, bias: number, m: number, n: number, k: number, pack: number): void;
   row_kernel(op: number, p0: number, p1: number, p2: number, p3: number, p4: number, p5: number, cols: number, eps: number, r0: number, r1: number, unit: number): void;
+  attention_units(backward: number, args: number, u0: number, u1: number, scratch: number): void;
 }
 
-const KC = 256, NC_MAX = 256; // wasm-gemm.c's depth block; columns per tile, so a tile's packed B is KC × NC_MAX floats
-const PACK_BYTES = KC * NC_MAX * 4;
+const KC = 256, NC_MAX = 256, MR = 4; // wasm-gemm.c's depth block and rows per micro-tile; columns per tile
+/** Each thread's scratch: a tile's packed B (KC × NC_MAX floats) and one packed panel of A, then attention's two blocks
+ * of scores (wasm-gemm.c's ATTN_QB × ATTN_MAX_T each). */
+const PACK_BYTES = (KC * (NC_MAX + MR) + 2 * 64 * 512) * 4;
 const MC_TARGET = 96; // rows per tile: 24 of the kernel's 4-row micro-tiles, ~0.3 ms of work at BERT's widths
 const MAX_UNITS = (1 << TAG_SHIFT) - 1;
 /** Products below this many flops run on the calling thread: waking a worker costs ~50 µs, ~1-2 MFLOP of work. */
@@ -54,9 +57,10 @@ export interface GemmJob {
 }
 
 /** wasm-gemm.c's row kernels (its enum), each over rows of a [rows × cols] matrix. */
-export const ROW_OP = { gelu: 0, geluGrad: 1, addLayerNorm: 2, rowStats: 3, layerNormGrad: 4, layerNormParamGrad: 5 } as const;
+export const ROW_OP = { gelu: 0, geluGrad: 1, addLayerNorm: 2, rowStats: 3, layerNormGrad: 4, layerNormParamGrad: 5, dropout: 6, adamw: 7, columnSums: 8, sumSquares: 9 } as const;
 
-/** One row kernel: `tensors` are heap byte addresses in the order wasm-gemm.c's row_kernel takes them (0: none). */
+/** One row kernel: `tensors` are heap byte addresses in the order wasm-gemm.c's row_kernel takes them (0: none; the
+ * dropout's key and threshold take two of the places). */
 export interface RowJob { op: number; tensors: number[]; rows: number; cols: number; eps?: number }
 
 export interface GemmPool {
@@ -65,6 +69,8 @@ export interface GemmPool {
   run(job: GemmJob): void;
   /** Run a row kernel in blocks of `rowBlock(rows)` rows; returns the number of blocks (partial sums' rows). */
   rows(job: RowJob): number;
+  /** wasm-gemm.c's attention_units over `units` (its arguments at heap address `args`); `flops` decides the threads. */
+  attention(args: number, units: number, backward: boolean, flops: number): void;
   dispose(): void;
 }
 
@@ -119,7 +125,7 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     if (Atomics.load(ctrl, SLOT.FAILED) !== 0) throw new Error(`wasm-gemm: a unit of ${what()} trapped (operands outside the heap?)`);
   };
   const run = (job: GemmJob) => {
-    const t = tiles(job), s = SLOT;
+    const t = tiles(job, threads), s = SLOT;
     dispatch([[s.KIND, 0], [s.A, job.a], [s.RSA, job.rsa], [s.CSA, job.csa], [s.B, job.b], [s.RSB, job.rsb], [s.CSB, job.csb], [s.C, job.c], [s.LDC, job.ldc],
       [s.BIAS, job.bias], [s.M, job.m], [s.N, job.n], [s.K, job.k], [s.SA, job.strideA], [s.SB, job.strideB], [s.SC, job.strideC], [s.MC, t.mc], [s.NC, t.nc],
       [s.UNITS_M, t.unitsM], [s.UNITS_N, t.unitsN]], t.total, 2 * job.batch * job.m * job.n * job.k >= PARALLEL_MIN_FLOPS,
@@ -134,6 +140,9 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
       () => `row kernel ${job.op} over ${job.rows}×${job.cols}`);
     return total;
   };
+  const attention = (args: number, units: number, backward: boolean, flops: number) => {
+    dispatch([[SLOT.KIND, 2], [SLOT.OP, backward ? 1 : 0], [SLOT.P0, args]], units, flops >= PARALLEL_MIN_FLOPS, () => `attention${backward ? "'s gradient" : ""} over ${units} units`);
+  };
   const dispose = () => {
     Atomics.store(ctrl, SLOT.STOP, 1);
     Atomics.add(ctrl, SLOT.GEN, 1);
@@ -141,19 +150,30 @@ export async function startGemmPool(memory: WasmMemory, malloc: (bytes: number) 
     for (const w of workers) void w.terminate();
     for (const p of packs) free(p);
   };
-  return { threads, fma, run, rows, dispose };
+  return { threads, fma, run, rows, attention, dispose };
 }
 
 function startWorker(module: WasmCode, memory: WasmMemory, control: SharedArrayBuffer, pack: number): Promise<PoolWorker> {
   return startPoolWorker({ gemmModule: module, memory, control, pack }); // a worker_thread, or a Web Worker in a page
 }
 
-/** Split C into tiles: ~MC_TARGET rows (a multiple of the kernel's 4 rows, balanced over the rows) × up to NC_MAX columns per batch. */
-export function tiles(job: Pick<GemmJob, "batch" | "m" | "n">): { mc: number; nc: number; unitsM: number; unitsN: number; total: number } {
+/**
+ * Split C into tiles: ~MC_TARGET rows (a multiple of the kernel's 4 rows, balanced over the rows) × up to NC_MAX columns
+ * per batch; with `threads` > 1, finer until each thread has 3 (the weight gradients, 256 × 256 over 2048 tokens,
+ * made 3 tiles for 2 threads: one idled a third of the product). Not finer: each tile packs its own panels of B, and
+ * halving 88 × 256 tiles measured 48 → 44 GFLOP/s per core. Any split gives the same bits.
+ */
+export function tiles(job: Pick<GemmJob, "batch" | "m" | "n">, threads = 1): { mc: number; nc: number; unitsM: number; unitsN: number; total: number } {
   const mBlocks = Math.max(1, Math.ceil(job.m / MC_TARGET));
-  const mc = Math.min(job.m, Math.ceil(job.m / mBlocks / 4) * 4);
+  let mc = Math.min(job.m, Math.ceil(job.m / mBlocks / 4) * 4);
   const nBlocks = Math.max(1, Math.ceil(job.n / NC_MAX));
-  const nc = Math.min(NC_MAX, Math.ceil(job.n / nBlocks / 8) * 8);
+  let nc = Math.min(NC_MAX, Math.ceil(job.n / nBlocks / 8) * 8);
+  const count = () => job.batch * Math.ceil(job.m / mc) * Math.ceil(job.n / nc);
+  while (threads > 1 && count() < 3 * threads) {
+    if (mc > 16 && 4 * mc >= nc) mc = Math.ceil(mc / 8) * 4; // halved, still a multiple of 4
+    else if (nc > 64) nc = Math.ceil(nc / 16) * 8;
+    else break;
+  }
   const unitsM = Math.ceil(job.m / mc), unitsN = Math.ceil(job.n / nc);
   const total = job.batch * unitsM * unitsN;
   if (total > MAX_UNITS) throw new Error(`wasm-gemm: ${total} tiles, more than ${MAX_UNITS}`);

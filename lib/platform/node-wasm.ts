@@ -65,6 +65,7 @@ export function registerThreadedWasm(threads: number, priority = 2): void {
     };
     const backend = new wasmPkg.BackendWasm(mod); // starts XNNPACK's pool threads
     unrefWorkers(mod);
+    releaseIdleWorkers(mod, wanted - 1);
     return backend;
   }, priority);
 }
@@ -84,8 +85,18 @@ function unrefWorkers(mod: WasmModuleRaw): void {
   for (const w of [...(pool?.unusedWorkers ?? []), ...(pool?.runningWorkers ?? [])]) w.unref?.();
 }
 
+/** The build's glue starts 8 pthread workers whatever the thread count (pthreadPoolSize=8), each a worker thread with
+ * its own V8 heap and copy of the module: ~17 MB of RSS apiece. XNNPACK's pool needs `keep` of them (threads − 1; it
+ * runs 1 thread here, lib/backend.ts's XNNPACK_THREADS: none), those it started included; the rest never run, and the
+ * glue starts another should a thread be created later. */
+function releaseIdleWorkers(mod: WasmModuleRaw, keep: number): void {
+  const idle = mod.PThread?.unusedWorkers;
+  if (idle === undefined) return;
+  for (const w of idle.splice(Math.max(0, keep - (mod.PThread?.runningWorkers?.length ?? 0)))) void w.terminate?.();
+}
+
 interface WasmModuleRaw {
-  PThread?: { unusedWorkers?: { unref?: () => void }[]; runningWorkers?: { unref?: () => void }[] };
+  PThread?: { unusedWorkers?: { unref?: () => void; terminate?: () => unknown }[]; runningWorkers?: { unref?: () => void }[] };
   cwrap(name: string, ret: string | null, args: string[]): unknown;
   tfjs?: Record<string, unknown>;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch reference for `bertqa bench`: the same BERT (post-LayerNorm encoder, QA head, HF modeling_bert.py math)
 written with plain torch modules (transformers is not needed), the same step: forward, QA loss, backward, clip to norm
-1, AdamW. Prints ONE JSON line with the same keys as bertqa bench. Run with the system python that has torch:
+1, AdamW; or with --inference, as `bertqa bench --inference`, a forward pass in eval mode under torch.no_grad() with
+the logits read back. Prints ONE JSON line with the same keys as bertqa bench. Run with the system python that has torch:
   /usr/bin/python3 test/bench/torch_bench.py --config mini --batch-size 16 --seq-len 128 --steps 5
 On a GPU (test/bench/gpu.sh): --device cuda, float32 without TF32 unless --tf32; --hf trains transformers'
 BertForQuestionAnswering instead, as a check that this module is the same work.
@@ -65,6 +66,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--vocab-size", type=int, default=30522)
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
+    ap.add_argument("--inference", action="store_true", help="time forward passes (eval mode, torch.no_grad) instead of training steps")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on cuda (default: exact float32)")
     ap.add_argument("--hf", action="store_true", help="transformers' BertForQuestionAnswering instead of the module above")
@@ -106,6 +108,14 @@ def main():
         opt.step()
         return loss.item()
 
+    def infer():
+        with torch.no_grad():
+            s, e = model(ids, types, attn)
+            return s.cpu().numpy(), e.cpu().numpy()  # the logits read back, as prediction reads them
+
+    if a.inference:
+        (hf if a.hf else module).eval()
+        step = infer
     for _ in range(a.warmup):
         step()
     if cuda:
@@ -119,7 +129,7 @@ def main():
     cpu_ms = (time.process_time() - cpu0) * 1000 / a.steps  # all threads' CPU time, as bertqa bench's cpu_ms_per_step
     med = statistics.median(times)
     out = {
-        "backend": f"pytorch-{a.device}" + ("-tf32" if cuda and a.tf32 else "") + ("-hf" if a.hf else ""), "torch": torch.__version__,
+        "mode": "inference" if a.inference else "train", "backend": f"pytorch-{a.device}" + ("-tf32" if cuda and a.tf32 else "") + ("-hf" if a.hf else ""), "torch": torch.__version__,
         "threads": torch.get_num_threads(), "config": a.config, "params": sum(p.numel() for p in params), "batch_size": B, "seq_len": T, "steps": a.steps,
         "cpu_ms_per_step": round(cpu_ms, 1), "step_ms": round(med, 1), "step_ms_min": round(min(times), 1), "examples_per_s": round(1000 * B / med, 2),
         "tokens_per_s": round(1000 * B * T / med), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
