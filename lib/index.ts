@@ -23,6 +23,7 @@ export * from "./train";
 export { DEMO, runDemo, type DemoOptions, type DemoSummary } from "./demo";
 export { checkTrainOutDir, newestCheckpoint, type RunDir, type TrainerState } from "./rundir";
 export * from "./optim";
+export { benchInference, benchTraining, type BenchOptions, type BenchResult } from "./bench"; // timing steps, as bertqa bench does
 export * from "./session";
 export * from "./stop";
 

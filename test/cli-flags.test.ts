@@ -17,7 +17,8 @@ const INVOCATION = /bertqa ([a-z]+)((?: +--[a-z][a-z0-9-]*(?:[ =](?!--)[^\s'"`()
 
 /** Imports that use only functions which print no flag: the importer's command does not reach the module through them. */
 const QUIET_IMPORTS: Record<string, { module: string; why: string }[]> = {
-  "lib/cli/bench.ts": [{ module: "lib/train.ts", why: "outOfMemory and readStepStats only" }],
+  "lib/cli/bench.ts": [{ module: "lib/train.ts", why: "outOfMemory only" }],
+  "lib/bench.ts": [{ module: "lib/train.ts", why: "readStepStats only" }],
   "lib/cli/ask.ts": [{ module: "lib/cli/predict.ts", why: "selectBackend only (its --backend message: ask has --backend)" }],
   "lib/course/workspace.ts": [{ module: "lib/outdir.ts", why: "LOCK_FILE only (to tell a killed run from a running one)" }],
 };

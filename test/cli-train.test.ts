@@ -76,7 +76,7 @@ test("demo (short): trains, writes the report files, and its last stdout line is
 
 test("bench: pipelined training steps on cpu report consistent speed, no leaked tensors, and where the step's time goes by kernel", async () => {
   const tf = await import("@tensorflow/tfjs");
-  const { benchTraining } = await import("../lib/cli/bench");
+  const { benchTraining } = await import("../lib/bench");
   await tf.setBackend("cpu");
   const r = await benchTraining({ preset: "tiny", batchSize: 2, seqLen: 32, steps: 3, warmup: 1, vocabSize: 500, seed: 0 });
   assert.equal(r.live_tensors_after, 0, "tensors leaked by the bench");
@@ -92,7 +92,7 @@ test("bench: pipelined training steps on cpu report consistent speed, no leaked 
 
 test("bench --inference: forward passes only (no gradient kernels), fewer kernels than a training step, no leaked tensors", async () => {
   const tf = await import("@tensorflow/tfjs");
-  const { benchInference, benchTraining } = await import("../lib/cli/bench");
+  const { benchInference, benchTraining } = await import("../lib/bench");
   await tf.setBackend("cpu");
   const o = { preset: "tiny" as const, batchSize: 2, seqLen: 32, steps: 2, warmup: 1, vocabSize: 500, seed: 0 };
   const r = await benchInference(o);

@@ -19,7 +19,7 @@ import { dropoutMask } from "../lib/dropout";
 import { addLayerNorm, adamwUpdate, adamwUpdates, attention, biasGelu, dropout, fusedKernelActive, gradNormScale, type AdamWItem, type AdamWUpdate } from "../lib/fused";
 import { ADAMW, ADAMW_MULTI, ADD_LAYER_NORM, ATTENTION, BIAS_GELU, COLUMN_SUMS, COLUMN_SUMS_ROWS, DROPOUT, GRAD_NORM } from "../lib/kernels/webgpu";
 import { gemmStats, installGemm, uninstallGemm } from "../lib/kernels/gemm";
-import { countGpuDispatches } from "../lib/cli/bench";
+import { countGpuDispatches } from "../lib/bench";
 
 /** The same float32 bits (so −0 ≠ 0): for results that must not differ by even one rounding. */
 function assertBitwise(got: Float32Array, want: Float32Array, what: string): void {

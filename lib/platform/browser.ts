@@ -139,3 +139,8 @@ export function persist(): Promise<void> {
 }
 
 export const repoRoot = "/";
+
+/** A page cannot see its CPU time: 0, and benchmarks leave it out. */
+export const cpuTimeUs = (): number => 0;
+/** The JavaScript heap's high-water mark is not kept by browsers: the heap in use now. */
+export const peakResidentBytes = (): number => residentBytes();

@@ -70,3 +70,11 @@ export async function persist(): Promise<void> {}
 
 /** The repository's root, where data/ (the embedded sample) and test/fixtures/ are. */
 export const repoRoot = nodePath.resolve(__dirname, "..", "..");
+
+/** CPU time this process has used, all threads, in microseconds. */
+export const cpuTimeUs = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+/** The process's peak resident memory in bytes (getrusage's maxrss). */
+export const peakResidentBytes = (): number => process.resourceUsage().maxRSS * 1024;
