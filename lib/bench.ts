@@ -166,8 +166,6 @@ export async function countGpuDispatches<T>(f: () => Promise<T>): Promise<[T, nu
 
 /** tf.profile's kernels summed by name: the 12 costliest, or none when no kernel reported a time. Only registered
  * kernels count: the profile also lists op scopes (customGrad's, fused ops'), whose times include their kernels'. */
-/** tf.profile's kernels summed by name: the 12 costliest, or none when no kernel reported a time. Only registered
- * kernels count: the profile also lists op scopes (customGrad's, fused ops'), whose times include their kernels'. */
 function timeByKernel(kernels: { name: string; kernelTimeMs: unknown }[]): { kernel: string; launches: number; ms: number }[] {
   const by = new Map<string, { launches: number; ms: number }>();
   for (const k of kernels) {

@@ -152,13 +152,21 @@ function send(k: Kernel, channel: string, msgType: string, content: Record<strin
   return msgId;
 }
 
-/** Ask for kernel_info until the kernel answers (it may still be starting or restarting). */
+/**
+ * Ask for kernel_info until the kernel answers on shell and on iopub (it may still be starting or restarting). A reply
+ * on shell alone is not enough: after a restart the server's iopub subscription reconnects later, and a cell's output
+ * and idle status sent before that are lost (jupyter_server "nudges" a new websocket the same way).
+ */
 export async function waitReady(k: Kernel, timeoutMs = 120_000): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
     const answered = await new Promise<boolean>((resolve) => {
       const id = send(k, "shell", "kernel_info_request", {});
+      let reply = false, iopub = false;
       const l = (m: JupyterMessage) => {
-        if (m.parent_header.msg_id === id && m.header.msg_type === "kernel_info_reply") done(true);
+        if (m.parent_header.msg_id !== id) return;
+        if (m.header.msg_type === "kernel_info_reply") reply = true;
+        if (m.header.msg_type === "status") iopub = true;
+        if (reply && iopub) done(true);
       };
       const timer = setTimeout(() => done(false), 2000);
       const done = (v: boolean) => {

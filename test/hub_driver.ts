@@ -108,7 +108,7 @@ async function killAndResume(k: Kernel, nb: Notebook, cells: number[], steps: nu
 async function runaway(k: Kernel) {
   const r = await runCell(k, "const hog: Buffer[] = [];\nfor (;;) hog.push(Buffer.alloc(64 * 1024 * 1024, 1));", undefined, 120_000);
   await waitReady(k);
-  return { status: r.status, seconds: r.seconds, after: (await runCell(k, "console.log(6 * 7)")).outputs.map((o) => o.text).join("").trim() };
+  return { status: r.status, seconds: r.seconds, after: (await runCell(k, "console.log(6 * 7)", undefined, 60_000)).outputs.map((o) => o.text).join("").trim() };
 }
 
 async function main() {

@@ -131,7 +131,7 @@ test("notebook 04: ■ during training ends the cell with one line and keeps the
     // section 3's run stops itself at STOP_AT under Run All; here ■ must come first, after the step-10 log line
     await editCell(page, 0, "Math.round(0.375 * MAX_STEPS!)", "30");
     const cells = await codeCells(page);
-    const train = cells.find((c) => c.source.includes("trainQA({ ...settings, model: model,"))!;
+    const train = cells.find((c) => c.source.includes("const first = await trainQA("))!;
     const losses = await appendCell(page, LOSSES_CELL);
     const running = command(page, "notebook:run-all-cells");
     await page.waitForFunction((i: number) => {

@@ -109,16 +109,3 @@ function torchGemm(python: string, shapes: GemmShape[], threads: number): { vers
   const out = JSON.parse(r.stdout) as { torch: string; threads: number; gemm: { name: string; gflops: number; cpu_gflops: number }[] };
   return { version: out.torch, threads: out.threads, gflops: Object.fromEntries(out.gemm.map((g) => [g.name, g.gflops])), cpuGflops: Object.fromEntries(out.gemm.map((g) => [g.name, g.cpu_gflops])) };
 }
-
-function timeByKernel(kernels: { name: string; kernelTimeMs: unknown }[]): { kernel: string; launches: number; ms: number }[] {
-  const by = new Map<string, { launches: number; ms: number }>();
-  for (const k of kernels) {
-    if (tf.getKernel(k.name, tf.getBackend()) === undefined) continue;
-    const e = by.get(k.name) ?? { launches: 0, ms: 0 };
-    e.launches++;
-    e.ms += typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0; // tf.profile has awaited them; an error counts 0
-    by.set(k.name, e);
-  }
-  const rows = [...by].map(([kernel, e]) => ({ kernel, launches: e.launches, ms: +e.ms.toFixed(2) })).sort((a, b) => b.ms - a.ms);
-  return rows[0]?.ms > 0 ? rows.slice(0, 12) : [];
-}
