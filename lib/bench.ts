@@ -1,4 +1,4 @@
-// Timing the model's steps, as \`bertqa bench\` prints them and test/bench/ compares them with PyTorch: full training
+// Timing the model's steps, as `bertqa bench` prints them and test/bench/ compares them with PyTorch: full training
 // steps (forward, QA loss, backward, clipping, AdamW) or forward passes as prediction runs them, of a preset BERT on
 // random tokens, after warm-up steps. The same code times Node and a browser's worker (test/bench/browser_bench.ts).
 import * as tf from "@tensorflow/tfjs";
