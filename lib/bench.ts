@@ -16,12 +16,12 @@ export interface BenchResult {
   config: string; params: number; batch_size: number; seq_len: number; steps: number;
   threads: number; // CPU threads the backend computes on (wasm: the GEMM pool's; 1 elsewhere, or when unknown)
   step_ms: number; step_ms_min: number; examples_per_s: number; tokens_per_s: number;
-  /** CPU time per step, all threads together (process.cpuUsage; 0 in a browser, which does not say): comparable between
-   * runs on a busy machine, where wall time is not; cpu_ms_per_step / step_ms is how many cores the step kept busy. */
-  cpu_ms_per_step: number;
-  /** The process's peak resident memory (getrusage's maxrss, as torch_bench.py reads it), model building included; in
-   * a browser the JavaScript heap's, the wasm heap not counted. */
-  peak_rss_mb: number;
+  /** CPU time per step, all threads together (process.cpuUsage; absent in a browser, which does not say): comparable
+   * between runs on a busy machine, where wall time is not; cpu_ms_per_step / step_ms is how many cores the step kept busy. */
+  cpu_ms_per_step?: number;
+  /** The process's peak resident memory (getrusage's maxrss, as torch_bench.py reads it), model building included;
+   * absent in a browser, which does not say. */
+  peak_rss_mb?: number;
   peak_tensor_mb: number; live_tensors_after: number;
   kernels_per_step: number; // kernel calls (tf ops and the library's kernels) in one step, free ones (reshapes) included
   gpu_dispatches_per_step?: number; // webgpu: compute dispatches in one step, what the GPU actually launches
@@ -75,17 +75,18 @@ async function timeSteps(o: BenchOptions, mode: BenchResult["mode"], params: num
     times.push(now - last);
     last = now;
   }
-  const cpu = cpuTimeUs() - cpu0; // the timed steps' span: step warmup+1 queued to step warmup+steps read
+  const cpu1 = cpuTimeUs(); // the timed steps' span: step warmup+1 queued to step warmup+steps read
   await inFlight;
   const sorted = times.slice().sort((a, b) => a - b);
   const kernelTime = timeByKernel(prof.kernels);
   const median = sorted[Math.floor(sorted.length / 2)];
   const [B, T] = [o.batchSize, o.seqLen];
+  const peakRss = peakResidentBytes();
   return {
     mode, config: o.preset, params, batch_size: B, seq_len: T, steps: o.steps, threads: backendThreads(),
-    cpu_ms_per_step: +(cpu / 1000 / o.steps).toFixed(1),
+    ...(cpu0 !== undefined && cpu1 !== undefined ? { cpu_ms_per_step: +((cpu1 - cpu0) / 1000 / o.steps).toFixed(1) } : {}),
     step_ms: +median.toFixed(1), step_ms_min: +sorted[0].toFixed(1), examples_per_s: +((1000 * B) / median).toFixed(2), tokens_per_s: Math.round((1000 * B * T) / median),
-    peak_rss_mb: Math.round(peakResidentBytes() / 2 ** 20), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: 0,
+    ...(peakRss !== undefined ? { peak_rss_mb: Math.round(peakRss / 2 ** 20) } : {}), peak_tensor_mb: Math.round(peakBytes / 2 ** 20), live_tensors_after: 0,
     kernels_per_step: prof.kernels.length, ...(dispatches !== undefined ? { gpu_dispatches_per_step: dispatches } : {}), ...(gpuMemory() !== undefined ? { peak_gpu_mb: Math.round(peakGpu / 2 ** 20) } : {}),
     ...(kernelTime.length > 0 ? { kernel_time: kernelTime } : {}),
   };

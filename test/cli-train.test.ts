@@ -98,7 +98,7 @@ test("bench --inference: forward passes only (no gradient kernels), fewer kernel
   const r = await benchInference(o);
   assert.equal(r.mode, "inference");
   assert.equal(r.live_tensors_after, 0, "tensors leaked by the bench");
-  assert.ok(r.step_ms > 0 && r.peak_rss_mb > 0);
+  assert.ok(r.step_ms > 0 && r.peak_rss_mb! > 0 && r.cpu_ms_per_step! > 0);
   const names = new Set((r.kernel_time ?? []).map((k) => k.kernel));
   assert.ok(names.has("_FusedMatMul") && !names.has("ScatterNd") && !names.has("BertqaAdamW"), `forward kernels only: ${[...names]}`);
   const t = await benchTraining(o);

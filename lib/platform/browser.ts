@@ -140,7 +140,7 @@ export function persist(): Promise<void> {
 
 export const repoRoot = "/";
 
-/** A page cannot see its CPU time: 0, and benchmarks leave it out. */
-export const cpuTimeUs = (): number => 0;
-/** The JavaScript heap's high-water mark is not kept by browsers: the heap in use now. */
-export const peakResidentBytes = (): number => residentBytes();
+/** A page cannot see its CPU time, and benchmarks leave it out. */
+export const cpuTimeUs = (): number | undefined => undefined;
+/** Nor its peak memory: browsers keep no high-water mark, and a worker sees no heap size at all. */
+export const peakResidentBytes = (): number | undefined => undefined;

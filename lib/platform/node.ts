@@ -71,10 +71,10 @@ export async function persist(): Promise<void> {}
 /** The repository's root, where data/ (the embedded sample) and test/fixtures/ are. */
 export const repoRoot = nodePath.resolve(__dirname, "..", "..");
 
-/** CPU time this process has used, all threads, in microseconds. */
-export const cpuTimeUs = (): number => {
+/** CPU time this process has used, all threads, in microseconds (undefined where the platform does not say). */
+export const cpuTimeUs = (): number | undefined => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
-/** The process's peak resident memory in bytes (getrusage's maxrss). */
-export const peakResidentBytes = (): number => process.resourceUsage().maxRSS * 1024;
+/** The process's peak resident memory in bytes (getrusage's maxrss; undefined where the platform does not say). */
+export const peakResidentBytes = (): number | undefined => process.resourceUsage().maxRSS * 1024;
