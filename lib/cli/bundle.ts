@@ -84,10 +84,13 @@ export function siteManifest(root: string, roots: string[]): { roots: string[]; 
 /** The repository's folders the notebooks and the library read in a browser: the sample and the test fixtures. */
 export const SITE_ROOTS = ["data", "test/fixtures"];
 
-function listFiles(dir: string, prefix = ""): string[] {
+/** Every file under `dir` (relative to it, "/"-separated, sorted), leaving out folders named in `skip`. */
+export function listFiles(dir: string, skip: string[] = [], prefix = ""): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? listFiles(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]).sort();
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (!e.isDirectory()) return [`${prefix}${e.name}`];
+    return skip.includes(e.name) ? [] : listFiles(path.join(dir, e.name), skip, `${prefix}${e.name}/`);
+  }).sort();
 }
 
 function copyFile(from: string, to: string): void {

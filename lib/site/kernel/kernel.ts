@@ -1,6 +1,6 @@
 // The bertqa kernel as JupyterLite runs it: this half lives in the page (JupyterLite's BaseKernel speaks Jupyter's
 // protocol to JupyterLab), compiles each cell (cell.ts) and hands it to a module Web Worker (worker.ts), where it runs
-// beside the library. ■ sets the shared stop flag (bundle-contract.md) and sends a message, so library work stops at
+// beside the library. ■ sets the shared stop flag (STOP_FLAG in lib/stop.ts) and sends a message, so library work stops at
 // its next step; Restart disposes this kernel, which ends the worker and its memory, and JupyterLite starts a new one.
 import { BaseKernel, type IKernel } from "@jupyterlite/services";
 import type { KernelMessage } from "@jupyterlab/services";

@@ -1,5 +1,5 @@
 // The browser kernel's worker (a module Web Worker, one per kernel; Restart ends it and starts another). It loads the
-// library bundle once (bundle-contract.md), gives cells tslab's display API, `process.env` and the modules a notebook
+// library bundle once (lib/cli/bundle.ts: bertqa.js), gives cells tslab's display API, `process.env` and the modules a notebook
 // imports, and runs each cell the page compiled (cell.ts) as an async function. Output goes to the page as messages:
 // console → stream, display → display_data / update_display_data, the cell's value or its error at the end.
 // Built on its own (TypeScript only strips the types) into the site's kernel/worker.js; format.js sits beside it.
@@ -19,7 +19,7 @@ let danfo: Promise<Module> | undefined;
 let danfoLoaded: Module | undefined;
 let danfoUrl = "";
 let processShim: { env: Record<string, string> } = { env: {} };
-// ■ as the library reads it (bundle-contract.md): element 0 set to 1. Shared with the page when it is cross-origin
+// ■ as the library reads it (STOP_FLAG in lib/stop.ts): element 0 set to 1. Shared with the page when it is cross-origin
 // isolated (the page sets it even while a cell computes); else this worker's own, set by the page's "stop" message.
 // Either way it waits until the library's next step takes it: a ■ that comes before the work starts still stops it.
 let stopFlag: Int32Array<ArrayBufferLike> = new Int32Array(1);
