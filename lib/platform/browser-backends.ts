@@ -4,7 +4,8 @@
 // probes that tests replace to fake a browser; lib/backend.ts chooses among the answers.
 import * as tf from "@tensorflow/tfjs";
 import type { BackendDiagnosis, BackendHost, GpuAdapterInfo } from "./types";
-import { env } from "./index";
+import { firstLine } from "../errors";
+import { adapterDetail, wasmDetail, wasmThreadCount } from "./diagnosis";
 
 export interface BackendProbes {
   /** navigator.gpu's adapter: undefined when the browser has WebGPU but no adapter; throws when it has no WebGPU. */
@@ -46,8 +47,7 @@ async function diagnoseWebgpu(p: BackendProbes): Promise<BackendDiagnosis> {
   if (adapter === undefined) {
     return { name: "webgpu", available: false, gpu: true, detail: "WebGPU found no GPU adapter (the GPU or its driver is blocklisted, or hardware acceleration is off)", fix: "turn on hardware acceleration in the browser's settings and see chrome://gpu; or train on wasm" };
   }
-  const limits = Object.entries(adapter.limits).map(([k, v]) => `${k}=${v}`);
-  const detail = `adapter ${adapter.name}${limits.length > 0 ? ` (${limits.join(", ")})` : ""}`;
+  const detail = adapterDetail(adapter);
   if (adapter.software === true) return { name: "webgpu", available: true, gpu: false, detail: `software (CPU-emulated) ${detail}`, fix: "the browser offers only a software WebGPU (SwiftShader): fine for testing; for speed use a GPU, or wasm" };
   return { name: "webgpu", available: true, gpu: true, detail };
 }
@@ -62,13 +62,6 @@ async function diagnoseWasm(p: BackendProbes): Promise<BackendDiagnosis> {
   } catch (e) {
     return { name: "wasm", available: false, gpu: false, detail: `WebAssembly backend does not load: ${firstLine(e)}`, fix: "build the bundle again (npm run bundle): its .wasm files must be beside it" };
   }
-}
-
-/** Threads for wasm: BERTQA_WASM_THREADS, else one per logical core (up to 8, the threaded build's cap). */
-export function wasmThreadCount(): number {
-  const n = Number(env.BERTQA_WASM_THREADS);
-  if (Number.isInteger(n) && n >= 1) return Math.min(n, 8);
-  return Math.max(1, Math.min(8, navigator.hardwareConcurrency ?? 1));
 }
 
 function defaultProbes(): BackendProbes {
@@ -96,11 +89,11 @@ function loadWebgpu(): Promise<unknown> {
   return webgpuLoaded;
 }
 
-let wasmDetail: string | undefined;
+let described: string | undefined;
 /** The wasm backend from the bundle's .wasm files: the threaded SIMD build with our GEMM pool on Web Workers when
  * `threads` > 1, else the single-threaded SIMD build; plus our training kernels. */
 async function initWasm(threads: number): Promise<string> {
-  if (wasmDetail !== undefined) return wasmDetail;
+  if (described !== undefined) return described;
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   const { installWasmKernels } = await import("../kernels");
   wasm.setWasmPaths(new URL("./wasm/", import.meta.url).href);
@@ -114,13 +107,6 @@ async function initWasm(threads: number): Promise<string> {
   let note = "";
   const pool = threads > 1 ? await (await import("../kernels/wasm-gemm")).startWasmGemmPool(threads).catch((e: unknown) => { note = ` (GEMM pool failed to start: ${firstLine(e)})`; return undefined; }) : undefined;
   if (previous !== undefined && previous !== "wasm") await tf.setBackend(previous);
-  const used = pool?.threads ?? 1;
-  const gemm = pool === undefined ? "its matrix products" : `matrix products on our ${pool.fma ? "FMA" : "SIMD"} GEMM pool`;
-  wasmDetail = `XNNPACK ${threads > 1 ? "threaded SIMD" : "SIMD"} build, ${used} thread${used === 1 ? "" : "s"} on ${navigator.hardwareConcurrency} logical cores, ${gemm}${note}`;
-  return wasmDetail;
-}
-
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split("\n")[0].trim();
+  described = wasmDetail(threads > 1, pool, note);
+  return described;
 }

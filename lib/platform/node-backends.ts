@@ -2,12 +2,13 @@
 // 'webgpu' package) and WebAssembly with threads. The checks are probes that tests replace to fake a machine with
 // (or without) CUDA; lib/backend.ts chooses among the answers.
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync, spawnSync } from "node:child_process";
 import * as tf from "@tensorflow/tfjs";
 import type { BackendDiagnosis, BackendHost, GpuAdapterInfo } from "./types";
 import type { RawAdapter } from "../kernels/webgpu/device";
+import { firstLine } from "../errors";
+import { adapterDetail, wasmDetail, wasmThreadCount } from "./diagnosis";
 
 /** Everything diagnoseBackends looks at, injectable so tests can fake a machine with (or without) CUDA. */
 export interface BackendProbes {
@@ -39,11 +40,6 @@ export function backendHost(probes: Partial<BackendProbes> = {}): BackendHost {
     diagnose: (name) => (name === "tensorflow" ? diagnoseTensorflow(p) : name === "webgpu" ? diagnoseWebgpu(p) : diagnoseWasm(p)),
     loadWebgpu: () => p.loadWebgpu(),
   };
-}
-
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e);
-  return msg.split("\n")[0].trim();
 }
 
 async function diagnoseTensorflow(p: BackendProbes): Promise<BackendDiagnosis> {
@@ -97,8 +93,7 @@ async function diagnoseWebgpu(p: BackendProbes): Promise<BackendDiagnosis> {
     if (adapter === undefined) {
       return { name: "webgpu", available: false, gpu: true, detail: "Dawn (the 'webgpu' package) loaded but found no GPU adapter", fix: "needs a GPU with a Vulkan driver visible to this process; use --backend wasm on CPU-only machines" };
     }
-    const limits = Object.entries(adapter.limits).map(([k, v]) => `${k}=${v}`);
-    const detail = `adapter ${adapter.name}${limits.length > 0 ? ` (${limits.join(", ")})` : ""}`;
+    const detail = adapterDetail(adapter);
     if (adapter.software === true) {
       // Lavapipe & co. run WebGPU correctly but on the CPU, far slower than wasm: usable when asked for, never by auto.
       return { name: "webgpu", available: true, gpu: false, detail: `software (CPU-emulated) ${detail}`, fix: "only a software Vulkan driver is visible: fine for testing kernels; for speed use a real GPU's Vulkan driver or --backend wasm" };
@@ -232,11 +227,11 @@ async function findWebgpuAdapter(): Promise<GpuAdapterInfo | undefined> {
 // BERTQA_XNNPACK_THREADS=N gives it N (to compare on an idle machine).
 const XNNPACK_THREADS = Math.max(1, Math.min(8, Math.floor(Number(process.env.BERTQA_XNNPACK_THREADS)) || 1));
 
-let wasmDetail: string | undefined;
+let described: string | undefined;
 /** Load the wasm backend: the threaded SIMD build with our GEMM pool when more than one thread is wanted (else the
  * single-threaded SIMD build, XNNPACK's products), plus our training kernels. */
 async function initWasm(): Promise<string> {
-  if (wasmDetail !== undefined) return wasmDetail;
+  if (described !== undefined) return described;
   const threadsLib = require("./node-wasm") as typeof import("./node-wasm");
   const { installWasmKernels } = require("../kernels") as typeof import("../kernels");
   require("@tensorflow/tfjs-backend-wasm");
@@ -258,22 +253,8 @@ async function initWasm(): Promise<string> {
   }
   const pool = threads > 1 && note === "" ? await (require("../kernels/wasm-gemm") as typeof import("../kernels/wasm-gemm")).startWasmGemmPool(threads).catch((e: unknown) => { note = ` (GEMM pool failed to start: ${firstLine(e)})`; return undefined; }) : undefined;
   if (previous !== undefined && previous !== "wasm") await tf.setBackend(previous);
-  const used = pool?.threads ?? 1;
-  const gemm = pool === undefined ? "its matrix products" : `matrix products on our ${pool.fma ? "FMA" : "SIMD"} GEMM pool`;
   const threaded = threads > 1 && !note.includes("threaded build failed");
-  wasmDetail = `XNNPACK ${threaded ? "threaded SIMD" : "SIMD"} build, ${used} thread${used === 1 ? "" : "s"} on ${os.cpus().length} logical cores, ${gemm}${note}`;
-  return wasmDetail;
-}
-
-/**
- * Threads for wasm: BERTQA_WASM_THREADS, else one per logical core (up to 8). With two or more, matrix products run
- * on lib/kernels/wasm-gemm.ts's pool, which gives a product more threads only when it is big enough to pay for them
- * (PARALLEL_MIN_FLOPS) and lets the calling thread take every tile a descheduled worker does not; one thread keeps the
- * single-threaded build and XNNPACK's products (the numbers of releases before the pool, bit for bit).
- */
-export function wasmThreadCount(): number {
-  const env = Number(process.env.BERTQA_WASM_THREADS);
-  if (Number.isInteger(env) && env >= 1) return Math.min(env, 8); // the threaded build caps at 8
-  return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
+  described = wasmDetail(threaded, pool, note);
+  return described;
 }
 
