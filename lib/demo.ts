@@ -8,7 +8,7 @@ import { presetConfig } from "./config";
 import { loadSquad } from "./squad";
 import { loadTokenizer } from "./tokenizer";
 import { SAMPLE_FILES } from "./sample";
-import { trainQA, type TrainResult } from "./train";
+import { definedOnly, trainQA, type TrainResult } from "./train";
 import { predictQA } from "./predict";
 import { squadEvaluate } from "./metrics";
 import { persisted, writeFileAtomic, writeJsonAtomic } from "./fsutil";
@@ -94,10 +94,6 @@ async function demoModel(from: string | undefined, seed: number): Promise<{ mode
   config.pad_token_id = tok.padId;
   config.hidden_dropout_prob = config.attention_probs_dropout_prob = DEMO.dropout;
   return { model: initModel(config, "qa", seed), tokenizerDir: SAMPLE_FILES.tokenizerDir };
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function round(x: number): number {

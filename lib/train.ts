@@ -578,7 +578,8 @@ function kebab(s: string): string {
   return s.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }
 
-function definedOnly<T extends object>(o: T): Partial<T> {
+/** `o` without its undefined fields, so that spreading it over defaults keeps the defaults. */
+export function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
