@@ -1,7 +1,7 @@
 // The platform in a browser: the library runs in a dedicated Web Worker (a notebook kernel's, or a page's trainer),
 // where synchronous file reads, Atomics.wait and WebGPU are allowed. Files are browser-fs.ts (the site's files and
 // the Origin Private File System), locks are Web Locks, settings come from initPlatform, hashing is @noble/hashes.
-// lib/web/bundle.ts builds the library with this file in place of node.ts.
+// lib/cli/bundle.ts builds the library with this file in place of node.ts.
 import { sha1 } from "@noble/hashes/legacy.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
