@@ -211,11 +211,15 @@ test("a full storage quota is one line with the size and the quota, and the last
   const origin = new URL(isolated.url).origin;
   const usage = await page.evaluate(async () => (await navigator.storage.estimate()).usage ?? 0);
   await cdp.send("Storage.overrideQuotaForOrigin", { origin, quotaSize: usage + 3_000_000 }); // less than one more checkpoint
-  const full = await train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false });
+  let full: Awaited<ReturnType<typeof train>>;
+  try {
+    full = await train(page, { ...job, steps: 40, resume: true, overwriteOutputDir: false });
+  } finally {
+    await cdp.send("Storage.overrideQuotaForOrigin", { origin }); // the browser's own quota again, whatever happened (the tests after share the origin)
+  }
   const line = new RegExp(`^/runs/quota/checkpoint\\.tmp-\\d+/\\S+: cannot write the checkpoint at step \\d+ \\([\\d.]+ [kM]B\\): the browser's storage quota for this site is full \\([\\d.]+ MB used of [\\d.]+ MB\\) \\[EDQUOT\\]; the last checkpoint \\(step ${at}\\) in runs/quota/checkpoint is intact \\(delete runs you no longer need`);
   assert.match(full.error ?? "", line, full.error);
   assert.ok(!full.error!.includes("\n"));
-  await cdp.send("Storage.overrideQuotaForOrigin", { origin }); // the browser's own quota again
   await page.reload();
   await page.evaluate("bertqaDemo.ready");
   const kept = await page.evaluate(async () => (await (window as unknown as { bertqaDemo: { list(d: string): Promise<{ name: string }[]> } }).bertqaDemo.list("runs/quota")).map((f) => f.name));

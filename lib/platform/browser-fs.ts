@@ -490,17 +490,19 @@ async function finishJournals(store: FileSystemDirectoryHandle): Promise<void> {
 async function storageError(e: unknown, op: Op): Promise<unknown> {
   const p = op.op === "rename" ? op.to : op.path;
   const bytes = op.op === "write" || op.op === "append" ? op.data.length : undefined;
-  const refusal = await storageRefusal(e, p);
+  const refusal = await storageRefusal(e, p, bytes ?? 0);
   return refusal instanceof Error ? Object.assign(refusal, { bytes }) : refusal;
 }
 
-async function storageRefusal(e: unknown, p: string): Promise<unknown> {
-  if (e instanceof DOMException && e.name === "QuotaExceededError") {
-    const { usage, quota } = await navigator.storage.estimate();
+async function storageRefusal(e: unknown, p: string, bytes: number): Promise<unknown> {
+  if (!(e instanceof DOMException)) return e;
+  const { usage, quota } = await navigator.storage.estimate();
+  // At the quota's edge Chromium does not always say QuotaExceededError (a write may fail as an AbortError): the
+  // numbers say whether the quota is what refused it.
+  if (e.name === "QuotaExceededError" || (quota !== undefined && (usage ?? 0) + bytes > quota)) {
     const mb = (n: number | undefined) => `${((n ?? 0) / 1e6).toFixed(1)} MB`;
     return fsError("EDQUOT", "write", p, "quota exceeded", `the browser's storage quota for this site is full (${mb(usage)} used of ${mb(quota)})`,
       "delete runs you no longer need (download them first), or allow this site more storage in the browser's settings");
   }
-  if (e instanceof DOMException) return fsError("EIO", "write", p, `${e.name}: ${e.message}`, `the browser's storage refused it (${e.name})`);
-  return e;
+  return fsError("EIO", "write", p, `${e.name}: ${e.message}`, `the browser's storage refused it (${e.name})`);
 }
