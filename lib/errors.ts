@@ -20,13 +20,13 @@ export function excerpt(s: string, max = 40): string {
   return JSON.stringify([...s].length > max ? [...s].slice(0, max).join("") + "…" : s);
 }
 
+/** A message made safe for one terminal line: control characters (newlines, NULs, escapes) shown as \u escapes. */
+export function oneLine(msg: string): string {
+  return msg.replace(/[\x00-\x1f\x7f]/g, (c) => (c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}
+
 /** The first line of what was thrown (an Error's message, or anything with a message), for a diagnosis. */
 export function firstLine(e: unknown): string {
   const msg = e instanceof Error ? e.message : typeof e === "object" && e !== null && "message" in e ? String((e as { message: unknown }).message) : String(e);
   return msg.split("\n")[0].trim();
-}
-
-/** A message made safe for one terminal line: control characters (newlines, NULs, escapes) shown as \u escapes. */
-export function oneLine(msg: string): string {
-  return msg.replace(/[\x00-\x1f\x7f]/g, (c) => (c === "\n" ? "\\n" : c === "\t" ? "\\t" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
 }
