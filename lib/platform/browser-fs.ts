@@ -419,15 +419,20 @@ async function apply(store: FileSystemDirectoryHandle, op: Op): Promise<void> {
     await dirHandle(store, op.path);
   } else if (op.op === "write" || op.op === "append") {
     const file = (await handleAt(store, op.path, true, "file")) as FileSystemFileHandle;
-    const w = await writable(file, op.op === "append");
-    try {
-      if (op.op === "append") await w.seek((await file.getFile()).size);
-      await w.write(op.data as unknown as ArrayBuffer);
-      await w.close(); // the file changes here, whole, or not at all
-    } catch (e) {
-      await w.abort().catch(() => undefined);
-      throw e;
-    }
+    const once = async () => {
+      const w = await writable(file, op.op === "append");
+      try {
+        if (op.op === "append") await w.seek((await file.getFile()).size);
+        await w.write(op.data as unknown as ArrayBuffer);
+        await w.close(); // the file changes here, whole, or not at all
+      } catch (e) {
+        await w.abort().catch(() => undefined);
+        throw e;
+      }
+    };
+    // At the quota's edge Chromium sometimes fails the write as an AbortError ("Failed to write data to data pipe")
+    // instead of a QuotaExceededError; the aborted write changed nothing, and once more it says what refused it.
+    await once().catch((e: Error) => (e.name === "AbortError" ? once() : Promise.reject(e)));
   } else if (op.op === "rm") {
     const parent = await dirHandle(store, path.dirname(op.path));
     await parent.removeEntry(path.basename(op.path), { recursive: true }).catch((e: Error) => {
@@ -490,19 +495,17 @@ async function finishJournals(store: FileSystemDirectoryHandle): Promise<void> {
 async function storageError(e: unknown, op: Op): Promise<unknown> {
   const p = op.op === "rename" ? op.to : op.path;
   const bytes = op.op === "write" || op.op === "append" ? op.data.length : undefined;
-  const refusal = await storageRefusal(e, p, bytes ?? 0);
+  const refusal = await storageRefusal(e, p);
   return refusal instanceof Error ? Object.assign(refusal, { bytes }) : refusal;
 }
 
-async function storageRefusal(e: unknown, p: string, bytes: number): Promise<unknown> {
-  if (!(e instanceof DOMException)) return e;
-  const { usage, quota } = await navigator.storage.estimate();
-  // At the quota's edge Chromium does not always say QuotaExceededError (a write may fail as an AbortError): the
-  // numbers say whether the quota is what refused it.
-  if (e.name === "QuotaExceededError" || (quota !== undefined && (usage ?? 0) + bytes > quota)) {
+async function storageRefusal(e: unknown, p: string): Promise<unknown> {
+  if (e instanceof DOMException && e.name === "QuotaExceededError") {
+    const { usage, quota } = await navigator.storage.estimate();
     const mb = (n: number | undefined) => `${((n ?? 0) / 1e6).toFixed(1)} MB`;
     return fsError("EDQUOT", "write", p, "quota exceeded", `the browser's storage quota for this site is full (${mb(usage)} used of ${mb(quota)})`,
       "delete runs you no longer need (download them first), or allow this site more storage in the browser's settings");
   }
-  return fsError("EIO", "write", p, `${e.name}: ${e.message}`, `the browser's storage refused it (${e.name})`);
+  if (e instanceof DOMException) return fsError("EIO", "write", p, `${e.name}: ${e.message}`, `the browser's storage refused it (${e.name})`);
+  return e;
 }
