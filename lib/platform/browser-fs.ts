@@ -15,7 +15,7 @@ import { posixPath as path } from "./posix-path";
 
 // Worker-only and newer parts of the web platform, declared here: the project compiles with TypeScript's DOM library.
 declare const FileReaderSync: { new (): { readAsArrayBuffer(b: Blob): ArrayBuffer } };
-interface Writable { write(data: ArrayBuffer | string): Promise<void>; seek(at: number): Promise<void>; close(): Promise<void>; abort(): Promise<void> }
+interface Writable { write(data: ArrayBuffer | string): Promise<void>; seek(at: number): Promise<void>; truncate(size: number): Promise<void>; close(): Promise<void>; abort(): Promise<void> }
 const writable = (f: FileSystemFileHandle, keepExistingData = false) =>
   (f as unknown as { createWritable(o: object): Promise<Writable> }).createWritable({ keepExistingData });
 
@@ -422,7 +422,11 @@ async function apply(store: FileSystemDirectoryHandle, op: Op): Promise<void> {
     const once = async () => {
       const w = await writable(file, op.op === "append");
       try {
-        if (op.op === "append") await w.seek((await file.getFile()).size);
+        const at = op.op === "append" ? (await file.getFile()).size : 0;
+        if (at > 0) await w.seek(at);
+        // The file's new size first: the quota is checked there, before any data streams (a write refused while its
+        // data streams may fail as an AbortError, "Failed to write data to data pipe", instead of QuotaExceededError).
+        await w.truncate(at + op.data.length);
         await w.write(op.data as unknown as ArrayBuffer);
         await w.close(); // the file changes here, whole, or not at all
       } catch (e) {
@@ -430,8 +434,7 @@ async function apply(store: FileSystemDirectoryHandle, op: Op): Promise<void> {
         throw e;
       }
     };
-    // At the quota's edge Chromium sometimes fails the write as an AbortError ("Failed to write data to data pipe")
-    // instead of a QuotaExceededError; the aborted write changed nothing, and once more it says what refused it.
+    // Should a write still fail as an AbortError, it changed nothing: once more, and the browser names the refusal.
     await once().catch((e: Error) => (e.name === "AbortError" ? once() : Promise.reject(e)));
   } else if (op.op === "rm") {
     const parent = await dirHandle(store, path.dirname(op.path));
