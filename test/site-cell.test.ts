@@ -1,9 +1,14 @@
 // The browser kernel's cell compiler (lib/site/kernel/cell.ts), run here in Node the way the kernel's worker runs it:
 // each cell becomes an async function; declarations outlive the cell; a re-run cell declares the same const again;
-// the last expression is the cell's value; errors point at the cell's own lines.
+// the last expression is the cell's value; errors point at the cell's own lines. And its type checker (check.ts),
+// against tslab's: the same errors for the same cells, and none in the workbook's notebooks.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { compileCell, isIncomplete, isSyntaxError, sourceLines, type CompiledCell } from "../lib/site/kernel/cell";
+import { createChecker, type TypeFiles } from "../lib/site/kernel/check";
+import { collectTypes } from "../lib/site/types";
 
 /** A kernel in miniature: the worker's helpers over a scope object standing in for the worker's global object. */
 function miniKernel(modules: Record<string, object> = {}) {
@@ -94,4 +99,66 @@ test("source map lines decode from Base64 VLQ", () => {
   // "AAAA;AACA,CAAC;;AAEA": line 1 ← 1, line 2 ← 2, line 3 has no mapping, line 4 ← 4
   const map = JSON.stringify({ version: 3, sources: ["cell.ts"], names: [], mappings: "AAAA;AACA,CAAC;;AAEA" });
   assert.deepEqual(sourceLines(map), [1, 2, undefined, 4]);
+});
+
+// ---- type checks (check.ts), against tslab's own checker ----
+
+/** A session's cells: declarations carried on (a `let` assigned later, a const declared again with another type),
+ * the library's and tfjs's types, destructuring, top-level await, and errors of several kinds, chained ones too. */
+let types: TypeFiles | undefined; // the kernel's type map, collected once (about 5 s)
+const kernelTypes = () => (types ??= collectTypes(path.resolve(__dirname, "..")));
+
+const SESSION = [
+  'import { computeExact, normalizeAnswer } from "./lib";\nimport * as tf from "@tensorflow/tfjs";\nconst x: number = 6 * 7;\nlet counter = 0;',
+  "counter += 1;\nx + counter",
+  'console.log("ran");\nconst s: string = x;',
+  'computeExact("a", 1)',
+  'const x = "now a string";\nx.toUpperCase()',
+  "x.toFixed(1)",
+  "function twice(n: number): number { return 2 * n }\nclass Box<T> { constructor(public v: T) {} }\ninterface Point { a: number }",
+  "const p: Point = { a: String(new Box(twice(2)).v) };",
+  "const t = tf.tensor([1, 2]);\nconst shape: string = t.shape;",
+  'const v = await Promise.resolve(normalizeAnswer("The  Cat"));\nv.length',
+  'const { a, b: [c] } = { a: 1, b: ["x"] };\nconst d: number = c;',
+  "const f: (n: number) => string = (n: string) => n;",
+  "undefinedName + 1",
+  "const total = twice(x.length) + counter;",
+];
+
+test("a cell's type errors are tslab's: the same messages at the same line and column, with declarations carried on", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createConverter } = require("tslab/dist/converter") as typeof import("tslab/dist/converter");
+  const tslab = createConverter(); // resolves "./lib" from the working directory: the repository (npm test runs there)
+  const checker = createChecker(kernelTypes());
+  let prevDecl = "";
+  const failed: number[] = [];
+  try {
+    for (const [i, cell] of SESSION.entries()) {
+      const ref = tslab.convert(prevDecl, cell);
+      const want = ref.diagnostics.map((d) => `${d.start.line + 1}:${d.start.character + 1} - ${d.messageText}`);
+      if (want.length === 0) prevDecl = ref.declOutput ?? "";
+      const mine = checker.check(cell);
+      if (mine.ok) checker.commit(mine.decls);
+      else failed.push(i);
+      assert.deepEqual(mine.ok ? [] : mine.diagnostics.map((d) => `${d.line}:${d.column} - ${d.message}`), want, `cell ${i}:\n${cell}`);
+    }
+  } finally {
+    tslab.close();
+  }
+  assert.deepEqual(failed, [2, 3, 5, 7, 8, 10, 11, 12], "the cells with errors (so the comparison covers both kinds)");
+});
+
+test("every code cell of the seven notebooks type-checks in order, as it does under tslab", () => {
+  const files = kernelTypes();
+  const notebooks = fs.readdirSync(path.join(__dirname, "..", "notebooks")).filter((f) => f.endsWith(".ipynb")).sort();
+  assert.equal(notebooks.length, 7);
+  for (const nb of notebooks) {
+    const checker = createChecker(files);
+    const cells = (JSON.parse(fs.readFileSync(path.join(__dirname, "..", "notebooks", nb), "utf8")) as { cells: { cell_type: string; source: string | string[] }[] }).cells;
+    for (const [i, cell] of cells.filter((c) => c.cell_type === "code").entries()) {
+      const r = checker.check(Array.isArray(cell.source) ? cell.source.join("") : cell.source);
+      assert.ok(r.ok, `${nb}, code cell ${i + 1}: ${r.ok ? "" : r.diagnostics.map((d) => `${d.line}:${d.column} - ${d.message}`).join("; ")}`);
+      checker.commit(r.decls);
+    }
+  }
 });

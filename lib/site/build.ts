@@ -43,10 +43,11 @@ function appKey(): string {
   return sha256(...["package.json", "package-lock.json", "build.ts"].map((f) => path.join(SITE, f)), ...sources);
 }
 
-/** What the library bundle is made of: the library's sources and the root's packages. */
+/** What the library bundle (and its types for the kernel's checker) is made of: the library's sources and the packages. */
 function bundleKey(): string {
   const lib = path.join(ROOT, "lib");
-  return sha256(path.join(ROOT, "package-lock.json"), ...listFiles(lib, ["site", "node_modules"]).map((f) => path.join(lib, f)));
+  const types = [path.join(SITE, "package-lock.json"), path.join(SITE, "types.ts"), path.join(SITE, "kernel", "check.ts")];
+  return sha256(path.join(ROOT, "package-lock.json"), ...types, ...listFiles(lib, ["site", "node_modules"]).map((f) => path.join(lib, f)));
 }
 
 /** Run `make` unless `keyFile` says its output was made from `key` already (--force: run it anyway). */
@@ -270,6 +271,9 @@ async function buildBundle(): Promise<void> {
   const out = path.join(OUT, "bertqa");
   fs.rmSync(out, { recursive: true, force: true });
   fs.cpSync(dir, out, { recursive: true, filter: (f) => !/^(files|demo[.-])|\.map$/.test(path.relative(dir, f)) });
+  // what the kernel's type checker reads; loaded after lib/site's packages are installed, to use their TypeScript
+  const { collectTypes } = await import("./types");
+  writeFile(path.join(out, "types.json"), JSON.stringify(collectTypes(ROOT)));
 }
 
 // ---- the site's files: the repository's notebooks and what they read, with JupyterLite's contents listings ----

@@ -1,14 +1,14 @@
 // The bertqa kernel as JupyterLite runs it: this half lives in the page (JupyterLite's BaseKernel speaks Jupyter's
-// protocol to JupyterLab), compiles each cell (cell.ts) and hands it to a module Web Worker (worker.ts), where it runs
-// beside the library. ■ sets the shared stop flag (STOP_FLAG in lib/stop.ts) and sends a message, so library work stops at
+// protocol to JupyterLab), has each cell type-checked and compiled by one worker (compiler.ts) and runs it in another,
+// a module Web Worker beside the library (worker.ts). ■ sets the shared stop flag (STOP_FLAG in lib/stop.ts) and sends a message, so library work stops at
 // its next step; Restart disposes this kernel, which ends the worker and its memory, and JupyterLite starts a new one.
 import { BaseKernel, type IKernel } from "@jupyterlite/services";
 import type { KernelMessage } from "@jupyterlab/services";
-import type { CellSyntaxError, CompiledCell } from "./cell";
-import type { ErrorInfo, FromPage, MimeBundle, ToPage } from "./protocol";
+import type { ErrorInfo, FromCompiler, FromPage, MimeBundle, ToCompiler, ToPage } from "./protocol";
 
 export interface SiteUrls {
   worker: string; // kernel/worker.js
+  types: string; // bertqa/types.json, what the type checker reads (lib/site/types.ts)
   bundle: string; // the library bundle, bertqa.js
   danfo: string; // danfojs.js
   files: string; // the repository's files as the site serves them (the library's base)
@@ -25,12 +25,13 @@ type Outcome = { type: "done"; value?: MimeBundle } | { type: "error"; error: Er
 const RED = "\x1b[0;31m", RESET = "\x1b[0m";
 const RUN_URL = /bertqa-run-(\d+)\.js:(\d+):\d+/g; // a run's frames in a stack (its sourceURL)
 
-// TypeScript (a few MB) loads once per page, when the first kernel starts, not with JupyterLab.
-let compiler: Promise<typeof import("./cell")> | undefined;
-const loadCompiler = () => (compiler ??= import(/* webpackChunkName: "typescript" */ "./cell"));
-
 export class BertqaKernel extends BaseKernel {
   private readonly worker: Worker;
+  private readonly compiler: Worker; // TypeScript, with this kernel's declarations so far
+  private readonly compilerReady: Promise<{ typescriptVersion: string; warning?: string; broken?: ErrorInfo }>;
+  private warned = false; // the compiler's warning (no type checks) is said once, in the first cell's output
+  private readonly asked = new Map<number, (m: FromCompiler) => void>(); // compiler requests by id
+  private nextAsk = 0;
   private readonly stopFlag: Int32Array | undefined;
   private readonly started: Promise<ErrorInfo | undefined>;
   private running: { id: number; settle(o: Outcome): void } | undefined;
@@ -55,16 +56,27 @@ export class BertqaKernel extends BaseKernel {
     });
     const init: FromPage = { type: "init", bundleUrl: urls.bundle, danfoUrl: urls.danfo, base: urls.files, env, stopBuffer: shared };
     this.worker.postMessage(init);
-    void loadCompiler();
+    // rspack bundles compiler.ts, with TypeScript, as a worker chunk of its own
+    this.compiler = new Worker(new URL("./compiler.ts", import.meta.url), { name: `bertqa compiler ${options.id}` });
+    this.compilerReady = new Promise((resolve) => {
+      this.compiler.addEventListener("message", (ev: MessageEvent<FromCompiler>) => {
+        const m = ev.data;
+        if (m.type === "ready") resolve(m);
+        else this.asked.get(m.id)?.(m);
+      });
+      this.compiler.addEventListener("error", (ev) => resolve({ typescriptVersion: "", broken: broken(`the kernel's compiler did not start: ${ev.message || "compiler worker"}`) }));
+    });
+    this.compiler.postMessage({ type: "init", typesUrl: urls.types } satisfies ToCompiler);
   }
 
   get ready(): Promise<void> {
-    return Promise.all([this.started, loadCompiler()]).then(() => undefined);
+    return Promise.all([this.started, this.compilerReady]).then(() => undefined);
   }
 
   dispose(): void {
     if (this.isDisposed) return;
     this.worker.terminate(); // the worker's memory (model, tensors, wasm heap) goes with it
+    this.compiler.terminate();
     this.running?.settle({ type: "error", error: { name: "Restarted", message: "the kernel was restarted", stack: "", user: true } });
     super.dispose();
   }
@@ -77,7 +89,7 @@ export class BertqaKernel extends BaseKernel {
   }
 
   async kernelInfoRequest(): Promise<KernelMessage.IInfoReplyMsg["content"]> {
-    const { typescriptVersion } = await loadCompiler();
+    const { typescriptVersion } = await this.compilerReady;
     return {
       status: "ok",
       protocol_version: "5.3",
@@ -94,12 +106,17 @@ export class BertqaKernel extends BaseKernel {
 
   async executeRequest(content: KernelMessage.IExecuteRequestMsg["content"]): Promise<Reply> {
     const n = this.executionCount;
-    const failed = await this.started;
+    const failed = (await this.started) ?? (await this.compilerReady).broken;
     if (failed !== undefined) return this.fail(n, failed);
-    const { compileCell, isSyntaxError } = await loadCompiler();
-    const compiled: CompiledCell | CellSyntaxError = compileCell(content.code);
+    const { warning } = await this.compilerReady;
+    if (warning !== undefined && !this.warned) this.stream({ name: "stderr", text: `bertqa kernel: ${warning}\n` });
+    this.warned = true;
+    const c = await this.ask({ type: "compile", code: content.code });
     const source = content.code.split("\n");
-    if (isSyntaxError(compiled)) return this.fail(n, { name: "SyntaxError", message: compiled.message, stack: "", user: false }, [frame(n, compiled.line, source, compiled.column)]);
+    if (c.type === "syntaxError") return this.fail(n, { name: "SyntaxError", message: c.error.message, stack: "", user: false }, [frame(n, c.error.line, source, c.error.column)]);
+    if (c.type === "typeErrors") return this.failTypes(n, c.diagnostics.map((d) => `${d.line}:${d.column} - ${d.message}`));
+    if (c.type !== "compiled") throw new Error(`the compiler answered ${c.type}`);
+    const compiled = c.cell;
     const id = ++this.nextRun;
     this.runs.set(id, { count: n, source, lines: compiled.lines });
     if (this.stopFlag !== undefined) Atomics.store(this.stopFlag, 0, 0); // a ■ from before this cell stops nothing in it
@@ -109,6 +126,7 @@ export class BertqaKernel extends BaseKernel {
     });
     this.running = undefined;
     if (outcome.type === "error") return this.fail(n, outcome.error, outcome.error.user ? [] : this.cellFrames(outcome.error.stack));
+    this.compiler.postMessage({ type: "commit" } satisfies ToCompiler);
     if (outcome.value !== undefined) this.publishExecuteResult({ execution_count: n, data: outcome.value, metadata: {} });
     return { status: "ok", execution_count: n, user_expressions: {}, payload: [] };
   }
@@ -124,8 +142,9 @@ export class BertqaKernel extends BaseKernel {
 
   /** A console's Enter runs the input unless it ends inside an unclosed bracket, string or comment. */
   async isCompleteRequest(content: KernelMessage.IIsCompleteRequestMsg["content"]): Promise<KernelMessage.IIsCompleteReplyMsg["content"]> {
-    const { isIncomplete } = await loadCompiler();
-    return isIncomplete(content.code) ? { status: "incomplete", indent: "" } : { status: "complete" };
+    if ((await this.compilerReady).broken !== undefined) return { status: "complete" }; // Enter runs it, and says why it cannot
+    const r = await this.ask({ type: "isIncomplete", code: content.code });
+    return r.type === "isIncomplete" && r.incomplete ? { status: "incomplete", indent: "" } : { status: "complete" };
   }
 
   async commInfoRequest(): Promise<KernelMessage.ICommInfoReplyMsg["content"]> {
@@ -151,6 +170,25 @@ export class BertqaKernel extends BaseKernel {
     const content = { ename: e.name, evalue: e.message, traceback };
     this.publishExecuteError(content);
     return { status: "error", execution_count: n, ...content };
+  }
+
+  /** TypeScript's errors as tslab's Node kernel reports them (lib/cli/kernel-protocol.js): "line:column - message". */
+  private failTypes(n: number, lines: string[]): Reply {
+    const content = { ename: "TSError", evalue: lines.join("\n"), traceback: lines };
+    this.publishExecuteError(content);
+    return { status: "error", execution_count: n, ...content };
+  }
+
+  /** A request to the compiler worker, answered by the message with its id. */
+  private ask(m: { type: "compile" | "isIncomplete"; code: string }): Promise<FromCompiler> {
+    const id = ++this.nextAsk;
+    return new Promise((resolve) => {
+      this.asked.set(id, (reply) => {
+        this.asked.delete(id);
+        resolve(reply);
+      });
+      this.compiler.postMessage({ ...m, id } satisfies ToCompiler);
+    });
   }
 
   /** The stack's frames in cells (this one, or earlier ones through functions they declared); the bundle's are left out. */

@@ -20,6 +20,7 @@ function siteUrls(): SiteUrls {
   const root = new URL(PageConfig.getBaseUrl(), window.location.href).href;
   return {
     worker: URLExt.join(root, "kernel/worker.js"),
+    types: URLExt.join(root, "bertqa/types.json"),
     bundle: URLExt.join(root, "bertqa/bertqa.js"),
     danfo: URLExt.join(root, "bertqa/danfojs.js"),
     files: URLExt.join(root, "files/"),

@@ -1,4 +1,7 @@
-// The messages between the kernel (in the page, kernel.ts) and its worker (worker.ts).
+// The messages between the kernel (in the page, kernel.ts) and its two workers: the one that runs cells beside the
+// library (worker.ts) and the one that compiles and type-checks them (compiler.ts).
+import type { CellSyntaxError, CompiledCell } from "./cell";
+import type { TypeDiagnostic } from "./check";
 
 export type MimeBundle = Record<string, string>;
 
@@ -27,3 +30,16 @@ export type ToPage =
   | { type: "display"; data: MimeBundle; displayId?: string; update: boolean }
   | { type: "done"; id: number; value?: MimeBundle }
   | { type: "error"; id: number; error: ErrorInfo };
+
+export type ToCompiler =
+  | { type: "init"; typesUrl: string } // bertqa/types.json: the files the type checker reads
+  | { type: "compile"; id: number; code: string }
+  | { type: "commit" } // the last compiled cell ran: later cells are checked against its declarations
+  | { type: "isIncomplete"; id: number; code: string };
+
+export type FromCompiler =
+  | { type: "ready"; typescriptVersion: string; warning?: string } // warning: cells run, but without type checks
+  | { type: "compiled"; id: number; cell: CompiledCell }
+  | { type: "syntaxError"; id: number; error: CellSyntaxError }
+  | { type: "typeErrors"; id: number; diagnostics: TypeDiagnostic[] }
+  | { type: "isIncomplete"; id: number; incomplete: boolean };
