@@ -162,3 +162,33 @@ test("every code cell of the seven notebooks type-checks in order, as it does un
     }
   }
 });
+
+test("Tab and Shift-Tab: completions and quick info are tslab's, for names of earlier cells, the library and tfjs", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createConverter } = require("tslab/dist/converter") as typeof import("tslab/dist/converter");
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { printQuickInfo } = require("tslab/dist/inspect") as typeof import("tslab/dist/inspect");
+  const tslab = createConverter();
+  const checker = createChecker(kernelTypes());
+  const first = 'import { computeExact, normalizeAnswer } from "./lib";\nimport * as tf from "@tensorflow/tfjs";\nconst longName = 1;\nfunction twice(n: number): number { return 2 * n }';
+  const prevDecl = tslab.convert("", first).declOutput ?? "";
+  const r = checker.check(first);
+  assert.ok(r.ok);
+  checker.commit(r.decls);
+  // [cell, cursor]: a name of an earlier cell, the library's, tfjs members, after a dot, in the middle of a name
+  const cases: [string, number][] = [["longN", 5], ["computeEx", 9], ["tf.tens", 7], ["tf.tensor([1]).resh", 19], ["tf.", 3],
+    ["normalizeAnswer(x)", 3], ["twice(2)", 2], ["const x = longName + 1;\nx.toFi", 30]];
+  try {
+    for (const [code, pos] of cases) {
+      const want = tslab.complete(prevDecl, code, pos);
+      const got = checker.complete(code, pos);
+      assert.deepEqual([got.start, got.end, got.matches], [want.start, want.end, want.candidates], `complete ${JSON.stringify(code)} at ${pos}`);
+      assert.ok(got.matches.length > 0, `something to complete in ${JSON.stringify(code)}`);
+      const info = tslab.inspect(prevDecl, code, pos);
+      assert.equal(checker.inspect(code, pos), info === undefined ? undefined : printQuickInfo(info), `inspect ${JSON.stringify(code)} at ${pos}`);
+    }
+  } finally {
+    tslab.close();
+  }
+  assert.match(checker.inspect("normalizeAnswer", 3)!, /^\(alias\) function normalizeAnswer\(s: string\): string\n.*\n\nnormalize_answer: lower case/, "the library's doc comment");
+});

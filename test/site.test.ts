@@ -154,6 +154,28 @@ test("a cell with a type error is one error output, as under tslab, and does not
   await page.close();
 });
 
+test("Tab and Shift-Tab: complete_request and inspect_request answer from the type checker, with Jupyter's code-point cursor", { skip, timeout: 120_000 }, async () => {
+  const page = await openLab(site!);
+  const run = await startKernel(page);
+  await run('import { computeExact } from "./lib";\nconst longName = 1;');
+  const ask = (kind: "complete" | "inspect", code: string, cursor: number) => page.evaluate(async (k: string, c: string, p: number) => {
+    const kernel = (window as any).testKernel;
+    const reply = k === "complete" ? await kernel.requestComplete({ code: c, cursor_pos: p }) : await kernel.requestInspect({ code: c, cursor_pos: p, detail_level: 0 });
+    return reply.content;
+  }, kind, code, cursor);
+  const code = 'const face = "😀"; longN'; // 😀 is one code point, two UTF-16 units
+  const end = [...code].length;
+  const c = await ask("complete", code, end);
+  assert.deepEqual([c.status, c.matches, c.cursor_start, c.cursor_end], ["ok", ["longName"], end - 5, end]);
+  const members = await ask("complete", "computeExact.ap", 15);
+  assert.ok(members.matches.includes("apply"), JSON.stringify(members));
+  const i = await ask("inspect", "computeExact", 4);
+  assert.equal(i.found, true);
+  assert.match(i.data["text/plain"], /^\(alias\) function computeExact\(gold: string, pred: string\): number/);
+  assert.equal((await ask("inspect", "  ", 1)).found, false);
+  await page.close();
+});
+
 test("process.env holds the site's bertqaEnv, and BERTQA_* parameters of the page's URL", { skip, timeout: 120_000 }, async () => {
   const page = await openLab(site!, "?BERTQA_TRAIN_STEPS=16");
   const run = await startKernel(page);

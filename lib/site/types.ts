@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ts from "typescript";
-import { CELL_FILE, CHECK_OPTIONS, TS_LIB_DIR, virtualHost, type TypeFiles } from "./kernel/check";
+import { CELL_FILE, CHECK_OPTIONS, TS_LIB_DIR, virtualDisk, type TypeFiles } from "./kernel/check";
 
 /** What notebooks import (the modules the kernel's worker offers). */
 const IMPORTS = ["./lib", "@tensorflow/tfjs", "tslab", "danfojs-node"];
@@ -37,7 +37,17 @@ export function collectTypes(root: string): TypeFiles {
     return text;
   };
   const isDir = (p: string) => p === "/" || [...virtual.keys()].some((k) => k.startsWith(`${p}/`)) || (disk(p) !== undefined && fs.statSync(disk(p)!, { throwIfNoEntry: false })?.isDirectory() === true);
-  const host = virtualHost(readFile, isDir);
+  const host: ts.CompilerHost = {
+    ...virtualDisk(readFile, isDir),
+    getSourceFile: (p, lang) => {
+      const text = readFile(p);
+      return text === undefined ? undefined : ts.createSourceFile(p, text, lang);
+    },
+    getDefaultLibLocation: () => TS_LIB_DIR,
+    writeFile: () => {},
+    getCanonicalFileName: (f) => f,
+    getNewLine: () => "\n",
+  };
   const program = ts.createProgram([CELL_FILE], { ...CHECK_OPTIONS, noEmit: true }, host);
   const errors = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
   if (errors.length > 0) throw new Error(`the kernel's types: ${ts.flattenDiagnosticMessageText(errors[0].messageText, "\n")} (${errors[0].file?.fileName ?? "options"})`);

@@ -20,6 +20,13 @@ export interface TypeDiagnostic {
 
 export type CheckResult = { ok: true; decls: string } | { ok: false; diagnostics: TypeDiagnostic[] };
 
+/** Completions for Jupyter's complete_reply: the names, and the span of the cell (character offsets) they replace. */
+export interface Completion {
+  start: number;
+  end: number;
+  matches: string[];
+}
+
 export const CELL_FILE = "/__cell__.ts";
 const PREV_FILE = "/__prev__.d.ts";
 export const TS_LIB_DIR = "/ts-lib"; // TypeScript's lib.*.d.ts in the map
@@ -42,30 +49,18 @@ export const CHECK_OPTIONS: ts.CompilerOptions = {
 
 const PREFIX = "export {};\n"; // makes a file a module (its names its own), one line before the cell's first
 
-/** A compiler host over a disk of our own: `read` gives a file's text (undefined: no such file), `isDir` says whether a
- * folder exists. Parsed files are kept across programs, but for the `changing` ones (the cell and the declarations). */
-export function virtualHost(read: (p: string) => string | undefined, isDir: (p: string) => boolean, changing: ReadonlySet<string> = new Set()): ts.CompilerHost {
-  const parsed = new Map<string, ts.SourceFile>();
+/** What TypeScript reads through a host, from a disk of our own: `read` gives a file's text (undefined: no such file),
+ * `isDir` says whether a folder exists. The language service here and the build's compiler (types.ts) share it. */
+export function virtualDisk(read: (p: string) => string | undefined, isDir: (p: string) => boolean) {
   return {
-    fileExists: (p) => read(p) !== undefined,
+    fileExists: (p: string) => read(p) !== undefined,
     readFile: read,
     directoryExists: isDir,
-    getDirectories: () => [],
-    realpath: (p) => p,
-    getSourceFile: (p, lang) => {
-      const text = read(p);
-      if (text === undefined) return undefined;
-      if (changing.has(p)) return ts.createSourceFile(p, text, lang, true);
-      if (!parsed.has(p)) parsed.set(p, ts.createSourceFile(p, text, lang));
-      return parsed.get(p);
-    },
-    getDefaultLibFileName: (o) => `${TS_LIB_DIR}/${ts.getDefaultLibFileName(o)}`,
-    getDefaultLibLocation: () => TS_LIB_DIR,
-    writeFile: () => {},
+    getDirectories: (): string[] => [],
+    realpath: (p: string) => p,
+    getDefaultLibFileName: (o: ts.CompilerOptions) => `${TS_LIB_DIR}/${ts.getDefaultLibFileName(o)}`,
     getCurrentDirectory: () => "/",
-    getCanonicalFileName: (f) => f,
     useCaseSensitiveFileNames: () => true,
-    getNewLine: () => "\n",
   };
 }
 
@@ -126,23 +121,43 @@ function diagnostics(d: ts.Diagnostic, cellLines: number): TypeDiagnostic[] {
   return chain(d.messageText).map((message) => ({ ...at, message }));
 }
 
-/** A checker for one kernel: check a cell, and after it ran, commit the declarations the check returned. */
+/** A checker for one kernel: check a cell, and after it ran, commit the declarations the check returned; complete and
+ * inspect a name, as tslab does for Tab and Shift-Tab. One language service holds the program from cell to cell, so
+ * only the cell and the declarations are parsed again. */
 export function createChecker(files: TypeFiles) {
-  const own = new Map<string, string>([[PREV_FILE, PREFIX]]);
+  const own = new Map<string, { text: string; version: number }>(); // the two files that change: PREV_FILE, CELL_FILE
+  const setOwn = (p: string, text: string) => own.set(p, { text, version: (own.get(p)?.version ?? 0) + 1 });
+  setOwn(PREV_FILE, PREFIX);
+  setOwn(CELL_FILE, PREFIX);
   const dirs = new Set<string>(["/"]);
   for (const f of Object.keys(files)) for (let d = f.slice(0, f.lastIndexOf("/")); d !== ""; d = d.slice(0, d.lastIndexOf("/"))) dirs.add(d);
-  const host = virtualHost((p) => own.get(p) ?? files[p], (p) => dirs.has(p.length > 1 ? p.replace(/\/$/, "") : p), new Set(own.keys()).add(CELL_FILE));
-  let program: ts.Program | undefined;
+  const read = (p: string) => own.get(p)?.text ?? files[p];
+  const service = ts.createLanguageService({
+    ...virtualDisk(read, (p) => dirs.has(p.length > 1 ? p.replace(/\/$/, "") : p)),
+    getScriptFileNames: () => [PREV_FILE, CELL_FILE],
+    getScriptVersion: (p) => String(own.get(p)?.version ?? 0),
+    getScriptSnapshot: (p) => {
+      const text = read(p);
+      return text === undefined ? undefined : ts.ScriptSnapshot.fromString(text);
+    },
+    getCompilationSettings: () => CHECK_OPTIONS,
+  });
+
+  /** The program with `cellText` as the cell, whose names the cell does not declare resolve in the earlier cells'. */
+  function programWith(cellText: string) {
+    if (own.get(CELL_FILE)!.text !== cellText) setOwn(CELL_FILE, cellText);
+    const program = service.getProgram()!;
+    const cell = program.getSourceFile(CELL_FILE)!;
+    const prev = program.getSourceFile(PREV_FILE)!;
+    (cell as { parent: ts.Node }).parent = prev;
+    return { program, cell, prev };
+  }
 
   function check(code: string): CheckResult {
     const parsed = ts.createSourceFile(CELL_FILE, code, ts.ScriptTarget.ES2022);
     const names = [...new Set(parsed.statements.flatMap(declaredNames))];
     // exporting every name makes the declaration emit write them all (a module's d.ts has only what it exports)
-    own.set(CELL_FILE, PREFIX + code + (names.length > 0 ? `\n;export { ${names.join(", ")} };\n` : "\n"));
-    program = ts.createProgram({ rootNames: [PREV_FILE, CELL_FILE], options: CHECK_OPTIONS, host, oldProgram: program });
-    const cell = program.getSourceFile(CELL_FILE)!;
-    const prev = program.getSourceFile(PREV_FILE)!;
-    (cell as { parent: ts.Node }).parent = prev; // names the cell does not declare resolve in the earlier cells' declarations
+    const { program, cell, prev } = programWith(PREFIX + code + (names.length > 0 ? `\n;export { ${names.join(", ")} };\n` : "\n"));
     const errors = [...program.getSyntacticDiagnostics(cell), ...program.getSemanticDiagnostics(cell)].filter((d) => d.category === ts.DiagnosticCategory.Error);
     const cellLines = code.split("\n").length;
     if (errors.length > 0) return { ok: false, diagnostics: errors.flatMap((d) => diagnostics(d, cellLines)) };
@@ -153,14 +168,47 @@ export function createChecker(files: TypeFiles) {
     return { ok: true, decls: decls.join("\n") + "\n" };
   }
 
+  /** Tab: the names that fit at `pos` (a character offset in `code`), ranked as tslab ranks them, and the span they
+   * replace (the identifier being typed). */
+  function complete(code: string, pos: number): Completion {
+    programWith(PREFIX + code);
+    const entries = service.getCompletionsAtPosition(CELL_FILE, pos + PREFIX.length, {})?.entries ?? [];
+    // the identifier the cursor is in or just after (what tslab finds as the token at the cursor)
+    const before = /[\p{ID_Continue}$\u200c\u200d]*$/u.exec(code.slice(0, pos))![0].replace(/^\p{Nd}+/u, "");
+    const after = /^[\p{ID_Continue}$\u200c\u200d]*/u.exec(code.slice(pos))![0];
+    if (before + after === "") {
+      const names = [...entries].sort((a, b) => a.sortText.localeCompare(b.sortText) || a.name.localeCompare(b.name)).map((e) => e.name);
+      return { start: pos, end: pos, matches: names };
+    }
+    // tslab's ranking: starts with what was typed, then the same ignoring case, then contains it (TypeScript's order within)
+    const typed = before + after, lower = typed.toLowerCase();
+    const rank = (name: string) => name.startsWith(typed) ? "0" : name.toLowerCase().startsWith(lower) ? "1" : name.toLowerCase().includes(lower) ? "2" : "";
+    const ranked = entries.map((e, i) => ({ name: e.name, key: rank(e.name), i, sortText: e.sortText })).filter((e) => e.key !== "");
+    ranked.sort((a, b) => (a.key + a.sortText).localeCompare(b.key + b.sortText) || a.i - b.i);
+    return { start: pos - before.length, end: pos + after.length, matches: ranked.map((e) => e.name) };
+  }
+
+  /** Shift-Tab: what TypeScript knows of the name at `pos` (its type, its documentation), as tslab prints it. */
+  function inspect(code: string, pos: number): string | undefined {
+    programWith(PREFIX + code);
+    const info = service.getQuickInfoAtPosition(CELL_FILE, pos + PREFIX.length);
+    if (info === undefined) return undefined;
+    const head = ts.displayPartsToString(info.displayParts);
+    const docs = (info.documentation ?? []).map((d) => d.text);
+    const tags = (info.tags ?? []).map((t) => (t.name === "param" ? "@param " : "") + ts.displayPartsToString(t.text)).filter((t) => t !== "" && t !== "@param ");
+    return [head, ...(docs.length + tags.length > 0 ? [""] : []), ...docs, ...tags].join("\n");
+  }
+
   return {
     check,
+    complete,
+    inspect,
     /** The cell ran: later cells see what it declared (a cell that threw declares nothing for the checker, as in tslab). */
     commit(decls: string): void {
-      own.set(PREV_FILE, PREFIX + decls);
+      setOwn(PREV_FILE, PREFIX + decls);
     },
     /** What later cells are checked against (for tests and the curious). */
-    declarations: (): string => own.get(PREV_FILE)!.slice(PREFIX.length),
+    declarations: (): string => own.get(PREV_FILE)!.text.slice(PREFIX.length),
   };
 }
 

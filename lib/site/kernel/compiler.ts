@@ -1,6 +1,7 @@
 // The kernel's compiler, a Web Worker of its own (one per kernel), so that TypeScript's work never holds up
-// JupyterLab's page: it reads the types once when the kernel starts (about half a second), then checks each cell as
-// tslab does (check.ts) and compiles it for the cell worker (cell.ts). rspack bundles it with TypeScript inside.
+// JupyterLab's page: it reads the types once when the kernel starts (about a second), then checks each cell as tslab
+// does (check.ts), compiles it for the cell worker (cell.ts), and answers Tab and Shift-Tab from the same types.
+// rspack bundles it with TypeScript inside.
 import { compileCell, isIncomplete, isSyntaxError, typescriptVersion } from "./cell";
 import { createChecker, type Checker, type TypeFiles } from "./check";
 import type { FromCompiler, ToCompiler } from "./protocol";
@@ -45,4 +46,6 @@ scope.addEventListener("message", (ev) => {
     pending = undefined;
   }
   else if (m.type === "isIncomplete") scope.postMessage({ type: "isIncomplete", id: m.id, incomplete: isIncomplete(m.code) });
+  else if (m.type === "complete") scope.postMessage({ type: "complete", id: m.id, completion: checker?.complete(m.code, m.pos) ?? { start: m.pos, end: m.pos, matches: [] } });
+  else if (m.type === "inspect") scope.postMessage({ type: "inspect", id: m.id, text: checker?.inspect(m.code, m.pos) });
 });

@@ -4,7 +4,7 @@
 // its next step; Restart disposes this kernel, which ends the worker and its memory, and JupyterLite starts a new one.
 import { BaseKernel, type IKernel } from "@jupyterlite/services";
 import type { KernelMessage } from "@jupyterlab/services";
-import type { ErrorInfo, FromCompiler, FromPage, MimeBundle, ToCompiler, ToPage } from "./protocol";
+import type { CompilerRequest, ErrorInfo, FromCompiler, FromPage, MimeBundle, ToCompiler, ToPage } from "./protocol";
 
 export interface SiteUrls {
   worker: string; // kernel/worker.js
@@ -131,13 +131,23 @@ export class BertqaKernel extends BaseKernel {
     return { status: "ok", execution_count: n, user_expressions: {}, payload: [] };
   }
 
-  // Completion and inspection need the worker's live names and types: not offered (tslab's come from its type checker).
+  /** Tab: names from the type checker, as tslab completes them. Jupyter counts the cursor in code points. */
   async completeRequest(content: KernelMessage.ICompleteRequestMsg["content"]): Promise<KernelMessage.ICompleteReplyMsg["content"]> {
-    return { status: "ok", matches: [], cursor_start: content.cursor_pos, cursor_end: content.cursor_pos, metadata: {} };
+    const { code, cursor_pos } = content;
+    const none = { status: "ok" as const, matches: [], cursor_start: cursor_pos, cursor_end: cursor_pos, metadata: {} };
+    if ((await this.compilerReady).broken !== undefined) return none;
+    const r = await this.ask({ type: "complete", code, pos: utf16Offset(code, cursor_pos) });
+    if (r.type !== "complete") return none;
+    const { start, end, matches } = r.completion;
+    return { ...none, matches, cursor_start: codePoints(code, start), cursor_end: codePoints(code, end) };
   }
 
-  async inspectRequest(): Promise<KernelMessage.IInspectReplyMsg["content"]> {
-    return { status: "ok", found: false, data: {}, metadata: {} };
+  /** Shift-Tab: the type and documentation of the name at the cursor, as tslab shows them. */
+  async inspectRequest(content: KernelMessage.IInspectRequestMsg["content"]): Promise<KernelMessage.IInspectReplyMsg["content"]> {
+    const none = { status: "ok" as const, found: false, data: {}, metadata: {} };
+    if ((await this.compilerReady).broken !== undefined) return none;
+    const r = await this.ask({ type: "inspect", code: content.code, pos: utf16Offset(content.code, content.cursor_pos) });
+    return r.type === "inspect" && r.text !== undefined ? { ...none, found: true, data: { "text/plain": r.text } } : none;
   }
 
   /** A console's Enter runs the input unless it ends inside an unclosed bracket, string or comment. */
@@ -180,7 +190,7 @@ export class BertqaKernel extends BaseKernel {
   }
 
   /** A request to the compiler worker, answered by the message with its id. */
-  private ask(m: { type: "compile" | "isIncomplete"; code: string }): Promise<FromCompiler> {
+  private ask(m: CompilerRequest): Promise<FromCompiler> {
     const id = ++this.nextAsk;
     return new Promise((resolve) => {
       this.asked.set(id, (reply) => {
@@ -208,4 +218,15 @@ function frame(count: number, line: number, source: string[], column?: number): 
   const code = source[line - 1] ?? "";
   const caret = column !== undefined ? `\n${" ".repeat(column + 5)}^` : "";
   return `Cell In[${count}], line ${line}\n----> ${code}${caret}`;
+}
+
+/** Jupyter's cursor (code points) as a JavaScript string offset (UTF-16 units), and back. */
+function utf16Offset(code: string, codePoints: number): number {
+  let i = 0;
+  for (let n = 0; n < codePoints && i < code.length; n++) i += code.codePointAt(i)! > 0xffff ? 2 : 1;
+  return i;
+}
+
+function codePoints(code: string, utf16: number): number {
+  return [...code.slice(0, utf16)].length;
 }

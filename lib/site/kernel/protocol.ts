@@ -1,7 +1,7 @@
 // The messages between the kernel (in the page, kernel.ts) and its two workers: the one that runs cells beside the
 // library (worker.ts) and the one that compiles and type-checks them (compiler.ts).
 import type { CellSyntaxError, CompiledCell } from "./cell";
-import type { TypeDiagnostic } from "./check";
+import type { Completion, TypeDiagnostic } from "./check";
 
 export type MimeBundle = Record<string, string>;
 
@@ -31,15 +31,23 @@ export type ToPage =
   | { type: "done"; id: number; value?: MimeBundle }
   | { type: "error"; id: number; error: ErrorInfo };
 
+/** What the kernel asks its compiler; each answer carries the request's id. `pos`: a UTF-16 offset in `code`. */
+export type CompilerRequest =
+  | { type: "compile"; code: string }
+  | { type: "isIncomplete"; code: string }
+  | { type: "complete"; code: string; pos: number } // Tab
+  | { type: "inspect"; code: string; pos: number }; // Shift-Tab
+
 export type ToCompiler =
   | { type: "init"; typesUrl: string } // bertqa/types.json: the files the type checker reads
-  | { type: "compile"; id: number; code: string }
   | { type: "commit" } // the last compiled cell ran: later cells are checked against its declarations
-  | { type: "isIncomplete"; id: number; code: string };
+  | (CompilerRequest & { id: number });
 
 export type FromCompiler =
   | { type: "ready"; typescriptVersion: string; warning?: string } // warning: cells run, but without type checks
   | { type: "compiled"; id: number; cell: CompiledCell }
   | { type: "syntaxError"; id: number; error: CellSyntaxError }
   | { type: "typeErrors"; id: number; diagnostics: TypeDiagnostic[] }
-  | { type: "isIncomplete"; id: number; incomplete: boolean };
+  | { type: "isIncomplete"; id: number; incomplete: boolean }
+  | { type: "complete"; id: number; completion: Completion }
+  | { type: "inspect"; id: number; text?: string }; // undefined: nothing known there
