@@ -103,11 +103,11 @@ test("source map lines decode from Base64 VLQ", () => {
 
 // ---- type checks (check.ts), against tslab's own checker ----
 
-/** A session's cells: declarations carried on (a `let` assigned later, a const declared again with another type),
- * the library's and tfjs's types, destructuring, top-level await, and errors of several kinds, chained ones too. */
 let types: TypeFiles | undefined; // the kernel's type map, collected once (about 5 s)
 const kernelTypes = () => (types ??= collectTypes(path.resolve(__dirname, "..")));
 
+/** A session's cells: declarations carried on (a `let` assigned later, a const declared again with another type),
+ * the library's and tfjs's types, destructuring, top-level await, and errors of several kinds, chained ones too. */
 const SESSION = [
   'import { computeExact, normalizeAnswer } from "./lib";\nimport * as tf from "@tensorflow/tfjs";\nconst x: number = 6 * 7;\nlet counter = 0;',
   "counter += 1;\nx + counter",

@@ -1,5 +1,5 @@
 // The files the browser kernel's type checker (kernel/check.ts) reads, collected at build time into one map
-// (kernel/types.json): the library's declarations, emitted here from lib/index.ts; every declaration file that they,
+// (bertqa/types.json): the library's declarations, emitted here from lib/index.ts; every declaration file that they,
 // tfjs, tslab and danfojs-node bring in from node_modules; @types/node (as tslab has it); TypeScript's lib files; and
 // the package.json files module resolution reads. The map is what a program over those imports read from the disk,
 // so the browser resolves and checks exactly as this program did.

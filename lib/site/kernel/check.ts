@@ -4,11 +4,12 @@
 //     cell's syntax tree gets that file as its parent, so a name the cell does not declare is looked up there next
 //     (a re-run cell's `const x` shadows the old one instead of clashing with it);
 //   - a cell that checks emits its own declarations (.d.ts), which replace the old ones of the same names.
-// The library, tfjs, tslab and danfojs types, TypeScript's lib files and @types/node come as one map of files
-// (types.json, written by lib/site/types.ts at build time) that stands in for the disk.
+// Tab and Shift-Tab ask the same language service. The library, tfjs, tslab and danfojs types, TypeScript's lib files
+// and @types/node come as one map of files (bertqa/types.json, written by lib/site/types.ts at build time) that
+// stands in for the disk.
 import * as ts from "typescript";
 
-/** Virtual path → text: what the checker may read (the site's kernel/types.json). */
+/** Virtual path → text: what the checker may read (the site's bertqa/types.json). */
 export type TypeFiles = Record<string, string>;
 
 /** One of TypeScript's errors, where it is in the cell (1-based). */

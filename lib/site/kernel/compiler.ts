@@ -24,9 +24,9 @@ async function init(typesUrl: string): Promise<void> {
 }
 
 function compile(id: number, code: string): FromCompiler {
+  pending = undefined;
   const cell = compileCell(code);
   if (isSyntaxError(cell)) return { type: "syntaxError", id, error: cell };
-  pending = undefined;
   try {
     const checked = checker?.check(code);
     if (checked?.ok === false) return { type: "typeErrors", id, diagnostics: checked.diagnostics };

@@ -1,7 +1,8 @@
 // The bertqa kernel as JupyterLite runs it: this half lives in the page (JupyterLite's BaseKernel speaks Jupyter's
 // protocol to JupyterLab), has each cell type-checked and compiled by one worker (compiler.ts) and runs it in another,
-// a module Web Worker beside the library (worker.ts). ■ sets the shared stop flag (STOP_FLAG in lib/stop.ts) and sends a message, so library work stops at
-// its next step; Restart disposes this kernel, which ends the worker and its memory, and JupyterLite starts a new one.
+// a module Web Worker beside the library (worker.ts). ■ sets the shared stop flag (STOP_FLAG in lib/stop.ts) and sends
+// a message, so library work stops at its next step; Restart disposes this kernel, which ends both workers and their
+// memory, and JupyterLite starts a new one.
 import { BaseKernel, type IKernel } from "@jupyterlite/services";
 import type { KernelMessage } from "@jupyterlab/services";
 import type { CompilerRequest, ErrorInfo, FromCompiler, FromPage, MimeBundle, ToCompiler, ToPage } from "./protocol";
