@@ -76,7 +76,7 @@ export function isSyntaxError(c: CompiledCell | CellSyntaxError): c is CellSynta
 }
 
 /** The names a binding (identifier or destructuring pattern) declares. */
-function boundNames(name: ts.BindingName): string[] {
+export function boundNames(name: ts.BindingName): string[] {
   if (ts.isIdentifier(name)) return [name.text];
   return name.elements.flatMap((el) => (ts.isOmittedExpression(el) ? [] : boundNames(el.name)));
 }

@@ -8,6 +8,7 @@
 // and @types/node come as one map of files (bertqa/types.json, written by lib/site/types.ts at build time) that
 // stands in for the disk.
 import * as ts from "typescript";
+import { boundNames } from "./cell";
 
 /** Virtual path → text: what the checker may read (the site's bertqa/types.json). */
 export type TypeFiles = Record<string, string>;
@@ -67,8 +68,7 @@ export function virtualDisk(read: (p: string) => string | undefined, isDir: (p: 
 
 /** The names a top-level statement declares (the ones a later cell sees). */
 function declaredNames(s: ts.Statement): string[] {
-  const bound = (n: ts.BindingName): string[] => ts.isIdentifier(n) ? [n.text] : n.elements.flatMap((e) => ts.isOmittedExpression(e) ? [] : bound(e.name));
-  if (ts.isVariableStatement(s)) return s.declarationList.declarations.flatMap((d) => bound(d.name));
+  if (ts.isVariableStatement(s)) return s.declarationList.declarations.flatMap((d) => boundNames(d.name));
   if (ts.isImportDeclaration(s)) {
     const c = s.importClause;
     if (c === undefined) return [];
@@ -97,7 +97,7 @@ function keptStatements(file: ts.SourceFile, gone: Set<string>): string[] {
     // some of its names were declared again: keep the rest
     let kept: ts.Statement | undefined;
     if (ts.isVariableStatement(s)) {
-      const decls = s.declarationList.declarations.filter((d) => declaredNames(f.createVariableStatement(undefined, f.createVariableDeclarationList([d]))).some((n) => !gone.has(n)));
+      const decls = s.declarationList.declarations.filter((d) => boundNames(d.name).some((n) => !gone.has(n)));
       kept = f.updateVariableStatement(s, s.modifiers, f.updateVariableDeclarationList(s.declarationList, decls));
     } else if (ts.isImportDeclaration(s) && s.importClause !== undefined) {
       const c = s.importClause;

@@ -178,14 +178,16 @@ export class BertqaKernel extends BaseKernel {
   /** One `error` output and the error reply. The library's user errors (and ■'s stop) are one line, as in the CLI. */
   private fail(n: number, e: ErrorInfo, frames: string[] = []): Reply {
     const traceback = e.user ? [e.message] : [`${RED}${e.name}${RESET}: ${e.message}`, ...frames];
-    const content = { ename: e.name, evalue: e.message, traceback };
-    this.publishExecuteError(content);
-    return { status: "error", execution_count: n, ...content };
+    return this.failWith(n, { ename: e.name, evalue: e.message, traceback });
   }
 
   /** TypeScript's errors as tslab's Node kernel reports them (lib/cli/kernel-protocol.js): "line:column - message". */
   private failTypes(n: number, lines: string[]): Reply {
-    const content = { ename: "TSError", evalue: lines.join("\n"), traceback: lines };
+    return this.failWith(n, { ename: "TSError", evalue: lines.join("\n"), traceback: lines });
+  }
+
+  /** The error output, and the reply that carries the same content. */
+  private failWith(n: number, content: { ename: string; evalue: string; traceback: string[] }): Reply {
     this.publishExecuteError(content);
     return { status: "error", execution_count: n, ...content };
   }

@@ -1,7 +1,8 @@
 // The browser kernel's worker (a module Web Worker, one per kernel; Restart ends it and starts another). It loads the
-// library bundle once (lib/cli/bundle.ts: bertqa.js), gives cells tslab's display API, `process.env` and the modules a notebook
-// imports, and runs each cell the compiler worker checked and compiled (compiler.ts) as an async function. Output goes to the page as messages:
-// console → stream, display → display_data / update_display_data, the cell's value or its error at the end.
+// library bundle once (lib/cli/bundle.ts: bertqa.js), gives cells tslab's display API, `process.env` and the modules
+// a notebook imports, and runs each cell the compiler worker checked and compiled (compiler.ts) as an async function.
+// Output goes to the page as messages: console → stream, display → display_data / update_display_data, the cell's
+// value or its error at the end.
 // Built on its own (TypeScript only strips the types) into the site's kernel/worker.js; format.js sits beside it.
 import { formatArgs, inspect } from "./format.js";
 import type { FromPage, ToPage, ErrorInfo, MimeBundle } from "./protocol.js";
